@@ -1,0 +1,73 @@
+"""Helpers every SageMaker handler module shares: ARNs, lookups with AWS's wording, listing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from emulator.protocol.errors import ValidationError
+from emulator.protocol.json_protocol import RequestContext
+from storage import resources
+from storage.models import Resource
+
+
+def arn(ctx: RequestContext, kind: str, name: str) -> str:
+    """`arn:aws:sagemaker:<region>:<account>:<kind>/<name>`, name lower-cased as SageMaker does."""
+    return f"arn:aws:sagemaker:{ctx.region}:{ctx.account_id}:{kind}/{name.lower()}"
+
+
+def find(ctx: RequestContext, kind: str, name: str) -> Resource | None:
+    return resources.get(kind, ctx.region, name)
+
+
+def require(ctx: RequestContext, kind: str, name: str, noun: str,
+            error: Callable[[str], Exception] = ValidationError) -> Resource:
+    """The resource, or the error SageMaker gives: `Could not find model "<arn>".`"""
+    row = find(ctx, kind, name)
+    if row is None:
+        raise error(f'Could not find {noun} "{arn(ctx, kind, name)}".')
+    return row
+
+
+def list_query(params: dict[str, Any], default_sort: str = "CreationTime",
+               default_order: str = "Descending") -> resources.ListQuery:
+    """Translate the List* members every SageMaker list operation shares."""
+    return resources.ListQuery(
+        name_contains=params.get("NameContains"),
+        created_after=params.get("CreationTimeAfter"),
+        created_before=params.get("CreationTimeBefore"),
+        modified_after=params.get("LastModifiedTimeAfter"),
+        modified_before=params.get("LastModifiedTimeBefore"),
+        status=params.get("StatusEquals"),
+        sort_by=params.get("SortBy") or default_sort,
+        descending=(params.get("SortOrder") or default_order) == "Descending",
+        limit=params.get("MaxResults") or 100,
+        token=params.get("NextToken"),
+    )
+
+
+def list_page(ctx: RequestContext, kind: str, params: dict[str, Any], result_key: str,
+              summary: Callable[[Resource], dict], **defaults: str) -> dict[str, Any]:
+    """One page of summaries under `result_key`, with NextToken when more remain."""
+    try:
+        rows, token = resources.page(kind, ctx.region, list_query(params, **defaults))
+    except resources.InvalidToken:
+        raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
+    out: dict[str, Any] = {result_key: [summary(row) for row in rows]}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+def create(ctx: RequestContext, kind: str, name: str, document: dict[str, Any], noun: str, *,
+           status: str | None = None, tags: list[dict] | None = None,
+           duplicate: Callable[[str], Exception] | None = None) -> Resource:
+    """Store a new resource; a taken name gets `Cannot create already existing <noun> "<arn>".`"""
+    resource_arn = arn(ctx, kind, name)
+    try:
+        return resources.create(kind, ctx.region, name, resource_arn, document, status=status,
+                                tags=tags or [], created=document.get("CreationTime"))
+    except resources.AlreadyExists:
+        if duplicate is not None:
+            raise duplicate(resource_arn) from None
+        raise ValidationError(f'Cannot create already existing {noun} "{resource_arn}".') from None

@@ -1,0 +1,68 @@
+"""Endpoint configurations: Create/Describe/List/DeleteEndpointConfig."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.protocol.errors import ValidationError
+from emulator.protocol.json_protocol import RequestContext
+from storage import resources
+
+from . import common, models
+
+KIND = "endpoint-config"
+NOUN = "endpoint configuration"
+
+
+def _check_variants(ctx: RequestContext, variants: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    names = [v["VariantName"] for v in variants]
+    if len(set(names)) != len(names):
+        raise ValidationError(f"{field} must have unique VariantName values; found {names}.")
+    out = []
+    for variant in variants:
+        common.require(ctx, models.KIND, variant["ModelName"], models.NOUN)
+        serverless = variant.get("ServerlessConfig") is not None
+        if not serverless and (not variant.get("InstanceType") or not variant.get("InitialInstanceCount")):
+            raise ValidationError(
+                f"Variant '{variant['VariantName']}' must specify InstanceType and InitialInstanceCount, "
+                "or ServerlessConfig.")
+        if serverless and (variant.get("InstanceType") or variant.get("InitialInstanceCount")):
+            raise ValidationError(
+                f"Variant '{variant['VariantName']}' cannot specify both ServerlessConfig and "
+                "InstanceType/InitialInstanceCount.")
+        variant = dict(variant)
+        if not serverless:
+            variant.setdefault("InitialVariantWeight", 1.0)
+        out.append(variant)
+    return out
+
+
+def create_endpoint_config(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = params["EndpointConfigName"]
+    document = {key: value for key, value in params.items() if key != "Tags"}
+    document["ProductionVariants"] = _check_variants(ctx, params["ProductionVariants"], "ProductionVariants")
+    if params.get("ShadowProductionVariants"):
+        document["ShadowProductionVariants"] = _check_variants(
+            ctx, params["ShadowProductionVariants"], "ShadowProductionVariants")
+        overlap = {v["VariantName"] for v in document["ProductionVariants"]} & {
+            v["VariantName"] for v in document["ShadowProductionVariants"]}
+        if overlap:
+            raise ValidationError(f"Variant names must be unique across production and shadow variants: "
+                                  f"{sorted(overlap)}.")
+    document["EndpointConfigArn"] = common.arn(ctx, KIND, name)
+    document["CreationTime"] = resources.now()
+    common.create(ctx, KIND, name, document, NOUN, tags=params.get("Tags"))
+    return {"EndpointConfigArn": document["EndpointConfigArn"]}
+
+
+def describe_endpoint_config(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return common.require(ctx, KIND, params["EndpointConfigName"], NOUN).document
+
+
+def list_endpoint_configs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return common.list_page(ctx, KIND, params, "EndpointConfigs", lambda row: {
+        "EndpointConfigName": row.name, "EndpointConfigArn": row.arn, "CreationTime": row.creation_time})
+
+
+def delete_endpoint_config(ctx: RequestContext, params: dict[str, Any]) -> None:
+    resources.delete(common.require(ctx, KIND, params["EndpointConfigName"], NOUN))

@@ -1,0 +1,51 @@
+"""AddTags, ListTags, DeleteTags for every resource the emulator stores (looked up by ARN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.protocol.errors import ResourceLimitExceeded, ValidationError
+from emulator.protocol.json_protocol import RequestContext
+from storage import resources
+from storage.models import Resource
+
+MAX_TAGS = 50
+
+
+def _resource(arn: str) -> Resource:
+    row = resources.get_by_arn(arn)
+    if row is None:
+        raise ValidationError(f"Resource {arn} does not exist.")
+    return row
+
+
+def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    row = _resource(params["ResourceArn"])
+    existing = {tag["Key"] for tag in resources.tags_of(row)}
+    added = {tag["Key"] for tag in params["Tags"]} - existing
+    if len(existing) + len(added) > MAX_TAGS:
+        raise ResourceLimitExceeded(
+            f"A resource can have at most {MAX_TAGS} tags; {params['ResourceArn']} would have "
+            f"{len(existing) + len(added)}.")
+    resources.put_tags(row, params["Tags"])
+    return {"Tags": params["Tags"]}
+
+
+def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    tags = resources.tags_of(_resource(params["ResourceArn"]))
+    limit = params.get("MaxResults") or 50
+    token = params.get("NextToken")
+    try:
+        start = int(token) if token else 0
+    except ValueError:
+        raise ValidationError("The pagination token is invalid.") from None
+    if start < 0 or start > len(tags):
+        raise ValidationError("The pagination token is invalid.")
+    out: dict[str, Any] = {"Tags": tags[start:start + limit]}
+    if start + limit < len(tags):
+        out["NextToken"] = str(start + limit)
+    return out
+
+
+def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> None:
+    resources.remove_tags(_resource(params["ResourceArn"]), params["TagKeys"])

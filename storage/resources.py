@@ -1,0 +1,151 @@
+"""Queries over `Resource` rows: create, fetch, update, delete, and keyset-paginated listing.
+
+This is where uniqueness and paging live, so every resource type (models, endpoint configs, jobs,
+endpoints) gets the same semantics. Errors are storage-level; handlers word them as AWS does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from peewee import IntegrityError, Tuple
+
+from .database import database_proxy as db
+from .models import Resource, Tag
+
+
+class AlreadyExists(Exception):
+    """A resource of that kind and name (or ARN) is already stored."""
+
+
+class InvalidToken(Exception):
+    """The NextToken does not belong to this listing."""
+
+
+def now() -> float:
+    return round(time.time(), 3)
+
+
+def create(kind: str, region: str, name: str, arn: str, document: dict[str, Any], *,
+           status: str | None = None, tags: Iterable[dict] = (), created: float | None = None) -> Resource:
+    """Store a new resource (and its tags) atomically; AlreadyExists if the name or ARN is taken."""
+    created = created if created is not None else now()
+    try:
+        with db.atomic():
+            row = Resource.create(kind=kind, region=region, name=name, arn=arn, status=status,
+                                  creation_time=created, last_modified_time=created,
+                                  data=json.dumps(document))
+            put_tags(row, tags)
+    except IntegrityError as exc:
+        raise AlreadyExists(arn) from exc
+    return row
+
+
+def get(kind: str, region: str, name: str) -> Resource | None:
+    return Resource.get_or_none((Resource.kind == kind) & (Resource.region == region) & (Resource.name == name))
+
+
+def get_by_arn(arn: str) -> Resource | None:
+    return Resource.get_or_none(Resource.arn == arn.lower())
+
+
+def save(row: Resource, document: dict[str, Any], *, status: str | None = None,
+         touched: float | None = None) -> None:
+    """Replace the stored document (and status), bumping last_modified_time."""
+    row.document = document
+    if status is not None:
+        row.status = status
+    row.last_modified_time = touched if touched is not None else now()
+    row.save()
+
+
+def delete(row: Resource) -> None:
+    row.delete_instance()  # tags go with it (ON DELETE CASCADE)
+
+
+def put_tags(row: Resource, tags: Iterable[dict]) -> None:
+    for tag in tags:
+        (Tag.insert(resource=row, key=tag["Key"], value=tag.get("Value", ""))
+         .on_conflict(conflict_target=[Tag.resource, Tag.key], preserve=[Tag.value]).execute())
+
+
+def tags_of(row: Resource) -> list[dict[str, str]]:
+    return [{"Key": t.key, "Value": t.value} for t in row.tags.order_by(Tag.id)]
+
+
+def remove_tags(row: Resource, keys: Iterable[str]) -> None:
+    Tag.delete().where((Tag.resource == row) & (Tag.key.in_(list(keys)))).execute()
+
+
+@dataclass
+class ListQuery:
+    """The filters, order and page every SageMaker List* operation shares."""
+
+    name_contains: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    modified_after: float | None = None
+    modified_before: float | None = None
+    status: str | None = None
+    sort_by: str = "CreationTime"  # Name | CreationTime | Status
+    descending: bool = True
+    limit: int = 100
+    token: str | None = None
+
+
+_SORT_COLUMNS = {"Name": Resource.name, "CreationTime": Resource.creation_time, "Status": Resource.status}
+
+
+def page(kind: str, region: str, q: ListQuery) -> tuple[list[Resource], str | None]:
+    """One page of `kind` resources; the token is the last row's (sort key, id), so pages stay
+    stable while rows are added or removed between calls."""
+    column = _SORT_COLUMNS.get(q.sort_by, Resource.creation_time)
+    query = Resource.select().where((Resource.kind == kind) & (Resource.region == region))
+    if q.name_contains:
+        query = query.where(Resource.name.contains(q.name_contains))
+    if q.created_after is not None:
+        query = query.where(Resource.creation_time > q.created_after)
+    if q.created_before is not None:
+        query = query.where(Resource.creation_time < q.created_before)
+    if q.modified_after is not None:
+        query = query.where(Resource.last_modified_time > q.modified_after)
+    if q.modified_before is not None:
+        query = query.where(Resource.last_modified_time < q.modified_before)
+    if q.status is not None:
+        query = query.where(Resource.status == q.status)
+    if q.token:
+        key, last_id = _decode_token(q.token, kind, q.sort_by, q.descending)
+        if q.descending:
+            query = query.where(Tuple(column, Resource.id) < Tuple(key, last_id))
+        else:
+            query = query.where(Tuple(column, Resource.id) > Tuple(key, last_id))
+    order = (column.desc(), Resource.id.desc()) if q.descending else (column.asc(), Resource.id.asc())
+    rows = list(query.order_by(*order).limit(q.limit + 1))
+    next_token = None
+    if len(rows) > q.limit:
+        rows = rows[: q.limit]
+        last = rows[-1]
+        key = {"Name": last.name, "CreationTime": last.creation_time, "Status": last.status}[
+            q.sort_by if q.sort_by in _SORT_COLUMNS else "CreationTime"]
+        next_token = _encode_token(kind, q.sort_by, q.descending, key, last.id)
+    return rows, next_token
+
+
+def _encode_token(kind: str, sort_by: str, descending: bool, key: Any, last_id: int) -> str:
+    raw = json.dumps([kind, sort_by, descending, key, last_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_token(token: str, kind: str, sort_by: str, descending: bool) -> tuple[Any, int]:
+    try:
+        t_kind, t_sort, t_desc, key, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError) as exc:
+        raise InvalidToken(token) from exc
+    if (t_kind, t_sort, t_desc) != (kind, sort_by, descending) or not isinstance(last_id, int):
+        raise InvalidToken(token)
+    return key, last_id

@@ -1,0 +1,25 @@
+"""Shared test helpers. The server fixtures come from our own pytest plugin (emulator.pytest_plugin)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def name() -> str:
+    return unique("t")
+
+
+def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
+    err = excinfo.value.response
+    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
+
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
