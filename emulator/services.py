@@ -24,6 +24,12 @@ def _sagemaker_handlers() -> list:
     return [models, endpoint_configs, tags]
 
 
+def _logs_handlers() -> list:
+    from handlers import logs
+
+    return [logs]
+
+
 class Services:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -33,7 +39,8 @@ class Services:
         self.db = open_database(config.data_dir)
         self.sagemaker = JsonService(
             "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()))
-        self.json_services = [self.sagemaker]
+        self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()))
+        self.json_services = [self.sagemaker, self.logs]
 
     def close(self) -> None:
         self.db.close()

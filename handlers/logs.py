@@ -1,0 +1,1 @@
+"""CloudWatch Logs (awsJson, `Logs_20140328.*`): operations are added here."""
