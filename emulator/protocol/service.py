@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import botocore.session
 from botocore.model import ServiceModel
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_model(name: str) -> ServiceModel:
     """Load (once) the botocore model of `name`, e.g. "sagemaker", "logs", "sagemaker-runtime"."""
     return botocore.session.get_session().get_service_model(name)

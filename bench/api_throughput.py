@@ -1,0 +1,108 @@
+"""DescribeModel / ListModels requests per second with 1,000 models: the emulator vs moto's server.
+
+Both servers run on loopback in this same run and get the same calls from the same client code,
+so the ratio is meaningful on any machine. Prints one JSON document.
+
+    python -m bench.api_throughput [--models 1000] [--seconds 5] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+from collections.abc import Callable
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from emulator.testing import EmulatorServer
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def _client(url: str):
+    return boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                        aws_secret_access_key="bench",
+                        config=BotoConfig(retries={"max_attempts": 1}, max_pool_connections=32))
+
+
+def _populate(url: str, count: int) -> None:
+    sm = _client(url)
+    for i in range(count):
+        sm.create_model(ModelName=f"bench-model-{i:05d}", ExecutionRoleArn=ROLE,
+                        PrimaryContainer={"Image": "bench:latest"})
+
+
+def _rate(url: str, call: Callable, seconds: float, threads: int) -> dict:
+    """Requests/s over `seconds` with `threads` clients, plus per-request latency percentiles."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        sm = _client(url)
+        mine = []
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            call(sm)
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    started = time.monotonic()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {"requests": len(latencies), "requests_per_second": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
+
+
+CALLS: dict[str, Callable] = {
+    "DescribeModel": lambda sm: sm.describe_model(ModelName="bench-model-00500"),
+    "ListModels": lambda sm: sm.list_models(MaxResults=100),
+}
+
+
+def run(models: int, seconds: float, threads: int) -> dict:
+    from moto.server import ThreadedMotoServer
+
+    results: dict = {"benchmark": "api_throughput", "models": models, "threads": threads, "seconds": seconds,
+                     "operations": {}}
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        host, port = moto.get_host_and_port()
+        moto_url = f"http://{host}:{port}"
+        with EmulatorServer() as emulator:
+            for url in (emulator.endpoint_url, moto_url):
+                _populate(url, models)
+            for name, call in CALLS.items():
+                ours = _rate(emulator.endpoint_url, call, seconds, threads)
+                baseline = _rate(moto_url, call, seconds, threads)
+                results["operations"][name] = {
+                    "emulator": ours, "moto_server": baseline,
+                    "ratio_vs_moto": round(ours["requests_per_second"] / baseline["requests_per_second"], 2)}
+    finally:
+        moto.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    print(json.dumps(run(args.models, args.seconds, args.threads), indent=2))
+
+
+if __name__ == "__main__":
+    main()
