@@ -70,8 +70,8 @@ def test_stop_grace(runtime):
 
 
 def test_network_disabled_has_only_loopback(runtime):
-    handle = runtime.run(ContainerSpec(image=BASE_IMAGE, network_disabled=True,
-                                       command=["python3", "-c", "import os; print(sorted(os.listdir('/sys/class/net')))"]))
+    listing = "import os; print(sorted(os.listdir('/sys/class/net')))"
+    handle = runtime.run(ContainerSpec(image=BASE_IMAGE, network_disabled=True, command=["python3", "-c", listing]))
     lines, thread = collect(runtime, handle)
     assert runtime.wait(handle, timeout=60) == 0
     thread.join(10)
