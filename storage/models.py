@@ -73,4 +73,6 @@ class Tag(BaseModel):
         indexes = ((("resource", "key"), True),)
 
 
-ALL_MODELS = [Resource, Tag]
+from .log_models import LOG_MODELS  # noqa: E402  (they subclass BaseModel above)
+
+ALL_MODELS = [Resource, Tag, *LOG_MODELS]

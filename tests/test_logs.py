@@ -1,0 +1,125 @@
+"""CloudWatch Logs served by the emulator, through boto3's logs client."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import error_of, unique
+
+
+@pytest.fixture
+def group(logs_client) -> str:
+    name = "/test/" + unique("group")
+    logs_client.create_log_group(logGroupName=name)
+    return name
+
+
+def put(logs_client, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+    logs_client.put_log_events(logGroupName=group, logStreamName=stream,
+                               logEvents=[{"timestamp": ts, "message": m} for ts, m in events])
+
+
+def test_get_events_forward_to_the_end_and_tail(logs_client, group):
+    logs_client.create_log_stream(logGroupName=group, logStreamName="s")
+    put(logs_client, group, "s", [(1000 + i, f"line {i}") for i in range(25)])
+    seen, token = [], None
+    while True:
+        kwargs = {"nextToken": token} if token else {}
+        page = logs_client.get_log_events(logGroupName=group, logStreamName="s", startFromHead=True, limit=10,
+                                          **kwargs)
+        if not page["events"]:
+            assert page["nextForwardToken"] == token  # the end: same token back
+            break
+        seen += [e["message"] for e in page["events"]]
+        token = page["nextForwardToken"]
+    assert seen == [f"line {i}" for i in range(25)]
+    put(logs_client, group, "s", [(2000, "late line")])
+    page = logs_client.get_log_events(logGroupName=group, logStreamName="s", nextToken=token)
+    assert [e["message"] for e in page["events"]] == ["late line"]
+
+
+def test_time_window_and_newest_first_default(logs_client, group):
+    logs_client.create_log_stream(logGroupName=group, logStreamName="s")
+    put(logs_client, group, "s", [(1000 * i, f"m{i}") for i in range(1, 6)])
+    window = logs_client.get_log_events(logGroupName=group, logStreamName="s", startTime=2000, endTime=4000,
+                                        startFromHead=True)
+    assert [e["message"] for e in window["events"]] == ["m2", "m3"]
+    newest = logs_client.get_log_events(logGroupName=group, logStreamName="s", limit=2)
+    assert [e["message"] for e in newest["events"]] == ["m4", "m5"]
+    assert all({"timestamp", "message", "ingestionTime"} <= set(e) for e in newest["events"])
+
+
+def test_describe_streams_and_groups(logs_client, group):
+    for name, ts in (("job/algo-2-1", 3000), ("job/algo-1-1", 5000), ("other/x", 1000)):
+        logs_client.create_log_stream(logGroupName=group, logStreamName=name)
+        put(logs_client, group, name, [(ts, "x")])
+    by_prefix = logs_client.describe_log_streams(logGroupName=group, logStreamNamePrefix="job/")
+    assert [s["logStreamName"] for s in by_prefix["logStreams"]] == ["job/algo-1-1", "job/algo-2-1"]
+    latest = logs_client.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True)
+    assert [s["logStreamName"] for s in latest["logStreams"]] == ["job/algo-1-1", "job/algo-2-1", "other/x"]
+    pages = logs_client.get_paginator("describe_log_streams").paginate(logGroupName=group,
+                                                                       PaginationConfig={"PageSize": 1})
+    assert len([s for p in pages for s in p["logStreams"]]) == 3
+    with pytest.raises(ClientError) as exc:
+        logs_client.describe_log_streams(logGroupName=group, logStreamNamePrefix="job/", orderBy="LastEventTime")
+    assert error_of(exc)[0] == "InvalidParameterException"
+    groups = logs_client.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group]
+
+
+def test_filter_log_events(logs_client, group):
+    for stream in ("a", "b"):
+        logs_client.create_log_stream(logGroupName=group, logStreamName=stream)
+    put(logs_client, group, "a", [(1, "ERROR disk full"), (3, "INFO ok")])
+    put(logs_client, group, "b", [(2, "ERROR net down"), (4, "WARN slow")])
+    errors = logs_client.filter_log_events(logGroupName=group, filterPattern="ERROR")["events"]
+    assert [(e["logStreamName"], e["message"]) for e in errors] == [("a", "ERROR disk full"), ("b", "ERROR net down")]
+    either = logs_client.filter_log_events(logGroupName=group, filterPattern="?WARN ?disk", logStreamNames=["b"])
+    assert [e["message"] for e in either["events"]] == ["WARN slow"]
+    phrase = logs_client.filter_log_events(logGroupName=group, filterPattern='"net down"')["events"]
+    assert [e["message"] for e in phrase] == ["ERROR net down"]
+    pages = logs_client.get_paginator("filter_log_events").paginate(logGroupName=group,
+                                                                    PaginationConfig={"PageSize": 1})
+    assert [e["message"] for p in pages for e in p["events"]] == ["ERROR disk full", "ERROR net down", "INFO ok",
+                                                                    "WARN slow"]
+
+
+def test_errors(logs_client, group):
+    with pytest.raises(ClientError) as exc:
+        logs_client.create_log_group(logGroupName=group)
+    assert error_of(exc)[0] == "ResourceAlreadyExistsException"
+    with pytest.raises(ClientError) as exc:
+        logs_client.get_log_events(logGroupName=group, logStreamName="missing")
+    assert error_of(exc) == ("ResourceNotFoundException", "The specified log stream does not exist.", 400)
+    with pytest.raises(ClientError) as exc:
+        logs_client.describe_log_streams(logGroupName="/no/such/group")
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    logs_client.delete_log_group(logGroupName=group)
+    assert logs_client.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []
+
+
+def sdk_style_tail(logs_client, group: str, job: str) -> list[str]:
+    """The SageMaker SDK's logs_for_job reading loop (spec §6.2), one pass."""
+    streams = logs_client.describe_log_streams(logGroupName=group, logStreamNamePrefix=job + "/",
+                                               orderBy="LogStreamName", limit=2)["logStreams"]
+    events = []
+    for stream in streams:
+        token = None
+        while True:
+            kwargs = {"nextToken": token} if token else {}
+            page = logs_client.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"],
+                                              startTime=0, startFromHead=True, **kwargs)
+            if not page["events"]:
+                break
+            events += page["events"]
+            token = page["nextForwardToken"]
+    return [e["message"] for e in sorted(events, key=lambda e: e["timestamp"])]
+
+
+def test_sdk_style_tail_terminates(logs_client, group):
+    for host, offset in (("algo-1", 0), ("algo-2", 1)):
+        logs_client.create_log_stream(logGroupName=group, logStreamName=f"job/{host}-1")
+        put(logs_client, group, f"job/{host}-1", [(10 * i + offset, f"{host} {i}") for i in range(3)])
+    assert sdk_style_tail(logs_client, group, "job") == [
+        "algo-1 0", "algo-2 0", "algo-1 1", "algo-2 1", "algo-1 2", "algo-2 2"]
