@@ -12,7 +12,7 @@ from pathlib import Path
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .app import create_app
-from .config import Config
+from .config import Config, load_image_map
 
 log = logging.getLogger("sagemaker_emulator")
 
@@ -40,6 +40,7 @@ def serve(config: Config) -> None:
     port = server.server_port
     shown_host = config.host if _is_loopback(config.host) else "127.0.0.1"
     url = f"http://{shown_host}:{port}"
+    config.self_url = f"http://127.0.0.1:{port}" if not _is_loopback(config.host) else url
     if not _is_loopback(config.host):
         log.warning("listening on %s: anyone who can reach this address can drive Docker through "
                     "the emulator; bind 127.0.0.1 unless you mean it", config.host)
@@ -50,6 +51,7 @@ def serve(config: Config) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    app.services.start_background()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -70,12 +72,26 @@ def main(argv: list[str] | None = None) -> int:
                      help="where state lives (default %(default)s; env SAGEMAKER_EMULATOR_DATA_DIR)")
     run.add_argument("--account-id", default=defaults.account_id, help="account id in ARNs (default %(default)s)")
     run.add_argument("--region", default=defaults.region, help="region for unsigned requests (default %(default)s)")
+    run.add_argument("--image-map", default=None,
+                     help="JSON (or a JSON file) mapping requested images to local ones "
+                          "(env SAGEMAKER_EMULATOR_IMAGE_MAP)")
+    run.add_argument("--pull-images", action="store_true", default=defaults.pull_images,
+                     help="try `docker pull` for images missing locally")
+    run.add_argument("--stop-grace-seconds", type=float, default=defaults.stop_grace_seconds,
+                     help="SIGTERM to SIGKILL grace when stopping jobs (default %(default)s, as AWS)")
+    run.add_argument("--limit-resources", action="store_true", default=defaults.limit_resources,
+                     help="cap container CPU/memory at the instance type's size")
+    run.add_argument("--s3-endpoint-url", default=defaults.s3_endpoint_url,
+                     help="S3-compatible endpoint for job data (default: the embedded S3)")
     run.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir.expanduser(),
-                    account_id=args.account_id, region=args.region)
+                    account_id=args.account_id, region=args.region,
+                    image_map=load_image_map(args.image_map) if args.image_map else defaults.image_map,
+                    pull_images=args.pull_images, stop_grace_seconds=args.stop_grace_seconds,
+                    limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url)
     serve(config)
     return 0
 

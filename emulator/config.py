@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,21 @@ DEFAULT_PORT = 5000
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _flag(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+def load_image_map(value: str) -> dict[str, str]:
+    """An image map is JSON `{"<image as requested>": "<local image>"}`, inline or in a file."""
+    if not value:
+        return {}
+    text = value if value.lstrip().startswith("{") else Path(value).expanduser().read_text()
+    mapping = json.loads(text)
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise ValueError("the image map must be a JSON object of image name -> local image name")
+    return mapping
 
 
 @dataclass
@@ -26,3 +42,15 @@ class Config:
     region: str = field(default_factory=lambda: _env("REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1")))
     # Largest control-plane request body accepted; refused from Content-Length before it is read.
     max_request_bytes: int = 16 * 1024 * 1024
+    # Requested image (ECR URI or name) -> local image; see emulator/images.py.
+    image_map: dict[str, str] = field(default_factory=lambda: load_image_map(_env("IMAGE_MAP", "")))
+    # Try `docker pull` for images not present locally (needs a reachable registry).
+    pull_images: bool = field(default_factory=lambda: _flag("PULL_IMAGES", False))
+    # SIGTERM -> SIGKILL grace for StopTrainingJob / MaxRuntimeInSeconds (AWS: 120 s).
+    stop_grace_seconds: float = field(default_factory=lambda: float(_env("STOP_GRACE_SECONDS", "120")))
+    # Cap each container's CPU and memory at its instance type's size.
+    limit_resources: bool = field(default_factory=lambda: _flag("LIMIT_RESOURCES", False))
+    # S3 endpoint the emulator reads inputs from and writes outputs to; default: its own (moto's).
+    s3_endpoint_url: str | None = field(default_factory=lambda: _env("S3_ENDPOINT_URL", "") or None)
+    # Our own URL once the server is bound (set by the CLI).
+    self_url: str = ""

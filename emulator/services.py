@@ -12,6 +12,7 @@ import uuid
 from storage.database import open_database
 
 from .config import Config
+from .docker_runtime import DockerRuntime
 from .protocol.json_protocol import JsonService, collect_handlers
 from .protocol.service import service_model
 
@@ -19,9 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def _sagemaker_handlers() -> list:
-    from handlers import endpoint_configs, models, tags
+    from handlers import endpoint_configs, models, tags, training_jobs
 
-    return [models, endpoint_configs, tags]
+    return [models, endpoint_configs, tags, training_jobs]
 
 
 def _logs_handlers() -> list:
@@ -41,6 +42,20 @@ class Services:
             "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()))
         self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()))
         self.json_services = [self.sagemaker, self.logs]
+        self.runtime = DockerRuntime(owner=self.instance_id)
+        from .jobs.training import TrainingEngine
+
+        self.training = TrainingEngine(self)
+
+    def start_background(self) -> None:
+        """Once the server is bound (so jobs can reach our S3): re-attach or fail interrupted jobs."""
+        if not self.runtime.available():
+            log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
+                        "(scripts/ensure-docker starts one on Debian)")
+            return
+        self.training.recover()
 
     def close(self) -> None:
+        """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
+        self.training.shutdown()
         self.db.close()

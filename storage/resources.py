@@ -149,3 +149,25 @@ def _decode_token(token: str, kind: str, sort_by: str, descending: bool) -> tupl
     if (t_kind, t_sort, t_desc) != (kind, sort_by, descending) or not isinstance(last_id, int):
         raise InvalidToken(token)
     return key, last_id
+
+
+def update(kind: str, region: str, name: str, mutate: Any) -> Resource | None:
+    """Read-modify-write one resource's document under an IMMEDIATE transaction.
+
+    `mutate(document)` edits the dict in place and may return a new status. Job threads and API
+    handlers (Stop*, Update*) both write job rows; taking the write lock before reading makes
+    their updates serialise instead of overwriting each other.
+    """
+    with db.atomic("IMMEDIATE"):
+        row = get(kind, region, name)
+        if row is None:
+            return None
+        document = row.document
+        status = mutate(document)
+        save(row, document, status=status)
+        return row
+
+
+def all_with_status(kind: str, statuses: Iterable[str]) -> list[Resource]:
+    """Every resource of `kind` (any region) in one of `statuses`: what a restart must re-attach."""
+    return list(Resource.select().where((Resource.kind == kind) & (Resource.status.in_(list(statuses)))))

@@ -1,0 +1,1 @@
+"""Job machinery shared by training, processing and batch transform."""

@@ -1,0 +1,142 @@
+"""Run the containers of one job (`algo-1` ... `algo-N`) and wait for them like SageMaker does.
+
+Training and processing jobs share this: a private network on which every host resolves the
+others by name, one log stream per host, a stop request or a runtime limit turned into SIGTERM
+then SIGKILL after a grace period, and the job ending when every host has exited (or as soon as
+one fails, the others then being stopped). Nothing is left behind: `teardown` removes the
+containers and the network whatever happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from emulator.docker_runtime import ContainerHandle, ContainerSpec, DockerRuntime
+
+from .logsink import LogSink
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Member:
+    """One host of the job."""
+
+    host: str
+    spec: ContainerSpec
+    make_sink: Callable[[float], LogSink]  # called with the container's start time
+    handle: ContainerHandle | None = None
+    sink: LogSink | None = None
+    log_thread: threading.Thread | None = None
+    exit_code: int | None = None
+
+
+@dataclass
+class Outcome:
+    """How the job's containers ended."""
+
+    reason: str  # "exited" | "stopped" | "timeout"
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return [host for host, code in self.exit_codes.items() if code not in (0, None)]
+
+
+class Cluster:
+    def __init__(self, runtime: DockerRuntime, members: list[Member], labels: dict[str, str],
+                 network_name: str | None = None, internal_network: bool = False) -> None:
+        self.runtime = runtime
+        self.members = members
+        self.labels = labels
+        self.network_name = network_name
+        self.internal_network = internal_network
+        self._network_created = False
+
+    def start(self) -> None:
+        """Create the network, then start every container and follow its output."""
+        if self.network_name:
+            self.runtime.create_network(self.network_name, labels=self.labels, internal=self.internal_network)
+            self._network_created = True
+        for member in self.members:
+            member.handle = self.runtime.run(member.spec)
+            self._follow(member, time.time())
+
+    def adopt(self, handles: dict[str, ContainerHandle], since: dict[str, float]) -> None:
+        """Take over containers a previous emulator process started (after a restart)."""
+        self._network_created = bool(self.network_name)
+        for member in self.members:
+            member.handle = handles.get(member.host)
+            if member.handle is not None:
+                self._follow(member, since.get(member.host, time.time()), since=since.get(member.host))
+
+    def _follow(self, member: Member, started: float, since: float | None = None) -> None:
+        member.sink = member.make_sink(started)
+        assert member.handle is not None
+        member.log_thread = self.runtime.stream_logs(member.handle, member.sink.write, since=since)
+
+    def wait(self, stop: threading.Event, deadline: float | None, grace: float) -> Outcome:
+        """Block until every host exits, a host fails, `stop` is set, or `deadline` passes."""
+        reason = "exited"
+        while True:
+            running = []
+            for member in self.members:
+                if member.exit_code is None and member.handle is not None:
+                    member.exit_code = self.runtime.wait(member.handle, timeout=0)
+                    if member.exit_code is None:
+                        running.append(member)
+            if not running:
+                break
+            if any(m.exit_code not in (0, None) for m in self.members):
+                self.stop_all(grace)  # one host failed: the job has failed, stop the others
+                break
+            if stop.is_set():
+                reason = "stopped"
+                self.stop_all(grace)
+                break
+            if deadline is not None and time.time() >= deadline:
+                reason = "timeout"
+                self.stop_all(grace)
+                break
+            stop.wait(POLL_SECONDS)
+        for member in self.members:
+            if member.exit_code is None and member.handle is not None:
+                member.exit_code = self.runtime.wait(member.handle, timeout=grace + 30)
+        for member in self.members:  # drain the last lines before anyone quotes them
+            if member.log_thread is not None:
+                member.log_thread.join(10)
+        return Outcome(reason, {m.host: m.exit_code for m in self.members})
+
+    def stop_all(self, grace: float) -> None:
+        """SIGTERM every running host at once, SIGKILL after `grace` seconds."""
+        threads = [threading.Thread(target=self.runtime.stop, args=(m.handle, grace), daemon=True)
+                   for m in self.members if m.handle is not None and m.exit_code is None]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def teardown(self) -> None:
+        """Remove containers and network, flush logs. Safe to call more than once."""
+        for member in self.members:
+            if member.log_thread is not None:  # the last lines are read before the container goes
+                member.log_thread.join(10)
+            if member.handle is not None:
+                try:
+                    self.runtime.remove(member.handle)
+                except Exception:
+                    log.exception("could not remove container of %s", member.host)
+            if member.sink is not None:
+                member.sink.close()
+        if self._network_created and self.network_name:
+            try:
+                self.runtime.remove_network(self.network_name)
+            except Exception:
+                log.exception("could not remove network %s", self.network_name)
+            self._network_created = False

@@ -1,0 +1,135 @@
+"""Training jobs: Create/Describe/List/Stop/DeleteTrainingJob.
+
+The handler stores the job and hands it to the training engine, which runs it in the background;
+every later change of the job (statuses, times, artifacts) is the engine's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.jobs.records import TERMINAL, transition
+from emulator.protocol.errors import ResourceInUse, ResourceNotFound, ValidationError
+from emulator.protocol.json_protocol import RequestContext
+from storage import resources
+
+from . import common
+
+KIND = "training-job"
+NOUN = "training job"
+DEFAULT_MAX_RUNTIME = 86400
+
+
+def _instance_count(config: dict[str, Any]) -> int:
+    groups = config.get("InstanceGroups")
+    if groups:
+        return sum(group["InstanceCount"] for group in groups)
+    return config.get("InstanceCount", 0)
+
+
+def _check(params: dict[str, Any]) -> None:
+    spec = params.get("AlgorithmSpecification")
+    if not spec:
+        raise ValidationError("AlgorithmSpecification is required.")
+    if not spec.get("TrainingImage") and not spec.get("AlgorithmName"):
+        raise ValidationError("AlgorithmSpecification must specify TrainingImage or AlgorithmName.")
+    if not spec.get("TrainingImage"):
+        raise ValidationError("AlgorithmName (marketplace algorithms) is not supported by sagemaker-emulator; "
+                              "use AlgorithmSpecification.TrainingImage.")
+    config = params.get("ResourceConfig")
+    if not config:
+        raise ValidationError("ResourceConfig is required.")
+    if config.get("InstanceGroups"):
+        if config.get("InstanceType") or config.get("InstanceCount"):
+            raise ValidationError("ResourceConfig cannot specify InstanceType or InstanceCount together with "
+                                  "InstanceGroups.")
+        names = [g["InstanceGroupName"] for g in config["InstanceGroups"]]
+        if len(set(names)) != len(names):
+            raise ValidationError(f"InstanceGroupName values must be unique: {names}.")
+    elif not config.get("InstanceType") or not config.get("InstanceCount"):
+        raise ValidationError("ResourceConfig must specify InstanceType and InstanceCount, or InstanceGroups.")
+    channels = [c["ChannelName"] for c in params.get("InputDataConfig") or []]
+    if len(set(channels)) != len(channels):
+        raise ValidationError(f"Channel names must be unique: {channels}.")
+    for channel in params.get("InputDataConfig") or []:
+        source = channel["DataSource"]
+        if not source.get("S3DataSource"):
+            raise ValidationError(f"Channel '{channel['ChannelName']}': only S3DataSource (s3:// or file://) is "
+                                  "supported by sagemaker-emulator.")
+        mode = channel.get("InputMode") or spec["TrainingInputMode"]
+        if source["S3DataSource"]["S3DataType"] == "AugmentedManifestFile" and mode != "Pipe":
+            raise ValidationError(f"Channel '{channel['ChannelName']}': AugmentedManifestFile requires Pipe mode.")
+        if mode == "FastFile" and source["S3DataSource"]["S3DataType"] != "S3Prefix":
+            raise ValidationError(f"Channel '{channel['ChannelName']}': FastFile mode requires S3DataType S3Prefix.")
+
+
+def create_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    _check(params)
+    name = params["TrainingJobName"]
+    created = resources.now()
+    document = {key: value for key, value in params.items() if key != "Tags"}
+    document.update(
+        TrainingJobArn=common.arn(ctx, KIND, name),
+        TrainingJobStatus="InProgress",
+        CreationTime=created,
+        ModelArtifacts={"S3ModelArtifacts": ""},
+        EnableNetworkIsolation=params.get("EnableNetworkIsolation", False),
+        EnableInterContainerTrafficEncryption=params.get("EnableInterContainerTrafficEncryption", False),
+        EnableManagedSpotTraining=params.get("EnableManagedSpotTraining", False),
+        StoppingCondition={"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME, **(params.get("StoppingCondition") or {})},
+        ProfilingStatus="Disabled",
+    )
+    document["OutputDataConfig"] = {"CompressionType": "GZIP", **params["OutputDataConfig"]}
+    document["ResourceConfig"] = {"VolumeSizeInGB": 30, **params["ResourceConfig"]}
+    if "InstanceGroups" in document["ResourceConfig"]:
+        document["ResourceConfig"].setdefault("InstanceCount", _instance_count(document["ResourceConfig"]))
+    transition(document, "Starting", "Launching requested ML instances", created)
+    arn = document["TrainingJobArn"]
+    common.create(ctx, KIND, name, document, NOUN, status="InProgress", tags=params.get("Tags"),
+                  duplicate=lambda arn: ResourceInUse(
+                      "Training job names must be unique within an AWS account and region, and a training job "
+                      f"with this name already exists ({arn})"))
+    ctx.services.training.submit(ctx.region, name)
+    return {"TrainingJobArn": arn}
+
+
+def _missing(arn: str) -> ValidationError:
+    return ValidationError("Requested resource not found.")
+
+
+def describe_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    row = common.find(ctx, KIND, params["TrainingJobName"])
+    if row is None:
+        raise _missing("")
+    return row.document
+
+
+def list_training_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    def summary(row: Any) -> dict[str, Any]:
+        doc = row.document
+        return {"TrainingJobName": row.name, "TrainingJobArn": row.arn, "CreationTime": row.creation_time,
+                "TrainingEndTime": doc.get("TrainingEndTime"), "LastModifiedTime": row.last_modified_time,
+                "TrainingJobStatus": row.status, "SecondaryStatus": doc.get("SecondaryStatus")}
+
+    return common.list_page(ctx, KIND, params, "TrainingJobSummaries", summary, default_order="Ascending")
+
+
+def stop_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:
+    name = params["TrainingJobName"]
+    row = common.find(ctx, KIND, name)
+    if row is None:
+        raise _missing("")
+    if row.status != "InProgress":
+        raise ValidationError(f"The request was rejected because the training job is in status {row.status}.")
+    ctx.services.training.stop(ctx.region, name)
+
+
+def delete_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:
+    name = params["TrainingJobName"]
+    row = common.find(ctx, KIND, name)
+    if row is None:
+        raise ResourceNotFound(f"Training job {name} does not exist.")
+    if row.status not in TERMINAL:
+        raise ResourceInUse(f"Training job {name} is in status {row.status}; only Completed, Failed or Stopped "
+                            "jobs can be deleted.")
+    resources.delete(row)
