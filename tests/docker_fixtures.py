@@ -36,3 +36,9 @@ def build_image(tag: str, context: Path, base: str = BASE_IMAGE) -> str:
         subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", tag, str(context)],
                        check=True, timeout=600, capture_output=True)
     return tag
+
+
+@pytest.fixture(scope="session")
+def training_image(docker_ready) -> str:
+    """A bring-your-own training image built on the base image (tests/images/training)."""
+    return build_image("sm-test-training:1", ROOT / "tests" / "images" / "training")

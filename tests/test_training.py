@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
 import time
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
 from .conftest import ROLE, error_of, unique
-from .docker_fixtures import build_image
 
-HERE = Path(__file__).parent
-IMAGE = "sm-test-training:1"
 TERMINAL = {"Completed", "Failed", "Stopped"}
-
-
-@pytest.fixture(scope="session")
-def training_image(docker_ready) -> str:
-    return build_image(IMAGE, HERE / "images" / "training")
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +50,27 @@ def wait_done(sm, name: str, timeout: float = 180) -> dict:
             return job
         assert time.time() < deadline, f"{name} still {job['TrainingJobStatus']}/{job['SecondaryStatus']}"
         time.sleep(0.3)
+
+
+def containers_of(name: str, running_only: bool = True) -> list[str]:
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
+    args = ["docker", "ps", "-q", "--filter", f"label=sagemaker-emulator.resource={arn}"]
+    if not running_only:
+        args.insert(2, "-a")
+    return subprocess.run(args, capture_output=True, text=True).stdout.split()
+
+
+def wait_secondary(sm, name: str, status: str, timeout: float = 60) -> None:
+    """Wait for `status`, and (for Training) for the container to run and handle signals."""
+    deadline = time.time() + timeout
+    while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != status:
+        assert time.time() < deadline
+        time.sleep(0.2)
+    if status == "Training":
+        while not containers_of(name):
+            assert time.time() < deadline
+            time.sleep(0.1)
+        time.sleep(1.5)
 
 
 def model_files(s3, uri: str) -> dict[str, bytes]:
@@ -151,11 +164,7 @@ def test_stop_keeps_artifacts(sagemaker_client, s3_client, bucket, training_imag
     name = unique("stop")
     sagemaker_client.create_training_job(**job_request(name, bucket, training_image,
                                                        HyperParameters={"behaviour": "sleep"}))
-    deadline = time.time() + 60
-    while sagemaker_client.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != "Training":
-        assert time.time() < deadline
-        time.sleep(0.2)
-    time.sleep(1.5)  # let the program install its SIGTERM handler
+    wait_secondary(sagemaker_client, name, "Training")  # running, with its SIGTERM handler installed
     sagemaker_client.stop_training_job(TrainingJobName=name)
     assert sagemaker_client.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
     job = wait_done(sagemaker_client, name)

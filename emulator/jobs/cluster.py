@@ -81,8 +81,12 @@ class Cluster:
         assert member.handle is not None
         member.log_thread = self.runtime.stream_logs(member.handle, member.sink.write, since=since)
 
-    def wait(self, stop: threading.Event, deadline: float | None, grace: float) -> Outcome:
-        """Block until every host exits, a host fails, `stop` is set, or `deadline` passes."""
+    def wait(self, stop: threading.Event, deadline: float | None, grace: float | Callable[[], float]) -> Outcome:
+        """Block until every host exits, a host fails, `stop` is set, or `deadline` passes.
+
+        `grace` may be a callable, read when the stop happens (a server shutdown shortens it).
+        """
+        grace_now = grace if callable(grace) else (lambda: grace)
         reason = "exited"
         while True:
             running = []
@@ -94,20 +98,20 @@ class Cluster:
             if not running:
                 break
             if any(m.exit_code not in (0, None) for m in self.members):
-                self.stop_all(grace)  # one host failed: the job has failed, stop the others
+                self.stop_all(grace_now())  # one host failed: the job has failed, stop the others
                 break
             if stop.is_set():
                 reason = "stopped"
-                self.stop_all(grace)
+                self.stop_all(grace_now())
                 break
             if deadline is not None and time.time() >= deadline:
                 reason = "timeout"
-                self.stop_all(grace)
+                self.stop_all(grace_now())
                 break
             stop.wait(POLL_SECONDS)
         for member in self.members:
             if member.exit_code is None and member.handle is not None:
-                member.exit_code = self.runtime.wait(member.handle, timeout=grace + 30)
+                member.exit_code = self.runtime.wait(member.handle, timeout=grace_now() + 30)
         for member in self.members:  # drain the last lines before anyone quotes them
             if member.log_thread is not None:
                 member.log_thread.join(10)

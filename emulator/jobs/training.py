@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 KIND = "training-job"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 FAILURE_LIMIT = 1024
+SHUTDOWN_GRACE = 5.0
 
 
 class TrainingEngine:
@@ -74,7 +75,7 @@ class TrainingEngine:
         with self._lock:
             return list(self._runs.values())
 
-    def shutdown(self, grace: float = 5) -> None:
+    def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Server shutdown: stop every running job's containers (no orphans), fail the jobs."""
         runs = self.running()
         for run in runs:
@@ -113,6 +114,7 @@ class TrainingRun:
         self.config = config
         self.dir = JobDir(config.data_dir, "training", region, name)
         self._thread: threading.Thread | None = None
+        self.cluster: Cluster | None = None
 
     # -- thread control -------------------------------------------------------------------------
     def start(self, adopt: dict | None = None) -> None:
@@ -192,14 +194,20 @@ class TrainingRun:
                 image = job["AlgorithmSpecification"]["TrainingImage"]
                 cluster = self._cluster(job, hosts, image)
                 cluster.adopt({h.name: adopt[h.name] for h in hosts if h.name in adopt}, self._log_positions(job))
+            self.cluster = cluster
             deadline = job.get("TrainingStartTime", time.time()) + job["StoppingCondition"]["MaxRuntimeInSeconds"]
-            outcome = cluster.wait(self.stop_requested, deadline, self.config.stop_grace_seconds)
+            outcome = cluster.wait(self.stop_requested, deadline, self._grace)
             self._finish(job, hosts, data, outcome, cluster)
         finally:
             if cluster is not None:
                 cluster.teardown()
             data.close()
             self.dir.remove()
+
+    def _grace(self) -> float:
+        """SIGTERM->SIGKILL grace: AWS's (configurable), but short when the server shuts down."""
+        return min(SHUTDOWN_GRACE, self.config.stop_grace_seconds) if self.shutdown_requested \
+            else self.config.stop_grace_seconds
 
     def _resolve_image(self, image: str) -> str:
         runtime = self.engine.runtime
@@ -297,11 +305,11 @@ class TrainingRun:
 
     def _finish(self, job: dict[str, Any], hosts: list[tc.Host], data: JobData, outcome: Outcome,
                 cluster: Cluster) -> None:
+        if self.shutdown_requested:  # the server is going away: no upload, just record why
+            self.fail("InternalServerError: The emulator was shut down while the job was running.")
+            return
         stopped = outcome.reason in ("stopped", "timeout")
         failure = None if stopped else self._failure_reason(hosts, outcome, cluster)
-        if self.shutdown_requested:
-            failure = "InternalServerError: The emulator was shut down while the job was running."
-            stopped = False
         if not stopped and failure is None:
             self.status("Uploading", "Uploading generated training model")
         artifacts: dict[str, Any] = {}
