@@ -59,12 +59,18 @@ class JobData:
                                     host_index=host_index, host_count=host_count, distribution=distribution,
                                     seed=seed)
             return None
-        if data_type == staging.AUGMENTED_MANIFEST_FILE:
+        if data_type == staging.AUGMENTED_MANIFEST_FILE:  # shard manifest lines, then expand to records
             lines = staging.read_augmented_manifest(self.store, source["S3Uri"])
-            items = list(staging.augmented_records(lines, source.get("AttributeNames") or [], source["S3Uri"]))
+            attributes = source.get("AttributeNames") or []
+            list(staging.augmented_records(lines, attributes, source["S3Uri"]))  # bad manifests fail now
+            lines_for = staging.epoch_source(lines, host_index, host_count, distribution, seed)
+
+            def epoch_items(epoch: int) -> list:
+                return list(staging.augmented_records(lines_for(epoch), attributes, source["S3Uri"]))
         else:
-            items = staging.resolve_source(self.store, source["S3Uri"], data_type)
-        feeder = PipeFeeder(data_dir, name, staging.epoch_source(items, host_index, host_count, distribution, seed),
+            objects = staging.resolve_source(self.store, source["S3Uri"], data_type)
+            epoch_items = staging.epoch_source(objects, host_index, host_count, distribution, seed)
+        feeder = PipeFeeder(data_dir, name, epoch_items,
                             store=self.store, stop=stop, gzip=channel.get("CompressionType") == "Gzip",
                             record_wrapper=channel.get("RecordWrapperType"))
         self._feeders.append(feeder)

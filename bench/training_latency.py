@@ -1,0 +1,96 @@
+"""Submit -> Completed for a trivial training job, against `docker run` of the same image.
+
+The baseline runs the same image with the same /opt/ml mounts and config files, directly with
+the Docker CLI, in this same run; the difference is what the emulator adds (target < 0.5 s).
+Needs the Docker engine and base image (scripts/setup). Prints one JSON document.
+
+    python -m bench.training_latency [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from emulator.testing import EmulatorServer
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "sm-test-training:1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def ensure_image() -> None:
+    subprocess.run([str(ROOT / "scripts" / "setup")], check=True)
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
+        subprocess.run(["docker", "build", "-q", "--build-arg", "BASE_IMAGE=sagemaker-emulator-base:py311",
+                        "-t", IMAGE, str(ROOT / "tests" / "images" / "training")], check=True)
+
+
+def docker_run_once() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        config = root / "input" / "config"
+        config.mkdir(parents=True)
+        (config / "hyperparameters.json").write_text("{}")
+        (config / "inputdataconfig.json").write_text("{}")
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+        for sub in ("model", "output"):
+            (root / sub).mkdir()
+        started = time.perf_counter()
+        subprocess.run(["docker", "run", "--rm", "-v", f"{root}/input:/opt/ml/input", "-v",
+                        f"{root}/model:/opt/ml/model", "-v", f"{root}/output:/opt/ml/output", IMAGE, "train"],
+                       check=True, capture_output=True)
+        return time.perf_counter() - started
+
+
+def emulator_once(server: EmulatorServer, index: int) -> float:
+    sm = server.client("sagemaker")
+    name = f"bench-{index}-{int(time.time() * 1000)}"
+    started = time.perf_counter()
+    sm.create_training_job(
+        TrainingJobName=name, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://bench-output-bucket/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})
+    while True:
+        status = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+        if status != "InProgress":
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    if status != "Completed":
+        raise RuntimeError(f"{name} ended {status}")
+    return elapsed
+
+
+def run(runs: int) -> dict:
+    ensure_image()
+    docker_run_once()  # warm caches
+    with EmulatorServer() as server:
+        server.client("s3").create_bucket(Bucket="bench-output-bucket")
+        emulator_once(server, -1)
+        ours, baseline = [], []
+        for i in range(runs):  # interleaved, so drift affects both alike
+            baseline.append(docker_run_once())
+            ours.append(emulator_once(server, i))
+    med_ours, med_base = statistics.median(ours), statistics.median(baseline)
+    return {"benchmark": "training_submit_to_completed", "runs": runs,
+            "emulator_seconds": {"median": round(med_ours, 3), "all": [round(x, 3) for x in ours]},
+            "docker_run_seconds": {"median": round(med_base, 3), "all": [round(x, 3) for x in baseline]},
+            "overhead_seconds": round(med_ours - med_base, 3), "target_overhead_seconds": 0.5}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    print(json.dumps(run(parser.parse_args().runs), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Training features beyond the basic contract: input variants, clusters, isolation, metrics, log tailing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+
+from .conftest import unique
+from .test_logs import sdk_style_tail
+from .test_training import job_request, model_files, wait_done
+
+
+def report_of(sm, s3, name: str, host: str = "algo-1") -> dict:
+    job = wait_done(sm, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    return json.loads(model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])[f"report-{host}.json"])
+
+
+def test_fastfile_gzip_recordio_and_augmented_manifest(sagemaker_client, s3_client, training_image):
+    bucket = unique("inputs-bucket")
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_object(Bucket=bucket, Key="ff/data.txt", Body=b"fast file")
+    s3_client.put_object(Bucket=bucket, Key="gz/part.gz", Body=gzip.compress(b"unzipped"))
+    s3_client.put_object(Bucket=bucket, Key="aug.jsonl", Body=b'{"source": "img1", "label": 1}\n'
+                                                                 b'{"source": "img2", "label": 0}\n')
+    name = unique("inputs")
+    sagemaker_client.create_training_job(**job_request(
+        name, bucket, training_image,
+        InputDataConfig=[
+            {"ChannelName": "ff", "InputMode": "FastFile", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/ff/"}}},
+            {"ChannelName": "gz", "InputMode": "Pipe", "CompressionType": "Gzip", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/gz/"}}},
+            {"ChannelName": "aug", "InputMode": "Pipe", "DataSource": {"S3DataSource": {
+                "S3DataType": "AugmentedManifestFile", "S3Uri": f"s3://{bucket}/aug.jsonl",
+                "AttributeNames": ["source", "label"]}}}]))
+    report = report_of(sagemaker_client, s3_client, name)
+    assert report["channels"]["ff"] == {"data.txt": "fast file"}
+    assert report["inputdataconfig"]["ff"]["TrainingInputMode"] == "FastFile"
+    assert report["channels"]["gz"]["pipe"] == ["unzipped"]
+    assert report["channels"]["aug"]["pipe"] == ["img11img20"]
+
+
+def test_heterogeneous_instance_groups(sagemaker_client, s3_client, training_image):
+    bucket = unique("groups-bucket")
+    s3_client.create_bucket(Bucket=bucket)
+    name = unique("groups")
+    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, ResourceConfig={
+        "InstanceGroups": [{"InstanceGroupName": "data", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+                           {"InstanceGroupName": "gpu", "InstanceType": "ml.g5.xlarge", "InstanceCount": 1}],
+        "VolumeSizeInGB": 1}))
+    job = wait_done(sagemaker_client, name)
+    assert job["ResourceConfig"]["InstanceCount"] == 2
+    second = report_of(sagemaker_client, s3_client, name, "algo-2")["resourceconfig"]
+    assert second["current_group_name"] == "gpu" and second["current_instance_type"] == "ml.g5.xlarge"
+    assert {g["instance_group_name"]: g["hosts"] for g in second["instance_groups"]} == {
+        "data": ["algo-1"], "gpu": ["algo-2"]}
+
+
+def test_network_isolation(sagemaker_client, s3_client, training_image):
+    bucket = unique("isolated-bucket")
+    s3_client.create_bucket(Bucket=bucket)
+    name = unique("isolated")
+    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, EnableNetworkIsolation=True,
+                                                       HyperParameters={"list_interfaces": "1"}))
+    report = report_of(sagemaker_client, s3_client, name)
+    assert report["interfaces"] == ["lo"]
+    assert sagemaker_client.describe_training_job(TrainingJobName=name)["EnableNetworkIsolation"] is True
+
+
+def test_metrics_in_cloudwatch_and_sdk_tail(sagemaker_emulator, sagemaker_client, logs_client, training_image):
+    s3 = sagemaker_emulator.client("s3")
+    bucket = unique("metrics-bucket")
+    s3.create_bucket(Bucket=bucket)
+    name = unique("metrics")
+    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, AlgorithmSpecification={
+        "TrainingImage": training_image, "TrainingInputMode": "File",
+        "MetricDefinitions": [{"Name": "train:loss", "Regex": "train_loss=([0-9.]+)"}]}))
+    job = wait_done(sagemaker_client, name)
+    assert job["FinalMetricDataList"][0]["MetricName"] == "train:loss"
+    cloudwatch = sagemaker_emulator.client("cloudwatch")
+    stats = cloudwatch.get_metric_statistics(
+        Namespace="/aws/sagemaker/TrainingJobs", MetricName="train:loss",
+        Dimensions=[{"Name": "Host", "Value": f"{name}/algo-1"}],
+        StartTime=job["CreationTime"] - dt.timedelta(minutes=5),
+        EndTime=job["TrainingEndTime"] + dt.timedelta(minutes=5),
+        Period=60, Statistics=["Minimum", "Maximum", "SampleCount"])["Datapoints"]
+    assert sum(p["SampleCount"] for p in stats) == 3
+    assert min(p["Minimum"] for p in stats) == 0.3333 and max(p["Maximum"] for p in stats) == 1.0
+    lines = sdk_style_tail(logs_client, "/aws/sagemaker/TrainingJobs", name)
+    assert lines[0].startswith("starting on algo-1") and lines[-1] == "done"
