@@ -90,3 +90,36 @@ def test_metrics_in_cloudwatch_and_sdk_tail(sagemaker_emulator, sagemaker_client
     assert min(p["Minimum"] for p in stats) == 0.3333 and max(p["Maximum"] for p in stats) == 1.0
     lines = sdk_style_tail(logs_client, "/aws/sagemaker/TrainingJobs", name)
     assert lines[0].startswith("starting on algo-1") and lines[-1] == "done"
+
+
+def test_entrypoint_and_arguments(sagemaker_client, s3_client, logs_client, training_image):
+    bucket = unique("entry-bucket")
+    s3_client.create_bucket(Bucket=bucket)
+    firsts = {}
+    for label, spec in (("args", {"ContainerArguments": ["train", "--x"]}),
+                        ("both", {"ContainerEntrypoint": ["python3", "/usr/local/bin/train"],
+                                  "ContainerArguments": ["given"]})):
+        name = unique(label)
+        sagemaker_client.create_training_job(**job_request(name, bucket, training_image, AlgorithmSpecification={
+            "TrainingImage": training_image, "TrainingInputMode": "File", **spec}))
+        assert wait_done(sagemaker_client, name)["TrainingJobStatus"] == "Completed"
+        firsts[label] = sdk_style_tail(logs_client, "/aws/sagemaker/TrainingJobs", name)[0]
+    assert firsts["args"].endswith("argv=['--x']")
+    assert firsts["both"].endswith("argv=['given']")
+
+
+def test_pipe_object_missing_fails_the_job(sagemaker_client, s3_client, training_image):
+    bucket = unique("vanish-bucket")
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_object(Bucket=bucket, Key="m/a.txt", Body=b"a")
+    s3_client.put_object(Bucket=bucket, Key="manifest.json", Body=json.dumps(
+        [{"prefix": f"s3://{bucket}/m/"}, "a.txt"]).encode())
+    name = unique("vanish")
+    sagemaker_client.create_training_job(**job_request(
+        name, bucket, training_image, HyperParameters={"epochs": "2"},
+        AlgorithmSpecification={"TrainingImage": training_image, "TrainingInputMode": "Pipe"},
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "ManifestFile", "S3Uri": f"s3://{bucket}/manifest.json"}}}]))
+    s3_client.delete_object(Bucket=bucket, Key="m/a.txt")  # gone before the feeder streams it
+    job = wait_done(sagemaker_client, name)
+    assert job["TrainingJobStatus"] == "Failed"

@@ -118,6 +118,10 @@ class JobData:
         except Exception:
             log.exception("could not publish %d metric datapoints", len(data))
 
+    def feeder_errors(self) -> list[str]:
+        """Pipe feeders that broke (an object vanished mid-stream, ...): the job must fail on them."""
+        return [f"Channel '{f.channel}': {f.error}" for f in self._feeders if f.error is not None]
+
     def close(self) -> None:
         for feeder in self._feeders:
             feeder.stop()

@@ -310,6 +310,8 @@ class TrainingRun:
             return
         stopped = outcome.reason in ("stopped", "timeout")
         failure = None if stopped else self._failure_reason(hosts, outcome, cluster)
+        if failure is None and not stopped and data.feeder_errors():
+            failure = "ClientError: " + "; ".join(data.feeder_errors())
         if not stopped and failure is None:
             self.status("Uploading", "Uploading generated training model")
         artifacts: dict[str, Any] = {}
