@@ -55,6 +55,23 @@ def _json_api(services: Services) -> Flask:
         status, headers, body = service.dispatch(target, request.get_data(cache=False), ctx)
         return Response(body, status, headers)
 
+    @api.post("/endpoints/<name>/<action>")
+    def runtime(name: str, action: str) -> Response:
+        region, _ = signing_scope(request.headers.get("Authorization"))
+        ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
+                             request_id=str(uuid.uuid4()), services=services)
+        rest = services.sagemaker_runtime
+        found = rest.find("POST", request.path)
+        limit = rest.payload_limit(found[0]) if found else None
+        length = request.content_length
+        if limit is not None and length is not None and length > limit:
+            status, headers, body = rest.error(AwsError(
+                f"Received payload of {length} bytes; the limit is {limit} bytes.", code="ValidationError"), ctx)
+        else:
+            status, headers, body = rest.dispatch("POST", request.path, dict(request.headers),
+                                                  request.get_data(cache=False), ctx)
+        return Response(body, status, headers)
+
     @api.get("/_emulator/health")
     def health() -> Response:
         return Response('{"status": "ok"}', 200, {"Content-Type": "application/json"})

@@ -39,6 +39,10 @@ class RuntimeImageMissing(Exception):
         self.image = image
 
 
+class ContainerStartError(Exception):
+    """Docker could not start the container (e.g. its command is not in the image)."""
+
+
 @dataclass
 class ContainerSpec:
     image: str
@@ -165,6 +169,10 @@ class DockerRuntime:
                 net.disconnect(container)
                 net.connect(container, aliases=spec.network_aliases)
             container.start()
+        except APIError as exc:
+            self.remove(handle)
+            raise ContainerStartError(f"Docker could not start a container from {spec.image}: "
+                                      f"{exc.explanation or exc}") from None
         except Exception:
             self.remove(handle)
             raise
@@ -266,5 +274,14 @@ class DockerRuntime:
             removed += 1
         for name in self.list_networks(owner):
             self.remove_network(name)
+            removed += 1
+        return removed
+
+    def cleanup_kind(self, kind: str) -> int:
+        """Remove every container of one kind (e.g. all endpoint containers), whatever its owner."""
+        removed = 0
+        filters = {"label": [MANAGED + "=true", f"{LABEL}.kind={kind}"]}
+        for container in self.client.containers.list(all=True, filters=filters):
+            container.remove(force=True, v=True)
             removed += 1
         return removed

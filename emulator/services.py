@@ -14,15 +14,16 @@ from storage.database import open_database
 from .config import Config
 from .docker_runtime import DockerRuntime
 from .protocol.json_protocol import JsonService, collect_handlers
+from .protocol.rest_protocol import RestService
 from .protocol.service import service_model
 
 log = logging.getLogger(__name__)
 
 
 def _sagemaker_handlers() -> list:
-    from handlers import endpoint_configs, models, tags, training_jobs
+    from handlers import endpoint_configs, endpoints, models, tags, training_jobs
 
-    return [models, endpoint_configs, tags, training_jobs]
+    return [models, endpoint_configs, endpoints, tags, training_jobs]
 
 
 def _logs_handlers() -> list:
@@ -42,10 +43,16 @@ class Services:
             "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()))
         self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()))
         self.json_services = [self.sagemaker, self.logs]
+        from handlers import runtime as runtime_handlers
+
+        self.sagemaker_runtime = RestService("sagemaker-runtime", collect_handlers(
+            service_model("sagemaker-runtime"), [runtime_handlers]))
         self.runtime = DockerRuntime(owner=self.instance_id)
+        from .hosting import HostingEngine
         from .jobs.training import TrainingEngine
 
         self.training = TrainingEngine(self)
+        self.hosting = HostingEngine(self)
 
     def start_background(self) -> None:
         """Once the server is bound (so jobs can reach our S3): re-attach or fail interrupted jobs."""
@@ -54,8 +61,13 @@ class Services:
                         "(scripts/ensure-docker starts one on Debian)")
             return
         self.training.recover()
+        self.hosting.recover()
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
         self.training.shutdown()
+        try:
+            self.hosting.shutdown()
+        except Exception:
+            log.exception("could not remove every endpoint container")
         self.db.close()

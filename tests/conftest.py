@@ -7,7 +7,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from .docker_fixtures import docker_ready, runtime, training_image  # noqa: F401  (fixtures)
+from .docker_fixtures import docker_ready, runtime, serving_image, training_image  # noqa: F401  (fixtures)
 
 
 def unique(prefix: str) -> str:

@@ -42,3 +42,9 @@ def build_image(tag: str, context: Path, base: str = BASE_IMAGE) -> str:
 def training_image(docker_ready) -> str:
     """A bring-your-own training image built on the base image (tests/images/training)."""
     return build_image("sm-test-training:1", ROOT / "tests" / "images" / "training")
+
+
+@pytest.fixture(scope="session")
+def serving_image(docker_ready) -> str:
+    """A bring-your-own serving image built on the base image (tests/images/serving)."""
+    return build_image("sm-test-serving:1", ROOT / "tests" / "images" / "serving")

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from emulator import images
-from emulator.docker_runtime import ContainerSpec, DockerRuntime
+from emulator.docker_runtime import ContainerSpec, ContainerStartError, DockerRuntime
 from emulator.instance_types import size_of
 
 from . import training_config as tc
@@ -129,6 +129,8 @@ class TrainingRun:
     def _main(self, adopt: dict | None) -> None:
         try:
             self._run(adopt)
+        except ContainerStartError as exc:
+            self.fail(f"ClientError: {exc}")
         except Exception as exc:  # never leave a job InProgress because of a bug of ours
             log.exception("training job %s failed inside the emulator", self.name)
             self.fail(f"InternalServerError: {exc}")
