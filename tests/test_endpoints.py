@@ -30,6 +30,17 @@ def endpoint_containers(name: str) -> list[str]:
                           capture_output=True, text=True).stdout.split()
 
 
+def create_single_variant(sm, image: str, name: str, wait: bool = True) -> None:
+    """Model, config and endpoint `name` with one AllTraffic instance of `image`."""
+    sm.create_model(ModelName=f"{name}-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": f"{name}-model", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+    if wait:
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
+
+
 @pytest.fixture(scope="module")
 def deployed(sagemaker_client, s3_client, serving_image):
     """One endpoint with two variants (weights 1:1) of a model whose artifact is in S3."""
@@ -113,12 +124,9 @@ def test_container_logs(logs_client, sagemaker_runtime_client, deployed):
 
 
 def test_failed_container_and_delete(sagemaker_client, training_image, serving_image):
-    model, config, name = unique("bad-model"), unique("bad-cfg"), unique("bad-ep")
-    # The training image has no `serve` program: the container exits at once.
-    sagemaker_client.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": training_image})
-    sagemaker_client.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
-    sagemaker_client.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    name = unique("bad-ep")
+    # The training image has no `serve` program: the container cannot start.
+    create_single_variant(sagemaker_client, training_image, name, wait=False)
     with pytest.raises(WaiterError):
         sagemaker_client.get_waiter("endpoint_in_service").wait(EndpointName=name,
                                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 60})
@@ -134,12 +142,8 @@ def test_failed_container_and_delete(sagemaker_client, training_image, serving_i
 
 
 def test_delete_leaves_nothing(sagemaker_client, s3_client, serving_image):
-    model, config, name = unique("m"), unique("c"), unique("gone")
-    sagemaker_client.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": serving_image})
-    sagemaker_client.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
-    sagemaker_client.create_endpoint(EndpointName=name, EndpointConfigName=config)
-    sagemaker_client.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
+    name = unique("gone")
+    create_single_variant(sagemaker_client, serving_image, name)
     assert len(endpoint_containers(name)) == 1
     sagemaker_client.delete_endpoint(EndpointName=name)
     assert endpoint_containers(name) == []
@@ -150,12 +154,7 @@ def test_serving_again_after_restart(tmp_path, serving_image, kill):
     from emulator.testing import EmulatorServer
 
     with EmulatorServer(data_dir=tmp_path) as server:
-        sm = server.client("sagemaker")
-        sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": serving_image})
-        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
-        sm.create_endpoint(EndpointName="survivor", EndpointConfigName="c")
-        sm.get_waiter("endpoint_in_service").wait(EndpointName="survivor", WaiterConfig={"Delay": 1})
+        create_single_variant(server.client("sagemaker"), serving_image, "survivor")
         server.stop(kill=kill)
         if not kill:  # a graceful stop leaves no container behind
             assert endpoint_containers("survivor") == []
