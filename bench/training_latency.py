@@ -17,18 +17,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from emulator.testing import EmulatorServer
+from emulator.testing import EmulatorServer, build_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "sm-test-training:1"
+IMAGE = ""  # set by ensure_image
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 
 def ensure_image() -> None:
+    global IMAGE
     subprocess.run([str(ROOT / "scripts" / "setup")], check=True)
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-        subprocess.run(["docker", "build", "-q", "--build-arg", "BASE_IMAGE=sagemaker-emulator-base:py311",
-                        "-t", IMAGE, str(ROOT / "tests" / "images" / "training")], check=True)
+    IMAGE = build_test_image("sm-test-training", ROOT / "tests" / "images" / "training")
 
 
 def docker_run_once() -> float:

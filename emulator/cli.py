@@ -10,20 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
-from werkzeug.serving import WSGIRequestHandler, make_server
-
 from .app import create_app
 from .config import Config, load_image_map
+from .http_server import make_server
 
 log = logging.getLogger("sagemaker_emulator")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Per-request access lines would drown the job/endpoint progress users want to see."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            super().log_request(code, size)
 
 
 def _is_loopback(host: str) -> bool:
@@ -37,7 +28,7 @@ def _is_loopback(host: str) -> bool:
 
 def serve(config: Config) -> None:
     app = create_app(config)
-    server = make_server(config.host, config.port, app, threaded=True, request_handler=_QuietHandler)
+    server = make_server(config.host, config.port, app)
     port = server.server_port
     shown_host = config.host if _is_loopback(config.host) else "127.0.0.1"
     url = f"http://{shown_host}:{port}"

@@ -53,4 +53,22 @@ class Config:
     # S3 endpoint the emulator reads inputs from and writes outputs to; default: its own (moto's).
     s3_endpoint_url: str | None = field(default_factory=lambda: _env("S3_ENDPOINT_URL", "") or None)
     # Our own URL once the server is bound (set by the CLI).
+    # Endpoints: how often per-variant CloudWatch metrics and data-capture files are written (AWS:
+    # metrics per minute, capture files every few minutes); serverless idle time before the
+    # container is stopped.
+    metrics_flush_seconds: float = field(default_factory=lambda: float(_env("METRICS_FLUSH_SECONDS", "10")))
+    capture_flush_seconds: float = field(default_factory=lambda: float(_env("CAPTURE_FLUSH_SECONDS", "5")))
+    serverless_idle_seconds: float = field(default_factory=lambda: float(_env("SERVERLESS_IDLE_SECONDS", "300")))
     self_url: str = ""
+
+
+def owner_id(data_dir: str | os.PathLike) -> str:
+    """The label value that marks the containers of the emulator using `data_dir`.
+
+    Stable across restarts on the same data dir (so a restart finds its own containers) and
+    different for every data dir (so two emulators never touch each other's containers).
+    """
+    import hashlib
+
+    return hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
+

@@ -251,7 +251,7 @@ class DockerRuntime:
 
     def find_containers(self, labels: dict[str, str]) -> dict[str, ContainerHandle]:
         """Our containers carrying `labels`, by their host label (for re-adoption after a restart)."""
-        filters = {"label": [MANAGED + "=true"] + [f"{k}={v}" for k, v in labels.items()]}
+        filters = {"label": [MANAGED + "=true", f"{OWNER}={self.owner}"] + [f"{k}={v}" for k, v in labels.items()]}
         found = {}
         for container in self.client.containers.list(all=True, filters=filters):
             host = container.labels.get(HOST_LABEL, container.name)
@@ -278,9 +278,9 @@ class DockerRuntime:
         return removed
 
     def cleanup_kind(self, kind: str) -> int:
-        """Remove every container of one kind (e.g. all endpoint containers), whatever its owner."""
+        """Remove every container of one kind (e.g. all endpoint containers) of this owner."""
         removed = 0
-        filters = {"label": [MANAGED + "=true", f"{LABEL}.kind={kind}"]}
+        filters = {"label": [MANAGED + "=true", f"{OWNER}={self.owner}", f"{LABEL}.kind={kind}"]}
         for container in self.client.containers.list(all=True, filters=filters):
             container.remove(force=True, v=True)
             removed += 1

@@ -41,3 +41,8 @@ def s3_client(sagemaker_emulator: EmulatorServer):
 @pytest.fixture(scope="session")
 def logs_client(sagemaker_emulator: EmulatorServer):
     return sagemaker_emulator.client("logs")
+
+
+@pytest.fixture(scope="session")
+def cloudwatch_client(sagemaker_emulator: EmulatorServer):
+    return sagemaker_emulator.client("cloudwatch")

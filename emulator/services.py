@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 
 from storage.database import open_database
 
-from .config import Config
+from .config import Config, owner_id
 from .docker_runtime import DockerRuntime
 from .protocol.json_protocol import JsonService, collect_handlers
 from .protocol.rest_protocol import RestService
@@ -21,9 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def _sagemaker_handlers() -> list:
-    from handlers import endpoint_configs, endpoints, models, tags, training_jobs
+    from handlers import endpoint_configs, endpoints, models, processing_jobs, tags, training_jobs, transform_jobs
 
-    return [models, endpoint_configs, endpoints, tags, training_jobs]
+    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs]
 
 
 def _logs_handlers() -> list:
@@ -35,7 +34,9 @@ def _logs_handlers() -> list:
 class Services:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.instance_id = uuid.uuid4().hex[:12]
+        # Containers are labelled with the data dir's identity: a restart on the same data dir finds
+        # (and re-adopts or cleans) its own containers, and never touches another emulator's.
+        self.instance_id = owner_id(config.data_dir)
         # moto reads the account id from the environment on every request.
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.db = open_database(config.data_dir)
@@ -49,10 +50,15 @@ class Services:
             service_model("sagemaker-runtime"), [runtime_handlers]))
         self.runtime = DockerRuntime(owner=self.instance_id)
         from .hosting import HostingEngine
+        from .jobs.processing import ProcessingEngine
         from .jobs.training import TrainingEngine
 
         self.training = TrainingEngine(self)
+        self.processing = ProcessingEngine(self)
         self.hosting = HostingEngine(self)
+        from .transform.engine import TransformEngine
+
+        self.transform = TransformEngine(self)
 
     def start_background(self) -> None:
         """Once the server is bound (so jobs can reach our S3): re-attach or fail interrupted jobs."""
@@ -61,11 +67,15 @@ class Services:
                         "(scripts/ensure-docker starts one on Debian)")
             return
         self.training.recover()
+        self.processing.recover()
+        self.transform.recover()
         self.hosting.recover()
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
         self.training.shutdown()
+        self.processing.shutdown()
+        self.transform.shutdown()
         try:
             self.hosting.shutdown()
         except Exception:

@@ -21,6 +21,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config as BotoConfig
 
+from emulator.config import owner_id
+
 _URL = re.compile(r"listening on (http://\S+)")
 
 
@@ -31,6 +33,7 @@ class EmulatorServer:
                  extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="sm-emulator-")
         self.data_dir = Path(data_dir or self._tmp.name)
+        self.owner = owner_id(self.data_dir)  # the owner label of this server's containers
         self.region = region
         self.extra_args = list(extra_args)
         self.env = env
@@ -105,3 +108,25 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = "sagemaker-emulator-base:py311"
+
+
+def build_test_image(name: str, context: Path, base: str = BASE_IMAGE) -> str:
+    """docker build a test image (tests/images/<x>) on the offline base image, only when missing.
+
+    The tag is a hash of the build context, so editing a test image's files rebuilds it instead of
+    silently reusing a stale one. Returns the tag.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(context).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
+    tag = f"{name}:{digest.hexdigest()[:12]}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+        subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", tag, str(context)],
+                       check=True, timeout=600, capture_output=True)
+    return tag

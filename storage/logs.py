@@ -46,7 +46,9 @@ def create_stream(group: LogGroup, name: str) -> LogStream:
 
 
 def ensure_group(region: str, name: str) -> LogGroup:
-    with db.atomic():
+    # IMMEDIATE: a deferred read-then-write transaction cannot wait for the lock when it upgrades
+    # (SQLite answers "database is locked" at once), so take the write lock up front.
+    with db.atomic("IMMEDIATE"):
         group = get_group(region, name)
         if group is None:
             LogGroup.insert(region=region, name=name, creation_time=now_ms()).on_conflict_ignore().execute()
@@ -56,7 +58,7 @@ def ensure_group(region: str, name: str) -> LogGroup:
 
 def ensure_stream(region: str, group_name: str, name: str) -> LogStream:
     group = ensure_group(region, group_name)
-    with db.atomic():
+    with db.atomic("IMMEDIATE"):
         stream = get_stream(group, name)
         if stream is None:
             LogStream.insert(group=group, name=name, creation_time=now_ms()).on_conflict_ignore().execute()

@@ -7,7 +7,13 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from .docker_fixtures import docker_ready, runtime, serving_image, training_image  # noqa: F401  (fixtures)
+from .docker_fixtures import (  # noqa: F401  (fixtures)
+    docker_ready,
+    processing_image,
+    runtime,
+    serving_image,
+    training_image,
+)
 
 
 def unique(prefix: str) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from emulator.docker_runtime import DockerRuntime
+from emulator.testing import BASE_IMAGE, build_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE_IMAGE = "sagemaker-emulator-base:py311"
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +30,8 @@ def runtime(docker_ready):
     assert not leftovers, f"the test left containers/networks behind: {leftovers}"
 
 
-def build_image(tag: str, context: Path, base: str = BASE_IMAGE) -> str:
-    """docker build a test image on the base image (only when missing)."""
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
-        subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", tag, str(context)],
-                       check=True, timeout=600, capture_output=True)
-    return tag
+def build_image(tag: str, context: Path) -> str:
+    return build_test_image(tag.rsplit(":", 1)[0], context)
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +44,9 @@ def training_image(docker_ready) -> str:
 def serving_image(docker_ready) -> str:
     """A bring-your-own serving image built on the base image (tests/images/serving)."""
     return build_image("sm-test-serving:1", ROOT / "tests" / "images" / "serving")
+
+
+@pytest.fixture(scope="session")
+def processing_image(docker_ready) -> str:
+    """A bring-your-own processing image built on the base image (tests/images/processing)."""
+    return build_image("sm-test-processing:1", ROOT / "tests" / "images" / "processing")

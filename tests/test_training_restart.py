@@ -10,8 +10,9 @@ from .conftest import unique
 from .test_training import containers_of, job_request, model_files, wait_done, wait_secondary
 
 
-def managed_containers() -> list[str]:
-    return subprocess.run(["docker", "ps", "-aq", "--filter", "label=sagemaker-emulator.managed=true"],
+def managed_containers(server: EmulatorServer) -> list[str]:
+    """Containers of this server only (other emulators may run on the machine)."""
+    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sagemaker-emulator.owner={server.owner}"],
                           capture_output=True, text=True).stdout.split()
 
 
@@ -36,14 +37,14 @@ def test_reattached_after_kill(tmp_path, training_image):
         job = wait_done(sm, name, timeout=120)
         assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
         assert "stopped.txt" in model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])
-    assert managed_containers() == []
+    assert managed_containers(server) == []
 
 
 def test_failed_when_container_is_gone(tmp_path, training_image):
     with EmulatorServer(data_dir=tmp_path) as server:
         name, _ = start_sleeping_job(server, training_image)
         server.stop(kill=True)
-        subprocess.run(["docker", "rm", "-f", *managed_containers()], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", *managed_containers(server)], capture_output=True)
         server.start()
         job = wait_done(server.client("sagemaker"), name, timeout=30)
         assert job["TrainingJobStatus"] == "Failed"
@@ -54,7 +55,7 @@ def test_graceful_shutdown_leaves_no_container(tmp_path, training_image):
     with EmulatorServer(data_dir=tmp_path) as server:
         name, _ = start_sleeping_job(server, training_image)
         server.stop()
-        assert managed_containers() == []
+        assert managed_containers(server) == []
         server.start()
         job = server.client("sagemaker").describe_training_job(TrainingJobName=name)
         assert job["TrainingJobStatus"] == "Failed" and "shut down" in job["FailureReason"]

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from emulator import staging
+from emulator.cloudwatch import put_metric_data
 from emulator.staging import ObjectStore, PipeFeeder, StagingError
 
 from .metrics import Datapoint
@@ -105,18 +106,10 @@ class JobData:
         staging.sync_dir(self.store, src, staging.as_folder(uri))
 
     def publish_metrics(self, points: list[Datapoint], namespace: str) -> None:
-        """Every datapoint to CloudWatch (moto's, on our own port), dimension Host."""
-        if not points or not self.services.config.self_url:
-            return
-        cloudwatch = boto3.client("cloudwatch", endpoint_url=self.services.config.self_url, region_name=self.region,
-                                  aws_access_key_id="emulator", aws_secret_access_key="emulator")
-        data = [{"MetricName": p.name, "Value": p.value, "Timestamp": p.timestamp,
-                 "Dimensions": [{"Name": "Host", "Value": p.host}]} for p in points]
-        try:
-            for start in range(0, len(data), 500):
-                cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + 500])
-        except Exception:
-            log.exception("could not publish %d metric datapoints", len(data))
+        """Every datapoint to CloudWatch, dimension Host."""
+        put_metric_data(self.services, self.region, namespace, [
+            {"MetricName": p.name, "Value": p.value, "Timestamp": p.timestamp,
+             "Dimensions": [{"Name": "Host", "Value": p.host}]} for p in points])
 
     def feeder_errors(self) -> list[str]:
         """Pipe feeders that broke (an object vanished mid-stream, ...): the job must fail on them."""

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
 from botocore.model import OperationModel
 
+from . import eventstream
 from .errors import AwsError, InternalFailure, SerializationError, UnknownOperation
 from .json_protocol import RequestContext
+from .serialize import to_wire
 from .service import service_model
 from .validate import parse_and_validate
 
@@ -51,7 +53,7 @@ class RestService:
         return op.input_shape.members[payload].metadata.get("max") if payload else None
 
     def dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes,
-                 ctx: RequestContext) -> tuple[int, dict[str, str], bytes]:
+                 ctx: RequestContext) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
         try:
             found = self.find(method, path)
             if found is None:
@@ -96,21 +98,44 @@ class RestService:
             params[payload] = body
         return params
 
-    def _serialise(self, op: OperationModel, result: dict, ctx: RequestContext) -> tuple[int, dict[str, str], bytes]:
+    def _serialise(self, op: OperationModel, result: dict, ctx: RequestContext
+                   ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
         shape = op.output_shape
         headers = {"x-amzn-RequestId": ctx.request_id}
-        body = b""
+        body: bytes | Iterator[bytes] = b""
         payload = shape.serialization.get("payload") if shape is not None else None
+        document: dict[str, Any] = {}
         for name, member in (shape.members.items() if shape is not None else []):
             value = result.get(name)
             if value is None:
                 continue
             if member.serialization.get("location") == "header":
                 headers[member.serialization["name"]] = str(value)
+            elif name == payload and member.serialization.get("eventstream"):
+                headers["Content-Type"] = "application/vnd.amazon.eventstream"
+                body = self._event_stream(value)
             elif name == payload:
                 body = value if isinstance(value, bytes) else str(value).encode()
+            else:
+                document[name] = value
+        if document and payload is None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(to_wire(shape, document)).encode()
         status = op.http.get("responseCode", 200)
         return status, headers, body
+
+    @staticmethod
+    def _event_stream(events: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+        """Frame the handler's events; an AwsError raised mid-stream becomes an exception message."""
+        try:
+            for item in events:
+                for event_type, members in item.items():
+                    yield eventstream.event(event_type, members.get("Bytes", b""))
+        except AwsError as err:
+            yield eventstream.exception(err.code, json.dumps({"Message": err.message, **err.extra}).encode())
+        except Exception as exc:
+            log.exception("event stream broke")
+            yield eventstream.exception("InternalStreamFailure", json.dumps({"Message": str(exc)}).encode())
 
     def error(self, err: AwsError, ctx: RequestContext) -> tuple[int, dict[str, str], bytes]:
         status = err.status

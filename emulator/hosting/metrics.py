@@ -1,0 +1,102 @@
+"""Per-variant invocation metrics in CloudWatch namespace AWS/SageMaker (dimensions EndpointName, VariantName).
+
+Invocations are counted in memory and published as aggregated datapoints (StatisticValues) every
+`metrics_flush_seconds`, stamped with the minute they belong to, like SageMaker's one-minute
+metrics; GetMetricStatistics/GetMetricData on the emulator's port read them back.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from emulator.cloudwatch import put_metric_data
+
+NAMESPACE = "AWS/SageMaker"
+
+
+@dataclass
+class _Stat:
+    count: int = 0
+    total: float = 0.0
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+
+    def statistic_values(self) -> dict[str, float]:
+        return {"SampleCount": float(self.count), "Sum": self.total, "Minimum": self.low, "Maximum": self.high}
+
+
+@dataclass
+class _Bucket:
+    stats: dict[str, _Stat] = field(default_factory=dict)
+
+    def add(self, name: str, value: float) -> None:
+        self.stats.setdefault(name, _Stat()).add(value)
+
+
+UNITS = {"Invocations": "None", "ModelLatency": "Microseconds", "OverheadLatency": "Microseconds",
+         "Invocation4XXErrors": "None", "Invocation5XXErrors": "None", "InvocationsPerInstance": "None"}
+
+
+class EndpointMetrics:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self._buckets: dict[tuple[str, str, str, int], _Bucket] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, region: str, endpoint: str, variant: str, instances: int, model_us: float | None,
+               overhead_us: float, error_class: int | None) -> None:
+        """One invocation: `error_class` is 4 or 5 when the model answered 4xx/5xx (or failed)."""
+        minute = int(datetime.now(timezone.utc).timestamp()) // 60 * 60
+        with self._lock:
+            bucket = self._buckets.setdefault((region, endpoint, variant, minute), _Bucket())
+            bucket.add("Invocations", 1)
+            bucket.add("InvocationsPerInstance", 1 / max(instances, 1))
+            if model_us is not None:
+                bucket.add("ModelLatency", model_us)
+            bucket.add("OverheadLatency", overhead_us)
+            bucket.add("Invocation4XXErrors", 1 if error_class == 4 else 0)
+            bucket.add("Invocation5XXErrors", 1 if error_class == 5 else 0)
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="endpoint-metrics", daemon=True)
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.services.config.metrics_flush_seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            buckets, self._buckets = self._buckets, {}
+        by_region: dict[str, list[dict[str, Any]]] = {}
+        for (region, endpoint, variant, minute), bucket in buckets.items():
+            stamp = datetime.fromtimestamp(minute, timezone.utc)
+            dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+            for name, stat in bucket.stats.items():
+                if name == "Invocations":  # a count: each invocation is one, summed
+                    values = {"SampleCount": float(stat.count), "Sum": stat.total, "Minimum": 1.0, "Maximum": 1.0}
+                else:
+                    values = stat.statistic_values()
+                by_region.setdefault(region, []).append({"MetricName": name, "Dimensions": dims, "Timestamp": stamp,
+                                                         "StatisticValues": values, "Unit": UNITS[name]})
+        for region, data in by_region.items():
+            put_metric_data(self.services, region, NAMESPACE, data)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()

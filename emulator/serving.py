@@ -1,0 +1,389 @@
+"""Serving containers of a SageMaker model (spec §3.1, §3.2, §3.6): shared by endpoints and batch transform.
+
+A model is one container (`PrimaryContainer`) or several (`Containers`: a serial inference pipeline,
+or `Direct` multi-container). `ModelFleet` prepares a model once (images resolved, model data staged
+under a work directory) and then starts *instances*: one container per ContainerDefinition, each with
+`serve`, its model data at /opt/ml/model (read-only), its Environment plus SAGEMAKER_BIND_TO_PORT, and
+its port published on 127.0.0.1. `invoke` posts to an instance the way SageMaker does: straight to the
+single container, hop by hop through a pipeline, or to the container a Direct request names.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emulator import images, staging
+from emulator.docker_runtime import ContainerHandle, ContainerSpec, ContainerStartError
+from emulator.jobs.data import JobData
+from emulator.jobs.logsink import LogSink
+
+log = logging.getLogger(__name__)
+
+SERVING_PORT = 8080
+SAFE_PORT_RANGE = "8081-8999"  # the second port a pipeline container may use (spec §3.2)
+PING_TIMEOUT = 2.0
+
+
+class ServingError(Exception):
+    """The model's containers could not be brought up; the message is a FailureReason."""
+
+
+class TargetModelError(Exception):
+    """A multi-model endpoint's TargetModel could not be fetched (the caller's mistake: 400)."""
+
+
+class ContainerReplyError(Exception):
+    """A container answered non-2xx, timed out or could not be reached."""
+
+    def __init__(self, container: str, status: int, message: str, timed_out: bool = False) -> None:
+        super().__init__(f"{container}: {status} {message}")
+        self.container, self.status, self.message, self.timed_out = container, status, message, timed_out
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def custom_attributes(self) -> str | None:
+        return self.headers.get("x-amzn-sagemaker-custom-attributes")
+
+
+@dataclass
+class ModelContainer:
+    """What a ContainerDefinition becomes once prepared: the local image and its staged model dir."""
+
+    name: str  # "primary" for a single container, else ContainerHostname or container-<n>
+    image: str
+    specified_image: str
+    environment: dict[str, str]
+    model_dir: Path | None
+    port: int
+    multi_model: bool = False
+
+
+@dataclass
+class RunningContainer:
+    name: str
+    handle: ContainerHandle
+    port: int  # host port on 127.0.0.1
+    sink: LogSink
+    log_thread: threading.Thread | None = None
+    loaded_models: dict[str, float] = field(default_factory=dict)  # multi-model: id -> last use
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class ServingInstance:
+    """One instance (ml.* host) of a model: its containers, in pipeline order."""
+
+    instance_id: str
+    containers: list[RunningContainer]
+    inflight: int = 0
+
+
+class ModelFleet:
+    """Everything needed to run instances of one model: prepared once, started many times."""
+
+    def __init__(self, services: Any, region: str, model: dict[str, Any], workdir: Path,
+                 labels: dict[str, str], extra_env: dict[str, str] | None = None) -> None:
+        self.services, self.region, self.model = services, region, model
+        self.workdir, self.labels = workdir, labels
+        self.extra_env = extra_env or {}
+        definitions = [model["PrimaryContainer"]] if model.get("PrimaryContainer") else list(model["Containers"])
+        self.definitions = definitions
+        self.mode = "Single" if len(definitions) == 1 else \
+            (model.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
+        self.containers: list[ModelContainer] = []
+        self.deployed_images: list[dict[str, Any]] = []
+
+    @property
+    def runtime(self):
+        return self.services.runtime
+
+    def prepare(self) -> None:
+        """Resolve every image and stage every container's model data (once for all instances)."""
+        config = self.services.config
+        for index, definition in enumerate(self.definitions, start=1):
+            name = "primary" if self.mode == "Single" else (definition.get("ContainerHostname") or f"container-{index}")
+            try:
+                image = images.resolve(definition["Image"], config.image_map, self.runtime.image_exists).local
+            except images.ImageUnavailable as exc:
+                raise ServingError(str(exc)) from None
+            self.deployed_images.append({"SpecifiedImage": definition["Image"], "ResolvedImage": image,
+                                         "ResolutionTime": time.time()})
+            multi = definition.get("Mode") == "MultiModel"
+            model_dir = self.workdir / name / ("models" if multi else "model")
+            model_dir.mkdir(parents=True, exist_ok=True)
+            source = definition.get("ModelDataUrl")
+            s3_source = (definition.get("ModelDataSource") or {}).get("S3DataSource")
+            if s3_source and not source:
+                source = s3_source["S3Uri"]
+            if source and not multi:
+                try:
+                    staging.stage_model_data(JobData(self.services, self.region).store, source, model_dir)
+                except staging.StagingError as exc:
+                    raise ServingError(f"ClientError: Could not download model data from {source}: {exc}") from None
+            port = SERVING_PORT + (0 if self.mode == "Single" else index - 1)
+            env = {**(definition.get("Environment") or {}), **self.extra_env}
+            if self.mode != "Single":
+                env.update({"SAGEMAKER_BIND_TO_PORT": str(port), "SAGEMAKER_SAFE_PORT_RANGE": SAFE_PORT_RANGE})
+            if multi:
+                env["SAGEMAKER_MULTI_MODEL"] = "true"
+            self.containers.append(ModelContainer(name, image, definition["Image"], env, model_dir, port, multi))
+
+    def start_instance(self, log_group: str, stream_for: Callable[[str, str], str],
+                       host_label: str = "") -> ServingInstance:
+        """Start one instance's containers (not yet healthy: see `wait_healthy`)."""
+        instance = ServingInstance(f"i-{uuid.uuid4().hex[:17]}", [])
+        try:
+            for container in self.containers:
+                mount_point = "/opt/ml/models" if container.multi_model else "/opt/ml/model"
+                try:
+                    handle = self.runtime.run(ContainerSpec(
+                        image=container.image, command=["serve"], environment=dict(container.environment),
+                        mounts={str(container.model_dir): (mount_point, "ro")}, ports=[container.port],
+                        labels={**self.labels, "sagemaker-emulator.host": f"{host_label}{instance.instance_id}"
+                                                                          f"/{container.name}"}))
+                except ContainerStartError as exc:
+                    raise ServingError(f"ClientError: The {container.name} container could not start: {exc}") \
+                        from None
+                sink = LogSink(self.region, log_group, stream_for(instance.instance_id, container.name))
+                running = RunningContainer(container.name, handle, self.runtime.host_port(handle, container.port),
+                                           sink)
+                running.log_thread = self.runtime.stream_logs(handle, sink.write)
+                instance.containers.append(running)
+        except BaseException:
+            self.stop_instance(instance)
+            raise
+        return instance
+
+    def wait_healthy(self, instance: ServingInstance, timeout: float, what: str) -> None:
+        """Every container answers `GET /ping` 200 within `timeout`, else ServingError naming why."""
+        deadline = time.time() + timeout
+        for container in instance.containers:
+            label = f"{container.name} container for {what}"
+            while True:
+                code = self.runtime.wait(container.handle, timeout=0)
+                if code is not None:
+                    time.sleep(0.3)  # let the last lines reach the sink
+                    tail = " | ".join(line.strip() for line in container.sink.recent(5))
+                    raise ServingError(f"The {label} exited with code {code} before passing the ping health "
+                                       f"check. Last log lines: {tail}")
+                if ping(container.port):
+                    break
+                if time.time() >= deadline:
+                    raise ServingError(f"The {label} did not pass the ping health check within {int(timeout)} "
+                                       "seconds (ContainerStartupHealthCheckTimeoutInSeconds).")
+                time.sleep(0.05)
+
+    def stop_instance(self, instance: ServingInstance, grace: float = 0) -> None:
+        for container in instance.containers:
+            _pool.forget(container.port)
+            if grace:
+                self.runtime.stop(container.handle, grace)
+            self.runtime.remove(container.handle)
+            if container.log_thread is not None:
+                container.log_thread.join(5)
+            container.sink.close()
+
+    # -- invocations ----------------------------------------------------------------------------
+    def invoke(self, instance: ServingInstance, body: bytes, headers: dict[str, str], timeout: float,
+               target_container: str | None = None, target_model: str | None = None) -> Reply:
+        """POST /invocations as SageMaker does for this model's mode (pipeline hops, Direct target, MME)."""
+        if self.mode == "Direct":
+            container = next(c for c in instance.containers if c.name == target_container)
+            return self._post_model(container, body, headers, timeout, target_model)
+        hops = instance.containers
+        reply = None
+        for position, container in enumerate(hops):
+            hop_headers = dict(headers)
+            if position < len(hops) - 1:
+                hop_headers.pop("Accept", None)  # the client's Accept is for the last hop only
+            reply = self._post_model(container, body, hop_headers, timeout, target_model)
+            body = reply.body
+            if reply.content_type:
+                headers = {**headers, "Content-Type": reply.content_type}
+        assert reply is not None
+        return reply
+
+    def _post_model(self, container: RunningContainer, body: bytes, headers: dict[str, str], timeout: float,
+                    target_model: str | None) -> Reply:
+        index = next(i for i, c in enumerate(self.containers) if c.name == container.name)
+        if self.containers[index].multi_model and target_model:
+            from emulator.multi_model import invoke_target_model
+
+            return invoke_target_model(self, self.containers[index], container, body, headers, timeout,
+                                       target_model)
+        return post_checked(container, "/invocations", body, headers, timeout)
+
+
+def ping(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PING_TIMEOUT)
+        try:
+            conn.request("GET", "/ping")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+class _NoDelayConnection(http.client.HTTPConnection):
+    """http.client sends headers and body in two writes: without TCP_NODELAY, Nagle and delayed ACKs
+    stall each request on a kept-alive connection by ~40 ms."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _Pool:
+    """Idle kept-alive connections per container port, shared by all request threads.
+
+    The HTTP server runs each client connection in its own short-lived thread, so a per-thread
+    pool would open a new TCP connection to the container for nearly every invocation.
+    """
+
+    MAX_IDLE = 32
+
+    def __init__(self) -> None:
+        self._idle: dict[int, list[_NoDelayConnection]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, port: int, timeout: float) -> _NoDelayConnection:
+        with self._lock:
+            idle = self._idle.get(port)
+            conn = idle.pop() if idle else None
+        if conn is None:
+            conn = _NoDelayConnection("127.0.0.1", port, timeout=timeout)
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn
+
+    def put(self, port: int, conn: _NoDelayConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(port, [])
+            if len(idle) < self.MAX_IDLE:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def forget(self, port: int) -> None:
+        """A container went away: drop its idle connections."""
+        with self._lock:
+            idle = self._idle.pop(port, [])
+        for conn in idle:
+            conn.close()
+
+
+_pool = _Pool()
+
+
+def post(port: int, path: str, body: bytes, headers: dict[str, str], timeout: float, method: str = "POST") -> Reply:
+    """One HTTP request to a container on loopback; a stale kept-alive connection is retried once."""
+    for attempt in (1, 2):
+        conn = _pool.get(port, timeout)
+        reused = conn.sock is not None
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            conn.close()
+            if attempt == 2 or not reused:
+                raise
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        reply = Reply(response.status, data, {k.lower(): v for k, v in response.getheaders()})
+        if response.will_close:
+            conn.close()
+        else:
+            _pool.put(port, conn)
+        return reply
+    raise AssertionError("unreachable")
+
+
+def post_checked(container: RunningContainer, path: str, body: bytes, headers: dict[str, str],
+                 timeout: float) -> Reply:
+    """`post`, with every failure turned into ContainerReplyError naming the container."""
+    try:
+        reply = post(container.port, path, body, headers, timeout)
+    except TimeoutError:
+        raise ContainerReplyError(container.name, 0, "", timed_out=True) from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise ContainerReplyError(container.name, 0, f"Could not reach container {container.name}: {exc}") from None
+    if not 200 <= reply.status < 300:
+        raise ContainerReplyError(container.name, reply.status, reply.body.decode(errors="replace"))
+    return reply
+
+
+def open_stream(fleet: ModelFleet, instance: ServingInstance, body: bytes, headers: dict[str, str],
+                timeout: float, target_container: str | None = None) -> tuple[Reply, Any]:
+    """Like `ModelFleet.invoke`, but the last container's body is returned as it arrives (chunked).
+
+    Returns the reply's status and headers (body empty) and an iterator of byte chunks; the
+    iterator raises ContainerReplyError if the stream breaks or stalls for `timeout`.
+    """
+    if fleet.mode == "Direct":
+        hops = [c for c in instance.containers if c.name == target_container]
+    else:
+        hops = instance.containers
+    for container in hops[:-1]:
+        reply = post_checked(container, "/invocations", body, {k: v for k, v in headers.items() if k != "Accept"},
+                             timeout)
+        body = reply.body
+        if reply.content_type:
+            headers = {**headers, "Content-Type": reply.content_type}
+    last = hops[-1]
+    conn = http.client.HTTPConnection("127.0.0.1", last.port, timeout=timeout)
+    try:
+        conn.request("POST", "/invocations", body=body, headers=headers)
+        response = conn.getresponse()
+    except TimeoutError:
+        conn.close()
+        raise ContainerReplyError(last.name, 0, "", timed_out=True) from None
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        raise ContainerReplyError(last.name, 0, f"Could not reach container {last.name}: {exc}") from None
+    reply = Reply(response.status, b"", {k.lower(): v for k, v in response.getheaders()})
+    if not 200 <= response.status < 300:
+        message = response.read().decode(errors="replace")
+        conn.close()
+        raise ContainerReplyError(last.name, response.status, message)
+
+    def chunks():
+        try:
+            while True:
+                try:
+                    chunk = response.read1(65536)
+                except TimeoutError:
+                    raise ContainerReplyError(last.name, 0, "", timed_out=True) from None
+                except (OSError, http.client.HTTPException) as exc:
+                    raise ContainerReplyError(last.name, 0, f"The stream broke: {exc}") from None
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            conn.close()
+
+    return reply, chunks()

@@ -1,0 +1,1 @@
+"""Batch transform (spec §4): record splitting and packing, DataProcessing filters, the job engine."""

@@ -1,0 +1,143 @@
+"""Processing jobs: Create/Describe/List/Stop/DeleteProcessingJob.
+
+The handler stores the job and hands it to the processing engine, which runs it in the background;
+every later change of the job (status, times, exit message) is the engine's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.jobs.processing_config import LOCAL_PREFIX
+from emulator.jobs.records import TERMINAL
+from emulator.protocol.errors import ResourceInUse, ResourceNotFound, ValidationError
+from emulator.protocol.json_protocol import RequestContext
+from storage import resources
+
+from . import common
+
+KIND = "processing-job"
+NOUN = "processing job"
+
+
+def _check_local_path(what: str, path: str | None, seen: dict[str, str]) -> None:
+    if not path:
+        raise ValidationError(f"{what}: LocalPath is required unless AppManaged is true.")
+    if not path.startswith(LOCAL_PREFIX) or path.rstrip("/") == LOCAL_PREFIX.rstrip("/") or ".." in path.split("/"):
+        raise ValidationError(f"{what}: LocalPath '{path}' must be an absolute path under {LOCAL_PREFIX}.")
+    key = path.rstrip("/")
+    if key in seen:
+        raise ValidationError(f"{what}: LocalPath '{path}' is already used by {seen[key]}; each input and "
+                              "output needs its own LocalPath.")
+    seen[key] = what
+
+
+def _check(params: dict[str, Any]) -> None:
+    paths: dict[str, str] = {}
+    inputs = params.get("ProcessingInputs") or []
+    names = [item["InputName"] for item in inputs]
+    if len(set(names)) != len(names):
+        raise ValidationError(f"InputName values must be unique: {names}.")
+    for item in inputs:
+        what = f"ProcessingInput '{item['InputName']}'"
+        if item.get("DatasetDefinition"):
+            raise ValidationError(f"{what}: DatasetDefinition (Athena/Redshift) is not supported by "
+                                  "sagemaker-emulator; use S3Input.")
+        s3 = item.get("S3Input")
+        if not s3:
+            raise ValidationError(f"{what} must specify S3Input.")
+        if s3.get("S3CompressionType") == "Gzip" and s3.get("S3InputMode", "File") != "Pipe":
+            raise ValidationError(f"{what}: S3CompressionType Gzip requires S3InputMode Pipe.")
+        if not item.get("AppManaged"):
+            _check_local_path(what, s3.get("LocalPath"), paths)
+    outputs = (params.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    names = [item["OutputName"] for item in outputs]
+    if len(set(names)) != len(names):
+        raise ValidationError(f"OutputName values must be unique: {names}.")
+    for item in outputs:
+        what = f"ProcessingOutput '{item['OutputName']}'"
+        if item.get("FeatureStoreOutput"):
+            raise ValidationError(f"{what}: FeatureStoreOutput is not supported by sagemaker-emulator; use S3Output.")
+        if not item.get("S3Output"):
+            raise ValidationError(f"{what} must specify S3Output.")
+        if not item.get("AppManaged"):
+            _check_local_path(what, item["S3Output"].get("LocalPath"), paths)
+
+
+def _with_defaults(params: dict[str, Any]) -> dict[str, Any]:
+    document = {key: value for key, value in params.items() if key != "Tags"}
+    if params.get("ProcessingInputs"):
+        document["ProcessingInputs"] = [
+            {"AppManaged": False, **item,
+             "S3Input": {"S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
+                         "S3CompressionType": "None", **item["S3Input"]}}
+            for item in params["ProcessingInputs"]]
+    if params.get("ProcessingOutputConfig"):
+        config = params["ProcessingOutputConfig"]
+        document["ProcessingOutputConfig"] = {
+            **config, "Outputs": [{"AppManaged": False, **item} for item in config["Outputs"]]}
+    return document
+
+
+def create_processing_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    _check(params)
+    name = params["ProcessingJobName"]
+    created = resources.now()
+    document = _with_defaults(params)
+    document.update(
+        ProcessingJobArn=common.arn(ctx, KIND, name),
+        ProcessingJobStatus="InProgress",
+        CreationTime=created,
+        LastModifiedTime=created,
+    )
+    arn = document["ProcessingJobArn"]
+    common.create(ctx, KIND, name, document, NOUN, status="InProgress", tags=params.get("Tags"),
+                  duplicate=lambda arn: ResourceInUse(
+                      "Processing job names must be unique within an AWS account and region, and a processing "
+                      f"job with this name already exists ({arn})"))
+    ctx.services.processing.submit(ctx.region, name)
+    return {"ProcessingJobArn": arn}
+
+
+def _missing(name: str) -> ValidationError:
+    return ValidationError(f"Could not find requested job with name {name}")
+
+
+def describe_processing_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    row = common.find(ctx, KIND, params["ProcessingJobName"])
+    if row is None:
+        raise _missing(params["ProcessingJobName"])
+    return row.document
+
+
+def list_processing_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    def summary(row: Any) -> dict[str, Any]:
+        doc = row.document
+        out = {"ProcessingJobName": row.name, "ProcessingJobArn": row.arn, "CreationTime": row.creation_time,
+               "ProcessingEndTime": doc.get("ProcessingEndTime"), "LastModifiedTime": row.last_modified_time,
+               "ProcessingJobStatus": row.status, "FailureReason": doc.get("FailureReason"),
+               "ExitMessage": doc.get("ExitMessage")}
+        return {key: value for key, value in out.items() if value is not None}
+
+    return common.list_page(ctx, KIND, params, "ProcessingJobSummaries", summary, default_order="Ascending")
+
+
+def stop_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:
+    name = params["ProcessingJobName"]
+    row = common.find(ctx, KIND, name)
+    if row is None:
+        raise _missing(name)
+    if row.status != "InProgress":
+        raise ValidationError(f"The request was rejected because the processing job is in status {row.status}.")
+    ctx.services.processing.stop(ctx.region, name)
+
+
+def delete_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:
+    name = params["ProcessingJobName"]
+    row = common.find(ctx, KIND, name)
+    if row is None:
+        raise ResourceNotFound(f"Processing job {name} does not exist.")
+    if row.status not in TERMINAL:
+        raise ResourceInUse(f"Processing job {name} is in status {row.status}; only Completed, Failed or Stopped "
+                            "jobs can be deleted.")
+    resources.delete(row)
