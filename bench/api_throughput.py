@@ -3,7 +3,7 @@
 Both servers run on loopback in this same run and get the same calls from the same client code,
 so the ratio is meaningful on any machine. Prints one JSON document.
 
-    python -m bench.api_throughput [--models 1000] [--seconds 5] [--threads 4]
+    python -m bench.api_throughput [--models 1000] [--seconds 5] [--threads 4] [--runs 3]
 """
 
 from __future__ import annotations
@@ -71,7 +71,11 @@ CALLS: dict[str, Callable] = {
 }
 
 
-def run(models: int, seconds: float, threads: int) -> dict:
+def _median(results: list[dict]) -> dict:
+    return {key: round(statistics.median(r[key] for r in results), 2) for key in results[0]} | {"runs": len(results)}
+
+
+def run(models: int, seconds: float, threads: int, runs: int = 3) -> dict:
     from moto.server import ThreadedMotoServer
 
     results: dict = {"benchmark": "api_throughput", "models": models, "threads": threads, "seconds": seconds,
@@ -85,8 +89,11 @@ def run(models: int, seconds: float, threads: int) -> dict:
             for url in (emulator.endpoint_url, moto_url):
                 _populate(url, models)
             for name, call in CALLS.items():
-                ours = _rate(emulator.endpoint_url, call, seconds, threads)
-                baseline = _rate(moto_url, call, seconds, threads)
+                ours_runs, baseline_runs = [], []
+                for _ in range(runs):  # alternate, so both see the same machine load
+                    ours_runs.append(_rate(emulator.endpoint_url, call, seconds, threads))
+                    baseline_runs.append(_rate(moto_url, call, seconds, threads))
+                ours, baseline = _median(ours_runs), _median(baseline_runs)
                 results["operations"][name] = {
                     "emulator": ours, "moto_server": baseline,
                     "ratio_vs_moto": round(ours["requests_per_second"] / baseline["requests_per_second"], 2)}
@@ -100,8 +107,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    print(json.dumps(run(args.models, args.seconds, args.threads), indent=2))
+    print(json.dumps(run(args.models, args.seconds, args.threads, args.runs), indent=2))
 
 
 if __name__ == "__main__":

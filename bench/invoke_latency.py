@@ -6,7 +6,7 @@ adds (targets: p50 overhead < 1 ms, throughput >= 70 % of direct). Also CreateEn
 InService for a container that is ready at once (target < 2 s; SDK local mode: ~35 s here).
 Needs the Docker engine and base image (scripts/setup). Prints one JSON document.
 
-    python -m bench.invoke_latency [--requests 2000] [--threads 4]
+    python -m bench.invoke_latency [--requests 2000] [--threads 4] [--runs 3]
 """
 
 from __future__ import annotations
@@ -75,10 +75,16 @@ def measure(host: str, port: int, path: str, requests: int, threads: int) -> dic
             "requests_per_s": round(len(everything) / elapsed, 1), "requests": len(everything) + len(single)}
 
 
+def median_of(results: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the runs."""
+    return {key: round(statistics.median(r[key] for r in results), 3) for key in results[0]} | {"runs": len(results)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     subprocess.run([str(ROOT / "scripts" / "setup")], check=True, capture_output=True)
     image = build_test_image("sm-test-serving", ROOT / "tests" / "images" / "serving")
@@ -105,9 +111,12 @@ def main() -> None:
         mapping = subprocess.run(["docker", "port", container, "8080/tcp"], capture_output=True, text=True).stdout
         direct_port = int(mapping.split()[0].rsplit(":", 1)[1])
         url = urlparse(server.endpoint_url)
-        direct = measure("127.0.0.1", direct_port, "/invocations", args.requests, args.threads)
-        emulated = measure(url.hostname, url.port, "/endpoints/bench-0/invocations", args.requests,
-                           args.threads)
+        runs: dict[str, list[dict[str, float]]] = {"direct": [], "emulated": []}
+        for _ in range(args.runs):  # alternate, so both sides see the same machine load
+            runs["direct"].append(measure("127.0.0.1", direct_port, "/invocations", args.requests, args.threads))
+            runs["emulated"].append(measure(url.hostname, url.port, "/endpoints/bench-0/invocations",
+                                            args.requests, args.threads))
+    direct, emulated = median_of(runs["direct"]), median_of(runs["emulated"])
     print(json.dumps({
         "benchmark": "invoke_endpoint",
         "direct_container": direct,

@@ -1,0 +1,92 @@
+"""Every benchmark in one run: each figure next to the baseline measured in the same run.
+
+Runs each benchmark module in its own process (one at a time, so they do not compete for the
+machine), collects its JSON, and prints one document: the full results plus a summary of every
+ratio and target. Exit status 1 if a benchmark crashed (missing a target is reported, not fatal).
+
+    bench/run [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+# module -> (normal args, --quick args)
+BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
+    "bench.api_throughput": (["--runs", "3"], ["--models", "200", "--seconds", "2", "--runs", "1"]),
+    "bench.job_records": (["--jobs", "10000"], ["--jobs", "1000", "--calls", "50"]),
+    "bench.training_latency": (["--runs", "5"], ["--runs", "2"]),
+    "bench.invoke_latency": (["--runs", "3"], ["--requests", "400", "--runs", "1"]),
+    "bench.transform_throughput": (["--runs", "5"], ["--lines", "20000", "--runs", "2"]),
+}
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures: ratio against the same-run baseline, and whether each target holds."""
+    out: dict[str, Any] = {}
+    api = results.get("bench.api_throughput")
+    if api:
+        for name, op in api["operations"].items():
+            out[f"{name} requests/s vs moto server"] = {"ratio": op["ratio_vs_moto"], "target": ">= 1"}
+    records = results.get("bench.job_records")
+    if records:
+        for name, op in records["operations"].items():
+            target = 5 if name.startswith("Describe") else 20
+            ms = op["emulator"]["p50_ms"]
+            out[f"{name} p50 ms ({records['jobs']} jobs)"] = {
+                "emulator": ms, "moto_server": op["moto_server"]["p50_ms"], "ratio": op["p50_ratio_vs_moto"],
+                "target": f"< {target} ms", "met": ms < target}
+    training = results.get("bench.training_latency")
+    if training:
+        out["training submit->Completed overhead s vs docker run"] = {
+            "overhead": training["overhead_seconds"], "target": f"< {training['target_overhead_seconds']}",
+            "met": training["overhead_seconds"] < training["target_overhead_seconds"]}
+    invoke = results.get("bench.invoke_latency")
+    if invoke:
+        out["InvokeEndpoint p50 overhead ms vs direct"] = {
+            "overhead": invoke["p50_overhead_ms"], "target": "< 1", "met": invoke["p50_overhead_ms"] < 1}
+        out["InvokeEndpoint throughput vs direct"] = {
+            "ratio": invoke["throughput_ratio"], "target": ">= 0.7", "met": invoke["throughput_ratio"] >= 0.7}
+        deploy = invoke["create_endpoint_to_in_service_s"]
+        out["CreateEndpoint->InService s"] = {"median": deploy["median"], "target": "< 2",
+                                              "sdk_local_mode_reference": deploy["sdk_local_mode_reference"],
+                                              "met": deploy["median"] < 2}
+    transform = results.get("bench.transform_throughput")
+    if transform:
+        out["transform records/s vs direct"] = {"ratio": transform["ratio"], "target": ">= 0.8",
+                                                "met": transform["ratio"] >= 0.8}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer runs (a smoke test)")
+    parser.add_argument("--only", nargs="*", help="module names to run (default: all)")
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    for module, (normal, quick) in BENCHMARKS.items():
+        if args.only and module not in args.only and module.split(".")[-1] not in args.only:
+            continue
+        started = time.perf_counter()
+        print(f"bench/run: {module} ...", file=sys.stderr, flush=True)
+        done = subprocess.run([sys.executable, "-m", module, *(quick if args.quick else normal)],
+                              capture_output=True, text=True, timeout=900)
+        timings[module] = round(time.perf_counter() - started, 1)
+        try:
+            results[module] = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            failures[module] = (done.stderr or done.stdout)[-2000:]
+    print(json.dumps({"benchmark": "suite", "quick": args.quick, "summary": summary(results),
+                      "seconds": timings, "failures": failures, "results": results}, indent=2))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
