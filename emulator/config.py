@@ -30,6 +30,12 @@ def load_image_map(value: str) -> dict[str, str]:
     return mapping
 
 
+def _signature_credentials(value: str) -> dict[str, str]:
+    from .protocol.sigv4 import parse_credentials
+
+    return parse_credentials(value)
+
+
 @dataclass
 class Config:
     """Everything the server needs to know; built once at start-up."""
@@ -59,6 +65,11 @@ class Config:
     metrics_flush_seconds: float = field(default_factory=lambda: float(_env("METRICS_FLUSH_SECONDS", "10")))
     capture_flush_seconds: float = field(default_factory=lambda: float(_env("CAPTURE_FLUSH_SECONDS", "5")))
     serverless_idle_seconds: float = field(default_factory=lambda: float(_env("SERVERLESS_IDLE_SECONDS", "300")))
+    # How long InvokeEndpoint waits for a container's answer (SageMaker: 60 s, then ModelError).
+    model_timeout_seconds: float = field(default_factory=lambda: float(_env("MODEL_TIMEOUT_SECONDS", "60")))
+    # SigV4 required (`--require-signature`): access key -> secret; empty = unsigned requests accepted.
+    require_signature: dict[str, str] = field(default_factory=lambda: _signature_credentials(
+        _env("REQUIRE_SIGNATURE", "")))
     self_url: str = ""
 
 

@@ -229,3 +229,24 @@ def test_serve_the_artifact_of_a_training_job(sagemaker_client, sagemaker_runtim
         assert "report-algo-1.json" in reply["files"]  # what the training container wrote to /opt/ml/model
     finally:
         sm.delete_endpoint(EndpointName=name)
+
+
+def test_model_timeout_and_payload_limit(serving_image):
+    with EmulatorServer(env={"SAGEMAKER_EMULATOR_MODEL_TIMEOUT_SECONDS": "1"}) as server:
+        sm, runtime = server.client("sagemaker"), server.client("sagemaker-runtime")
+        sm.create_model(ModelName="slow", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": serving_image, "Environment": {"SLEEP_SECONDS": "3"}})
+        sm.create_endpoint_config(EndpointConfigName="slow", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "slow", "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        deploy(sm, "slow", "slow")
+        with pytest.raises(ClientError) as exc:
+            runtime.invoke_endpoint(EndpointName="slow", Body=b"{}", ContentType="application/json")
+        response = exc.value.response
+        assert error_of(exc)[0] == "ModelError" and response["OriginalStatusCode"] == 0
+        assert "timed out while waiting for a response from container primary" in response["OriginalMessage"]
+        with pytest.raises(ClientError) as exc:  # refused from Content-Length, before the body is read
+            runtime.invoke_endpoint(EndpointName="slow", Body=b"x" * (6 * 1024 * 1024 + 1))
+        assert error_of(exc)[0] == "ValidationError" and error_of(exc)[2] == 400
+        sm.delete_endpoint(EndpointName="slow")
+        assert endpoint_containers("slow") == []

@@ -17,7 +17,6 @@ from emulator.serving import ContainerReplyError, ServingError, ServingInstance,
 
 from .live import LiveEndpoint, VariantFleet
 
-INVOKE_TIMEOUT = 60
 HEADERS = (("Accept", "Accept"), ("CustomAttributes", "X-Amzn-SageMaker-Custom-Attributes"),
            ("InferenceId", "X-Amzn-SageMaker-Inference-Id"), ("TargetModel", "X-Amzn-SageMaker-Target-Model"))
 
@@ -81,8 +80,9 @@ class Invoker:
 
     # -- InvokeEndpoint -------------------------------------------------------------------------
     def invoke(self, region: str, account: str, name: str, params: dict[str, Any],
-               timeout: float = INVOKE_TIMEOUT) -> dict[str, Any]:
+               timeout: float | None = None) -> dict[str, Any]:
         started = time.perf_counter()
+        timeout = timeout or self.engine.services.config.model_timeout_seconds
         live, variant, instance = self.route(region, account, name, params)
         body = params.get("Body") or b""
         model_started = time.perf_counter()
@@ -120,7 +120,8 @@ class Invoker:
         live, variant, instance = self.route(region, account, name, params)
         try:
             reply, chunks = open_stream(variant.fleet, instance, params.get("Body") or b"",
-                                        self.forward_headers(params), INVOKE_TIMEOUT,
+                                        self.forward_headers(params),
+                                        self.engine.services.config.model_timeout_seconds,
                                         params.get("TargetContainerHostname"))
         except ContainerReplyError as exc:
             variant.release(instance)
@@ -133,7 +134,7 @@ class Invoker:
                     yield {"PayloadPart": {"Bytes": chunk}}
             except ContainerReplyError as exc:
                 code = "ModelInvocationTimeExceeded" if exc.timed_out else "StreamBroken"
-                message = "The model did not send data for 60 seconds." if exc.timed_out else exc.message
+                message = "The model stopped sending data (model timeout)." if exc.timed_out else exc.message
                 raise AwsError(message, code="ModelStreamError", extra={"ErrorCode": code}) from None
             finally:
                 variant.release(instance)
