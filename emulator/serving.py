@@ -193,13 +193,17 @@ class ModelFleet:
                 time.sleep(0.05)
 
     def stop_instance(self, instance: ServingInstance, grace: float = 0) -> None:
+        """Stop (SIGTERM, SIGKILL after `grace`), let each log stream reach its end, then remove.
+
+        Removing a running container would lose the output Docker has not streamed to us yet.
+        """
         for container in instance.containers:
             _pool.forget(container.port)
-            if grace:
-                self.runtime.stop(container.handle, grace)
-            self.runtime.remove(container.handle)
+            self.runtime.stop(container.handle, grace)
+        for container in instance.containers:
             if container.log_thread is not None:
-                container.log_thread.join(5)
+                container.log_thread.join(10)
+            self.runtime.remove(container.handle)
             container.sink.close()
 
     # -- invocations ----------------------------------------------------------------------------

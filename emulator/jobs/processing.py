@@ -21,15 +21,16 @@ from typing import Any
 from peewee import OperationalError
 
 from emulator import images, staging
-from emulator.docker_runtime import ContainerSpec, ContainerStartError, DockerRuntime
+from emulator.docker_runtime import ContainerSpec, ContainerStartError
 from emulator.instance_types import size_of
 
 from . import processing_config as pc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
+from .engine import SHUTDOWN_GRACE, JobEngine
 from .logsink import LogSink
 from .records import JobRecord
-from .training import FAILURE_LIMIT, SHUTDOWN_GRACE, _last_lines
+from .training import FAILURE_LIMIT, _last_lines
 from .workdir import JobDir
 
 log = logging.getLogger(__name__)
@@ -43,73 +44,14 @@ CONTINUOUS_UPLOAD_SECONDS = 3.0
 SINK_ATTEMPTS = 10
 
 
-class ProcessingEngine:
+class ProcessingEngine(JobEngine["ProcessingRun"]):
     """Runs processing jobs in background threads; the API handlers call submit/stop."""
 
-    def __init__(self, services: Any) -> None:
-        self.services = services
-        self._runs: dict[tuple[str, str], ProcessingRun] = {}
-        self._lock = threading.Lock()
+    kind, status_field, noun = KIND, STATUS, "processing job"
 
     @property
-    def runtime(self) -> DockerRuntime:
-        return self.services.runtime
-
-    def submit(self, region: str, name: str) -> None:
-        run = ProcessingRun(self, region, name)
-        with self._lock:
-            self._runs[(region, name)] = run
-        run.start()
-
-    def stop(self, region: str, name: str) -> None:
-        def stopping(doc: dict[str, Any]) -> None:
-            if doc[STATUS] == "InProgress":
-                doc[STATUS] = "Stopping"
-
-        JobRecord(KIND, region, name, STATUS).edit(stopping)
-        with self._lock:
-            run = self._runs.get((region, name))
-        if run is not None:
-            run.stop_requested.set()
-
-    def finished(self, run: ProcessingRun) -> None:
-        with self._lock:
-            self._runs.pop((run.region, run.name), None)
-
-    def running(self) -> list[ProcessingRun]:
-        with self._lock:
-            return list(self._runs.values())
-
-    def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Server shutdown: stop every running job's containers (no orphans), fail the jobs."""
-        runs = self.running()
-        for run in runs:
-            run.shutdown_requested = True
-            run.stop_requested.set()
-        # a stop already under way may be waiting out the full grace period: cut it short
-        hurry = [threading.Thread(target=run.cluster.stop_all, args=(grace,), daemon=True)
-                 for run in runs if run.cluster is not None]
-        for thread in hurry:
-            thread.start()
-        for run in runs:
-            run.join(grace + 30)
-
-    def recover(self) -> None:
-        """After a restart: re-attach jobs whose containers still run, fail the others."""
-        from storage import resources
-
-        for row in resources.all_with_status(KIND, ("InProgress", "Stopping")):
-            run = ProcessingRun(self, row.region, row.name)
-            handles = self.runtime.find_containers({"sagemaker-emulator.resource": row.arn})
-            if handles:
-                log.info("processing job %s: re-attaching %d running container(s)", row.name, len(handles))
-                with self._lock:
-                    self._runs[(row.region, row.name)] = run
-                run.start(adopt=handles)
-            else:
-                run.fail("InternalServerError: The emulator restarted while the job was running and its "
-                         "containers no longer exist.")
-                run.dir.remove()
+    def run_class(self) -> type:
+        return ProcessingRun
 
 
 class ProcessingRun:
@@ -137,6 +79,9 @@ class ProcessingRun:
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
 
     def _main(self, adopt: dict | None) -> None:
         try:

@@ -16,12 +16,13 @@ import time
 from typing import Any
 
 from emulator import images
-from emulator.docker_runtime import ContainerSpec, ContainerStartError, DockerRuntime
+from emulator.docker_runtime import ContainerSpec, ContainerStartError
 from emulator.instance_types import size_of
 
 from . import training_config as tc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
+from .engine import SHUTDOWN_GRACE, JobEngine
 from .logsink import LogSink
 from .metrics import MetricExtractor
 from .records import JobRecord, elapsed_seconds, transition
@@ -32,73 +33,20 @@ log = logging.getLogger(__name__)
 KIND = "training-job"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 FAILURE_LIMIT = 1024
-SHUTDOWN_GRACE = 5.0
 
 
-class TrainingEngine:
+class TrainingEngine(JobEngine["TrainingRun"]):
     """Runs training jobs in background threads; the API handlers call submit/stop."""
 
-    def __init__(self, services: Any) -> None:
-        self.services = services
-        self._runs: dict[tuple[str, str], TrainingRun] = {}
-        self._lock = threading.Lock()
+    kind, status_field, noun = KIND, "TrainingJobStatus", "training job"
 
     @property
-    def runtime(self) -> DockerRuntime:
-        return self.services.runtime
+    def run_class(self) -> type:
+        return TrainingRun
 
-    def submit(self, region: str, name: str) -> None:
-        run = TrainingRun(self, region, name)
-        with self._lock:
-            self._runs[(region, name)] = run
-        run.start()
-
-    def stop(self, region: str, name: str) -> None:
-        record = JobRecord(KIND, region, name, "TrainingJobStatus")
-
-        def stopping(doc: dict[str, Any]) -> None:
-            if doc["TrainingJobStatus"] == "InProgress":
-                doc["TrainingJobStatus"] = "Stopping"
-                transition(doc, "Stopping", "Stopping the training job")
-
-        record.edit(stopping)
-        with self._lock:
-            run = self._runs.get((region, name))
-        if run is not None:
-            run.stop_requested.set()
-
-    def finished(self, run: TrainingRun) -> None:
-        with self._lock:
-            self._runs.pop((run.region, run.name), None)
-
-    def running(self) -> list[TrainingRun]:
-        with self._lock:
-            return list(self._runs.values())
-
-    def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Server shutdown: stop every running job's containers (no orphans), fail the jobs."""
-        runs = self.running()
-        for run in runs:
-            run.shutdown_requested = True
-            run.stop_requested.set()
-        for run in runs:
-            run.join(grace + 30)
-
-    def recover(self) -> None:
-        """After a restart: re-attach jobs whose containers still run, fail the others."""
-        from storage import resources
-
-        for row in resources.all_with_status(KIND, ("InProgress", "Stopping")):
-            run = TrainingRun(self, row.region, row.name)
-            handles = self.runtime.find_containers({"sagemaker-emulator.resource": row.arn})
-            if handles:
-                log.info("training job %s: re-attaching %d running container(s)", row.name, len(handles))
-                with self._lock:
-                    self._runs[(row.region, row.name)] = run
-                run.start(adopt=handles)
-            else:
-                run.fail("InternalServerError: The emulator restarted while the job was running and its "
-                         "containers no longer exist.")
+    def mark_stopping(self, doc: dict[str, Any]) -> None:
+        doc["TrainingJobStatus"] = "Stopping"
+        transition(doc, "Stopping", "Stopping the training job")
 
 
 class TrainingRun:
@@ -125,6 +73,9 @@ class TrainingRun:
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
 
     def _main(self, adopt: dict | None) -> None:
         try:
@@ -230,8 +181,13 @@ class TrainingRun:
             for sub in ("model", "output/data", "checkpoints", "input/data"):
                 (root / sub).mkdir(parents=True, exist_ok=True)
         if job.get("CheckpointConfig", {}).get("S3Uri"):
-            for host in hosts:
-                data.restore_checkpoints(job["CheckpointConfig"]["S3Uri"], self.dir.host(host.name) / "checkpoints")
+            try:
+                for host in hosts:
+                    data.restore_checkpoints(job["CheckpointConfig"]["S3Uri"],
+                                             self.dir.host(host.name) / "checkpoints")
+            except data.errors as exc:  # a hostile or unreadable checkpoint is the user's problem, not ours
+                self.fail(f"ClientError: CheckpointConfig: {exc}")
+                return None
         for channel in job.get("InputDataConfig") or []:
             mode = input_config[channel["ChannelName"]]["TrainingInputMode"]
             targets = tc.channel_hosts(channel, hosts)

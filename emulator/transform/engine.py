@@ -26,6 +26,7 @@ from typing import Any
 
 from emulator import staging
 from emulator.jobs.data import JobData
+from emulator.jobs.engine import JobEngine
 from emulator.jobs.logsink import LogSink
 from emulator.jobs.records import JobRecord
 from emulator.jobs.workdir import JobDir
@@ -61,44 +62,14 @@ def object_name(uri: str) -> str:
     return uri.split("://", 1)[-1]
 
 
-class TransformEngine:
+class TransformEngine(JobEngine["TransformRun"]):
     """Runs transform jobs in background threads; the API handlers call submit/stop."""
 
-    def __init__(self, services: Any) -> None:
-        self.services = services
-        self._runs: dict[tuple[str, str], TransformRun] = {}
-        self._lock = threading.Lock()
+    kind, status_field, noun = KIND, STATUS, "transform job"
 
-    def submit(self, region: str, name: str) -> None:
-        run = TransformRun(self, region, name)
-        with self._lock:
-            self._runs[(region, name)] = run
-        run.start()
-
-    def stop(self, region: str, name: str) -> None:
-        def stopping(doc: dict[str, Any]) -> None:
-            if doc[STATUS] == "InProgress":
-                doc[STATUS] = "Stopping"
-
-        JobRecord(KIND, region, name, STATUS).edit(stopping)
-        with self._lock:
-            run = self._runs.get((region, name))
-        if run is not None:
-            run.request_stop()
-
-    def finished(self, run: TransformRun) -> None:
-        with self._lock:
-            self._runs.pop((run.region, run.name), None)
-
-    def shutdown(self) -> None:
-        """Server shutdown: remove every running job's containers and fail the jobs."""
-        with self._lock:
-            runs = list(self._runs.values())
-        for run in runs:
-            run.shutdown_requested = True
-            run.request_stop()
-        for run in runs:
-            run.join(60)
+    @property
+    def run_class(self) -> type:
+        return TransformRun
 
     def recover(self) -> None:
         """After a restart: a transform cannot resume midway, so interrupted jobs end now (no orphans)."""
@@ -293,13 +264,7 @@ class TransformRun:
             return
         for instance in instances:
             try:
-                for container in instance.containers:
-                    # Stop first and let the log stream reach its end: removing a running container
-                    # loses the output Docker has not streamed to us yet.
-                    self.services.runtime.stop(container.handle, TEARDOWN_GRACE)
-                    if container.log_thread is not None:
-                        container.log_thread.join(5)
-                self.fleet.stop_instance(instance)
+                self.fleet.stop_instance(instance, TEARDOWN_GRACE)
             except Exception:
                 log.exception("transform job %s: could not remove instance %s", self.name, instance.instance_id)
 

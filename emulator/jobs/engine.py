@@ -1,0 +1,100 @@
+"""What every job engine (training, processing, transform) shares: the registry of running jobs.
+
+An engine keeps one run object per running job (each in its own thread), moves a job to
+Stopping and signals its run on Stop*, fails or re-attaches interrupted jobs after a restart,
+and on server shutdown stops every run (cutting a SIGTERM grace period short) so no container
+outlives the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Generic, TypeVar
+
+from .records import JobRecord
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 5.0
+RESTART_REASON = ("InternalServerError: The emulator restarted while the job was running and its containers no "
+                  "longer exist.")
+
+Run = TypeVar("Run")
+
+
+class JobEngine(Generic[Run]):
+    """Subclasses set `kind`, `status_field`, `noun` and `run_class` (taking (engine, region, name))."""
+
+    kind = ""
+    status_field = ""
+    noun = "job"
+    run_class: Any = None
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+        self._runs: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def runtime(self):
+        return self.services.runtime
+
+    def submit(self, region: str, name: str) -> None:
+        run = self.run_class(self, region, name)
+        with self._lock:
+            self._runs[(region, name)] = run
+        run.start()
+
+    def mark_stopping(self, doc: dict[str, Any]) -> None:
+        """InProgress -> Stopping (training also records a secondary status)."""
+        doc[self.status_field] = "Stopping"
+
+    def stop(self, region: str, name: str) -> None:
+        def stopping(doc: dict[str, Any]) -> None:
+            if doc[self.status_field] == "InProgress":
+                self.mark_stopping(doc)
+
+        JobRecord(self.kind, region, name, self.status_field).edit(stopping)
+        with self._lock:
+            run = self._runs.get((region, name))
+        if run is not None:
+            run.request_stop()
+
+    def finished(self, run: Any) -> None:
+        with self._lock:
+            self._runs.pop((run.region, run.name), None)
+
+    def running(self) -> list[Any]:
+        with self._lock:
+            return list(self._runs.values())
+
+    def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Server shutdown: stop every running job's containers (no orphans); the runs fail the jobs."""
+        runs = self.running()
+        for run in runs:
+            run.shutdown_requested = True
+            run.request_stop()
+        # a stop already under way may be waiting out the full grace period: cut it short
+        hurry = [threading.Thread(target=run.cluster.stop_all, args=(grace,), daemon=True)
+                 for run in runs if getattr(run, "cluster", None) is not None]
+        for thread in hurry:
+            thread.start()
+        for run in runs:
+            run.join(grace + 30)
+
+    def recover(self) -> None:
+        """After a restart: re-attach jobs whose containers still run, fail the others."""
+        from storage import resources
+
+        for row in resources.all_with_status(self.kind, ("InProgress", "Stopping")):
+            run = self.run_class(self, row.region, row.name)
+            handles = self.runtime.find_containers({"sagemaker-emulator.resource": row.arn})
+            if handles:
+                log.info("%s %s: re-attaching %d running container(s)", self.noun, row.name, len(handles))
+                with self._lock:
+                    self._runs[(row.region, row.name)] = run
+                run.start(adopt=handles)
+            else:
+                run.fail(RESTART_REASON)
+                run.dir.remove()
