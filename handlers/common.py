@@ -71,3 +71,29 @@ def create(ctx: RequestContext, kind: str, name: str, document: dict[str, Any], 
         if duplicate is not None:
             raise duplicate(resource_arn) from None
         raise ValidationError(f'Cannot create already existing {noun} "{resource_arn}".') from None
+
+
+def require_job(ctx: RequestContext, kind: str, name: str, missing: Callable[[str], Exception]) -> Resource:
+    """A job by name, or the error its Describe/Stop answers for a missing one (`missing(name)`)."""
+    row = find(ctx, kind, name)
+    if row is None:
+        raise missing(name)
+    return row
+
+
+def stop_job(ctx: RequestContext, kind: str, name: str, noun: str, engine: Any,
+             missing: Callable[[str], Exception]) -> None:
+    """Stop*Job: only an InProgress job can be stopped; the engine moves it to Stopping."""
+    row = require_job(ctx, kind, name, missing)
+    if row.status != "InProgress":
+        raise ValidationError(f"The request was rejected because the {noun} is in status {row.status}.")
+    engine.stop(ctx.region, name)
+
+
+def job_summary(row: Resource, prefix: str, document_keys: tuple[str, ...]) -> dict[str, Any]:
+    """A List*Jobs summary: `<prefix>Name/Arn/Status`, the times, and `document_keys` when set."""
+    doc = row.document
+    out = {f"{prefix}Name": row.name, f"{prefix}Arn": row.arn, "CreationTime": row.creation_time,
+           "LastModifiedTime": row.last_modified_time, f"{prefix}Status": row.status}
+    out.update({key: doc[key] for key in document_keys if doc.get(key) is not None})
+    return out

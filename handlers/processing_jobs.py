@@ -104,32 +104,16 @@ def _missing(name: str) -> ValidationError:
 
 
 def describe_processing_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    row = common.find(ctx, KIND, params["ProcessingJobName"])
-    if row is None:
-        raise _missing(params["ProcessingJobName"])
-    return row.document
+    return common.require_job(ctx, KIND, params["ProcessingJobName"], _missing).document
 
 
 def list_processing_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    def summary(row: Any) -> dict[str, Any]:
-        doc = row.document
-        out = {"ProcessingJobName": row.name, "ProcessingJobArn": row.arn, "CreationTime": row.creation_time,
-               "ProcessingEndTime": doc.get("ProcessingEndTime"), "LastModifiedTime": row.last_modified_time,
-               "ProcessingJobStatus": row.status, "FailureReason": doc.get("FailureReason"),
-               "ExitMessage": doc.get("ExitMessage")}
-        return {key: value for key, value in out.items() if value is not None}
-
-    return common.list_page(ctx, KIND, params, "ProcessingJobSummaries", summary, default_order="Ascending")
+    return common.list_page(ctx, KIND, params, "ProcessingJobSummaries", lambda row: common.job_summary(
+        row, "ProcessingJob", ("ProcessingEndTime", "FailureReason", "ExitMessage")), default_order="Ascending")
 
 
 def stop_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    name = params["ProcessingJobName"]
-    row = common.find(ctx, KIND, name)
-    if row is None:
-        raise _missing(name)
-    if row.status != "InProgress":
-        raise ValidationError(f"The request was rejected because the processing job is in status {row.status}.")
-    ctx.services.processing.stop(ctx.region, name)
+    common.stop_job(ctx, KIND, params["ProcessingJobName"], "processing job", ctx.services.processing, _missing)
 
 
 def delete_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:

@@ -49,6 +49,10 @@ def _check(params: dict[str, Any]) -> None:
     elif not config.get("InstanceType") or not config.get("InstanceCount"):
         raise ValidationError("ResourceConfig must specify InstanceType and InstanceCount, or InstanceGroups.")
     channels = [c["ChannelName"] for c in params.get("InputDataConfig") or []]
+    for channel_name in channels:  # the pattern admits them, but they are directories of their own
+        if channel_name in (".", ".."):
+            raise ValidationError(f"Channel name '{channel_name}' is not allowed: it must name a directory under "
+                                  "/opt/ml/input/data.")
     if len(set(channels)) != len(channels):
         raise ValidationError(f"Channel names must be unique: {channels}.")
     for channel in params.get("InputDataConfig") or []:
@@ -79,7 +83,8 @@ def create_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str
         StoppingCondition={"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME, **(params.get("StoppingCondition") or {})},
         ProfilingStatus="Disabled",
     )
-    document["OutputDataConfig"] = {"CompressionType": "GZIP", **params["OutputDataConfig"]}
+    # AWS always answers KmsKeyId ("" when none); the SDK v2's Estimator.attach reads it unconditionally.
+    document["OutputDataConfig"] = {"KmsKeyId": "", "CompressionType": "GZIP", **params["OutputDataConfig"]}
     document["ResourceConfig"] = {"VolumeSizeInGB": 30, **params["ResourceConfig"]}
     if "InstanceGroups" in document["ResourceConfig"]:
         document["ResourceConfig"].setdefault("InstanceCount", _instance_count(document["ResourceConfig"]))
@@ -93,35 +98,21 @@ def create_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str
     return {"TrainingJobArn": arn}
 
 
-def _missing(arn: str) -> ValidationError:
+def _missing(name: str) -> ValidationError:
     return ValidationError("Requested resource not found.")
 
 
 def describe_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    row = common.find(ctx, KIND, params["TrainingJobName"])
-    if row is None:
-        raise _missing("")
-    return row.document
+    return common.require_job(ctx, KIND, params["TrainingJobName"], _missing).document
 
 
 def list_training_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    def summary(row: Any) -> dict[str, Any]:
-        doc = row.document
-        return {"TrainingJobName": row.name, "TrainingJobArn": row.arn, "CreationTime": row.creation_time,
-                "TrainingEndTime": doc.get("TrainingEndTime"), "LastModifiedTime": row.last_modified_time,
-                "TrainingJobStatus": row.status, "SecondaryStatus": doc.get("SecondaryStatus")}
-
-    return common.list_page(ctx, KIND, params, "TrainingJobSummaries", summary, default_order="Ascending")
+    return common.list_page(ctx, KIND, params, "TrainingJobSummaries", lambda row: common.job_summary(
+        row, "TrainingJob", ("TrainingEndTime", "SecondaryStatus")), default_order="Ascending")
 
 
 def stop_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    name = params["TrainingJobName"]
-    row = common.find(ctx, KIND, name)
-    if row is None:
-        raise _missing("")
-    if row.status != "InProgress":
-        raise ValidationError(f"The request was rejected because the training job is in status {row.status}.")
-    ctx.services.training.stop(ctx.region, name)
+    common.stop_job(ctx, KIND, params["TrainingJobName"], "training job", ctx.services.training, _missing)
 
 
 def delete_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:

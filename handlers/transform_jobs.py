@@ -67,30 +67,13 @@ def _missing(name: str) -> ValidationError:
 
 
 def describe_transform_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    row = common.find(ctx, KIND, params["TransformJobName"])
-    if row is None:
-        raise _missing(params["TransformJobName"])
-    return row.document
+    return common.require_job(ctx, KIND, params["TransformJobName"], _missing).document
 
 
 def list_transform_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    def summary(row: Any) -> dict[str, Any]:
-        doc = row.document
-        out = {"TransformJobName": row.name, "TransformJobArn": row.arn, "CreationTime": row.creation_time,
-               "LastModifiedTime": row.last_modified_time, "TransformJobStatus": row.status}
-        for key in ("TransformEndTime", "FailureReason"):
-            if doc.get(key) is not None:
-                out[key] = doc[key]
-        return out
-
-    return common.list_page(ctx, KIND, params, "TransformJobSummaries", summary)
+    return common.list_page(ctx, KIND, params, "TransformJobSummaries", lambda row: common.job_summary(
+        row, "TransformJob", ("TransformEndTime", "FailureReason")))
 
 
 def stop_transform_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    name = params["TransformJobName"]
-    row = common.find(ctx, KIND, name)
-    if row is None:
-        raise _missing(name)
-    if row.status != "InProgress":
-        raise ValidationError(f"The request was rejected because the transform job is in status {row.status}.")
-    ctx.services.transform.stop(ctx.region, name)
+    common.stop_job(ctx, KIND, params["TransformJobName"], "transform job", ctx.services.transform, _missing)
