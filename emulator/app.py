@@ -16,20 +16,42 @@ from flask import Flask, Response, request
 
 from .aws_backend import moto_wsgi_app
 from .config import Config
+from .protocol import sigv4
 from .protocol.errors import AwsError, SerializationError
-from .protocol.json_protocol import RequestContext, error_response
+from .protocol.json_protocol import CONTENT_TYPE, RequestContext, error_response
 from .services import Services
 
 log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
-_RUNTIME_PATH = re.compile(r"^/endpoints/[^/]+/(invocations|invocations-response-stream|async-invocations)$")
+_RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
+RUNTIME_ROUTE = "/_emulator/runtime"
 
 
 def signing_scope(authorization: str | None) -> tuple[str | None, str | None]:
     """(region, service) from a SigV4 Authorization header, or (None, None) if unsigned."""
     match = _SCOPE.search(authorization or "")
     return (match.group(1), match.group(2)) if match else (None, None)
+
+
+def _raw_path(environ: dict) -> str:
+    """The path as sent (still %-encoded), so that `%2F` inside a name is not taken for a separator."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    return raw.split("?", 1)[0] if raw else environ.get("PATH_INFO", "")
+
+
+def _read_at_most(limit: int) -> bytes | None:
+    """The request body, or None once it proves longer than `limit` (never more is read)."""
+    data = bytearray()
+    try:
+        while len(data) <= limit:
+            chunk = request.stream.read(limit + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except ValueError as exc:  # http_server.MalformedBody: a chunk size line that is not hex
+        raise SerializationError(f"The request body is not valid chunked transfer encoding: {exc}") from None
+    return None if len(data) > limit else bytes(data)
 
 
 def _json_api(services: Services) -> Flask:
@@ -42,34 +64,74 @@ def _json_api(services: Services) -> Flask:
         region, _ = signing_scope(request.headers.get("Authorization"))
         ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
                              request_id=str(uuid.uuid4()), services=services)
-        if service is None:  # the outer router only sends us known prefixes
+        if service is None:  # a prefix of ours, mis-cased or without an operation
             status, headers, body = error_response(
-                AwsError(f"Unknown target {target!r}.", code="UnknownOperationException"), {})
+                AwsError(f"Unknown target {target!r}.", code="UnknownOperationException"),
+                {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": ctx.request_id})
             return Response(body, status, headers)
+        credentials = services.config.require_signature
+        if credentials:  # refuse what the headers alone condemn before reading the body
+            try:
+                sigv4.precheck(request.headers, credentials)
+            except AwsError as err:
+                status, headers, body = error_response(err, {"Content-Type": CONTENT_TYPE,
+                                                             "x-amzn-RequestId": ctx.request_id})
+                return Response(body, status, headers)
         length = request.content_length
         if length is not None and length > services.config.max_request_bytes:
             status, headers, body = error_response(SerializationError(
                 f"The request body is {length} bytes; the limit is {services.config.max_request_bytes}."),
                 {"x-amzn-RequestId": ctx.request_id})
             return Response(body, 413, headers)
-        status, headers, body = service.dispatch(target, request.get_data(cache=False), ctx)
+        try:
+            data = _read_at_most(services.config.max_request_bytes)
+        except AwsError as err:
+            status, headers, body = error_response(err, {"Content-Type": CONTENT_TYPE,
+                                                         "x-amzn-RequestId": ctx.request_id})
+            return Response(body, status, headers)
+        if data is None:  # chunked, so no Content-Length to refuse it by: stop reading at the limit
+            status, headers, body = error_response(SerializationError(
+                f"The request body is over the limit of {services.config.max_request_bytes} bytes."),
+                {"x-amzn-RequestId": ctx.request_id})
+            return Response(body, 413, headers)
+        if credentials:
+            try:
+                sigv4.verify("POST", request.environ.get("RAW_URI") or request.full_path.rstrip("?"),
+                             request.headers, data, credentials)
+            except AwsError as err:
+                status, headers, body = error_response(err, {"Content-Type": CONTENT_TYPE,
+                                                             "x-amzn-RequestId": ctx.request_id})
+                return Response(body, status, headers)
+        status, headers, body = service.dispatch(target, data, ctx)
         return Response(body, status, headers)
 
-    @api.post("/endpoints/<name>/<action>")
-    def runtime(name: str, action: str) -> Response:
+    @api.post(RUNTIME_ROUTE)  # the router sends every runtime path here; the raw path picks the operation
+    def runtime() -> Response:
+        path = _raw_path(request.environ)  # labels are %-decoded by the service (a %2F stays in its label)
         region, _ = signing_scope(request.headers.get("Authorization"))
         ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
                              request_id=str(uuid.uuid4()), services=services)
         rest = services.sagemaker_runtime
-        found = rest.find("POST", request.path)
+        found = rest.find("POST", path)
         limit = rest.payload_limit(found[0]) if found else None
         length = request.content_length
-        if limit is not None and length is not None and length > limit:
-            status, headers, body = rest.error(AwsError(
-                f"Received payload of {length} bytes; the limit is {limit} bytes.", code="ValidationError"), ctx)
-        else:
-            status, headers, body = rest.dispatch("POST", request.path, dict(request.headers),
-                                                  request.get_data(cache=False), ctx)
+        credentials = services.config.require_signature
+        try:
+            if credentials:
+                sigv4.precheck(request.headers, credentials)
+            if limit is not None and length is not None and length > limit:
+                raise AwsError(f"Received payload of {length} bytes; the limit is {limit} bytes.",
+                               code="ValidationError")
+            data = _read_at_most(limit if limit is not None else services.config.max_request_bytes)
+            if data is None:
+                raise AwsError(f"Received payload over the limit of {limit} bytes.", code="ValidationError")
+            if credentials:
+                sigv4.verify("POST", request.environ.get("RAW_URI") or request.full_path.rstrip("?"),
+                             request.headers, data, credentials)
+        except AwsError as err:
+            status, headers, body = rest.error(err, ctx)
+            return Response(body, status, headers)
+        status, headers, body = rest.dispatch("POST", path, dict(request.headers), data, ctx)
         return Response(body, status, headers)
 
     @api.get("/_emulator/health")
@@ -86,19 +148,22 @@ class EmulatorApp:
         self.services = services
         self.api = _json_api(services)
         self.moto = moto_wsgi_app()
-        self.prefixes = tuple(s.prefix + "." for s in services.json_services)
+        # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
+        # (UnknownOperationException), not moto's to answer with something unrelated.
+        self.prefixes = tuple(s.prefix.lower() for s in services.json_services)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith(self.prefixes):
+        if target.lower().startswith(self.prefixes):
             return self.api(environ, start_response)
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
             return self.api(environ, start_response)
-        if _RUNTIME_PATH.match(path):
+        if _RUNTIME_PATH.match(_raw_path(environ)):
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
             if service in (None, "sagemaker"):
-                return self.api(environ, start_response)
+                # one Flask route for all (an empty or %2F-containing name must not fall to Flask's 404)
+                return self.api({**environ, "PATH_INFO": RUNTIME_ROUTE}, start_response)
         return self.moto(environ, start_response)
 
 

@@ -1,15 +1,38 @@
 """Every AWS call that is not SageMaker's (S3, STS, IAM, ECR, CloudWatch, ...) goes to moto.
 
 moto's own server dispatcher runs in this process as a WSGI app, so its services share our port
-and their state lives as long as the emulator process does.
+and their state lives as long as the emulator process does. The few operations that SageMaker
+clients need and moto lacks are added to moto's response classes here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
+
+
+def _simulate_principal_policy(self: Any) -> Any:
+    """IAM SimulatePrincipalPolicy (the SageMaker SDK v3 checks its execution role with it).
+
+    Nothing here enforces IAM policies, so every action is `allowed` for a principal that exists;
+    an unknown role is `NoSuchEntity`, as on AWS.
+    """
+    from moto.core.responses import ActionResult
+
+    source = self._get_param("PolicySourceArn") or ""
+    if ":role/" in source:
+        self.backend.get_role_by_arn(source)
+    resources = self._get_param("ResourceArns", []) or ["*"]
+    return ActionResult({"IsTruncated": False, "EvaluationResults": [
+        {"EvalActionName": action, "EvalResourceName": resources[0], "EvalDecision": "allowed",
+         "MatchedStatements": [], "MissingContextValues": []}
+        for action in self._get_param("ActionNames", [])]})
 
 
 def moto_wsgi_app() -> Callable[[dict, Callable], Iterable[bytes]]:
+    from moto.iam.responses import IamResponse
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    if not hasattr(IamResponse, "simulate_principal_policy"):
+        IamResponse.simulate_principal_policy = _simulate_principal_policy
     return DomainDispatcherApplication(create_backend_app)

@@ -10,9 +10,11 @@ import signal
 import sys
 from pathlib import Path
 
+from . import container_access
 from .app import create_app
 from .config import Config, load_image_map
 from .http_server import make_server
+from .protocol.sigv4 import parse_credentials
 
 log = logging.getLogger("sagemaker_emulator")
 
@@ -44,6 +46,7 @@ def serve(config: Config) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
+    side = container_access.start_listener(config, app, app.services.runtime, make_server)
     app.services.start_background()
     try:
         server.serve_forever()
@@ -51,6 +54,9 @@ def serve(config: Config) -> None:
         pass
     finally:
         server.server_close()
+        if side is not None:
+            side.shutdown()
+            side.server_close()
         app.services.close()
 
 
@@ -76,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="cap container CPU/memory at the instance type's size")
     run.add_argument("--s3-endpoint-url", default=defaults.s3_endpoint_url,
                      help="S3-compatible endpoint for job data (default: the embedded S3)")
+    run.add_argument("--require-signature", nargs="?", type=parse_credentials, const=parse_credentials("1"),
+                     default=None, metavar="KEY:SECRET[,...]",
+                     help="refuse requests without a valid SigV4 signature (bare flag: testing:testing; "
+                          "env SAGEMAKER_EMULATOR_REQUIRE_SIGNATURE)")
     run.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -84,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                     account_id=args.account_id, region=args.region,
                     image_map=load_image_map(args.image_map) if args.image_map else defaults.image_map,
                     pull_images=args.pull_images, stop_grace_seconds=args.stop_grace_seconds,
-                    limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url)
+                    limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url,
+                    require_signature=defaults.require_signature if args.require_signature is None
+                    else args.require_signature)
     serve(config)
     return 0
 

@@ -71,6 +71,8 @@ class Config:
     require_signature: dict[str, str] = field(default_factory=lambda: _signature_credentials(
         _env("REQUIRE_SIGNATURE", "")))
     self_url: str = ""
+    # Where job containers reach us (the Docker bridge gateway listener; set by the CLI).
+    container_url: str = ""
 
 
 def owner_id(data_dir: str | os.PathLike) -> str:

@@ -64,6 +64,10 @@ class BodyReader(io.RawIOBase):
         return True
 
 
+class MalformedBody(ValueError):
+    """The request body is not valid chunked transfer encoding."""
+
+
 class ChunkedReader(io.RawIOBase):
     """`wsgi.input` for a `Transfer-Encoding: chunked` request body."""
 
@@ -77,7 +81,12 @@ class ChunkedReader(io.RawIOBase):
 
     def _next_chunk(self) -> None:
         line = self.rfile.readline(1024)
-        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        try:
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            raise MalformedBody(f"malformed chunk size line {line[:40]!r}") from None
+        if size < 0:
+            raise MalformedBody(f"negative chunk size {size}")
         if size == 0:
             while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
@@ -107,9 +116,12 @@ class ChunkedReader(io.RawIOBase):
         return len(data)
 
     def drain(self) -> bool:
-        while not self.done:
-            if not self.read(65536):
-                break
+        try:
+            while not self.done:
+                if not self.read(65536):
+                    break
+        except MalformedBody:
+            return False
         return True
 
 
@@ -161,6 +173,11 @@ class WSGIHandler(BaseHTTPRequestHandler):
         return environ, body
 
     def _run(self) -> None:
+        length = self.headers.get("Content-Length")
+        if length is not None and not length.strip().isdigit():  # int() would fail below: answer, don't drop
+            self.close_connection = True
+            self.send_error(400, "Bad Content-Length")
+            return
         environ, body = self._environ()
         state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False}
 

@@ -70,6 +70,34 @@ class Services:
         self.processing.recover()
         self.transform.recover()
         self.hosting.recover()
+        try:
+            self._sweep_orphans()
+        except Exception:
+            log.exception("could not remove every leftover of the previous run")
+
+    def _sweep_orphans(self) -> None:
+        """After recovery (a kill -9 leaves things behind): remove job directories and networks that
+        belong to no job still running, i.e. re-attached. Endpoint directories are all rebuilt."""
+        import shutil
+
+        from storage import resources
+
+        kinds = {"training": "training-job", "processing": "processing-job", "transform": "transform-job"}
+        live = {(folder, row.region, row.name): row.arn for folder, kind in kinds.items()
+                for row in resources.all_with_status(kind, ("InProgress", "Stopping"))}
+        jobs = self.config.data_dir / "jobs"
+        for folder in kinds:
+            for region_dir in (jobs / folder).glob("*"):
+                for job_dir in region_dir.glob("*"):
+                    if (folder, region_dir.name, job_dir.name) not in live:
+                        log.info("removing the leftover directory %s", job_dir)
+                        shutil.rmtree(job_dir, ignore_errors=True)
+        arns = set(live.values())
+        owned = {"label": [f"sagemaker-emulator.owner={self.instance_id}"]}
+        for network in self.runtime.client.networks.list(filters=owned):
+            if network.attrs.get("Labels", {}).get("sagemaker-emulator.resource") not in arns:
+                log.info("removing the leftover network %s", network.name)
+                self.runtime.remove_network(network.name)
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""

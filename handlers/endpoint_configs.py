@@ -20,6 +20,8 @@ def _check_variants(ctx: RequestContext, variants: list[dict[str, Any]], field: 
         raise ValidationError(f"{field} must have unique VariantName values; found {names}.")
     out = []
     for variant in variants:
+        if not variant.get("ModelName"):  # optional in the model (for inference components, unsupported here)
+            raise ValidationError(f"Variant '{variant['VariantName']}' must specify ModelName.")
         common.require(ctx, models.KIND, variant["ModelName"], models.NOUN)
         serverless = variant.get("ServerlessConfig") is not None
         if not serverless and (not variant.get("InstanceType") or not variant.get("InitialInstanceCount")):

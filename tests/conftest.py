@@ -12,6 +12,8 @@ from .docker_fixtures import (  # noqa: F401  (fixtures)
     processing_image,
     runtime,
     serving_image,
+    toolkit_serving_image,
+    toolkit_training_image,
     training_image,
 )
 

@@ -50,3 +50,26 @@ def serving_image(docker_ready) -> str:
 def processing_image(docker_ready) -> str:
     """A bring-your-own processing image built on the base image (tests/images/processing)."""
     return build_image("sm-test-processing:1", ROOT / "tests" / "images" / "processing")
+
+
+def build_toolkit_image(tag: str, context: Path) -> str:
+    """A toolkit image: its pinned wheels fetched on the host once (scripts/toolkit-wheels, into the
+    git-ignored <context>/wheels/), then built offline like the other test images."""
+    import os
+    import sys
+
+    subprocess.run([str(ROOT / "scripts" / "toolkit-wheels"), str(context)], check=True, timeout=600,
+                   env={**os.environ, "PYTHON": sys.executable})
+    return build_image(tag, context)
+
+
+@pytest.fixture(scope="session")
+def toolkit_training_image(docker_ready) -> str:
+    """AWS's training toolkit (PyPI sagemaker-training) on the base image (tests/images/toolkit-training)."""
+    return build_toolkit_image("sm-test-toolkit-training:1", ROOT / "tests" / "images" / "toolkit-training")
+
+
+@pytest.fixture(scope="session")
+def toolkit_serving_image(docker_ready) -> str:
+    """AWS's inference toolkit (PyPI sagemaker-inference) on the base image (tests/images/toolkit-serving)."""
+    return build_toolkit_image("sm-test-toolkit-serving:1", ROOT / "tests" / "images" / "toolkit-serving")

@@ -69,6 +69,22 @@ def test_network_isolation(sagemaker_client, s3_client, training_image):
     assert sagemaker_client.describe_training_job(TrainingJobName=name)["EnableNetworkIsolation"] is True
 
 
+def test_container_calls_the_emulators_s3(sagemaker_client, s3_client, training_image):
+    """Job containers get AWS_ENDPOINT_URL (the emulator, on the Docker bridge gateway) and a region."""
+    bucket = unique("from-container")
+    s3_client.create_bucket(Bucket=bucket)
+    # public-read: the test image has no AWS SDK to sign with (user code would use boto3, which reads
+    # AWS_ENDPOINT_URL and the injected credentials)
+    s3_client.put_object(Bucket=bucket, Key="code/note.txt", Body=b"read from inside the container", ACL="public-read")
+    name = unique("reads-s3")
+    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, HyperParameters={
+        "behaviour": "read-s3", "s3_bucket": bucket, "s3_key": "code/note.txt"}))
+    job = wait_done(sagemaker_client, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    files = model_files(s3_client, job["ModelArtifacts"]["S3ModelArtifacts"])
+    assert files["fetched.txt"] == b"read from inside the container"
+
+
 def test_metrics_in_cloudwatch_and_sdk_tail(sagemaker_emulator, sagemaker_client, logs_client, training_image):
     s3 = sagemaker_emulator.client("s3")
     bucket = unique("metrics-bucket")

@@ -160,6 +160,7 @@ class HostingEngine:
         doc = record.read()
         if doc is None:
             return
+        log.info("endpoint %s: Creating - deploying endpoint config %s", name, doc["EndpointConfigName"])
         try:
             config = self._config(region, doc["EndpointConfigName"])
             live = self._build(region, name, doc["EndpointArn"], config)
@@ -180,7 +181,7 @@ class HostingEngine:
 
         if record.edit(in_service) is None:  # deleted while deploying
             self.delete(region, name)
-        log.info("endpoint %s: InService", name)
+        log.info("endpoint %s: InService - endpoint config %s deployed", name, doc["EndpointConfigName"])
 
     def _config(self, region: str, config_name: str) -> dict[str, Any]:
         row = resources.get("endpoint-config", region, config_name)
@@ -208,7 +209,7 @@ class HostingEngine:
                 restore(d)
 
         record.edit(back)
-        log.info("endpoint %s: update rolled back - %s", record.name, reason)
+        log.info("endpoint %s: InService - update rolled back: %s", record.name, reason)
 
     # -- UpdateEndpoint (blue/green) -------------------------------------------------------------
     def update(self, region: str, name: str, config_name: str, retain: bool, excluded: list[str]) -> None:
@@ -221,6 +222,7 @@ class HostingEngine:
         old = self.live(region, name)
         if doc is None:
             return
+        log.info("endpoint %s: Updating - deploying endpoint config %s", name, config_name)
         desired: dict[str, tuple[float | None, int | None]] = {}
         if retain and old is not None:
             for vf in old.variants.values():
@@ -260,7 +262,7 @@ class HostingEngine:
 
         if record.edit(updated) is None:
             self.delete(region, name)
-        log.info("endpoint %s: updated to %s", name, config_name)
+        log.info("endpoint %s: InService - updated to endpoint config %s", name, config_name)
 
     # -- UpdateEndpointWeightsAndCapacities ------------------------------------------------------
     def update_weights(self, region: str, name: str, desired: list[dict[str, Any]]) -> None:
@@ -294,6 +296,7 @@ class HostingEngine:
             d.pop("FailureReason", None)
 
         record.edit(done)
+        log.info("endpoint %s: InService - variant weights/capacities updated", name)
 
     def _resize(self, live: LiveEndpoint, vf: VariantFleet, count: int) -> None:
         current = len(vf.instances)
@@ -368,6 +371,7 @@ class HostingEngine:
 
     # -- delete, shutdown, restart ---------------------------------------------------------------
     def delete(self, region: str, name: str) -> None:
+        log.info("endpoint %s: Deleting", name)
         with self._lock:
             live = self._live.pop((region, name), None)
         if live is not None:
@@ -388,6 +392,8 @@ class HostingEngine:
     def recover(self) -> None:
         """After a restart: endpoints that were serving (or being created or updated) are deployed again."""
         self.runtime.cleanup_kind("endpoint")
+        # every deployment is rebuilt from scratch: the old ones' model directories are leftovers
+        shutil.rmtree(Path(self.services.config.data_dir) / "endpoints", ignore_errors=True)
         for row in resources.all_with_status(KIND, LIVE_STATUSES):
             def redeploying(d: dict[str, Any]) -> None:
                 # SageMaker's status for a platform-side redeploy; waiters keep polling through it

@@ -20,7 +20,7 @@ from typing import Any
 
 from peewee import OperationalError
 
-from emulator import images, staging
+from emulator import container_access, images, staging
 from emulator.docker_runtime import ContainerSpec, ContainerStartError
 from emulator.instance_types import size_of
 
@@ -119,6 +119,7 @@ class ProcessingRun:
             if adopt is None:
                 self.dir.create()
                 job = self.record.edit(lambda doc: doc.update(ProcessingStartTime=time.time())) or job
+                log.info("processing job %s: InProgress - starting %d instance(s)", self.name, len(hosts))
                 try:
                     image = self._resolve_image(job["AppSpecification"]["ImageUri"])
                 except images.ImageUnavailable as exc:
@@ -214,13 +215,16 @@ class ProcessingRun:
         network = f"sm-processing-{self.name}" if len(hosts) > 1 else None
         instance_type = job["ProcessingResources"]["ClusterConfig"]["InstanceType"]
         limits = size_of(instance_type) if self.config.limit_resources else None
+        user_env = job.get("Environment") or {}
+        access = {} if isolated else container_access.environment(self.config, self.region, user_env)
+        env = {**access, **user_env}
         members = []
         for host in hosts:
             members.append(Member(
                 host=host,
                 spec=ContainerSpec(
                     image=image, command=app.get("ContainerArguments"), entrypoint=app.get("ContainerEntrypoint"),
-                    environment=dict(job.get("Environment") or {}), mounts=pc.mounts(job, self.dir.host(host)),
+                    environment=env, mounts=pc.mounts(job, self.dir.host(host)),
                     labels={**labels, "sagemaker-emulator.host": host},
                     name=f"sm-processing-{self.name}-{host}", hostname=host, network=network,
                     network_aliases=[host] if network else None,
@@ -319,7 +323,8 @@ class ProcessingRun:
 
         doc = self.record.edit(change)
         if doc:
-            log.info("processing job %s: %s", self.name, doc[STATUS])
+            log.info("processing job %s: %s%s", self.name, doc[STATUS],
+                     f" - {doc['FailureReason'].splitlines()[0]}" if doc.get("FailureReason") else "")
 
 
 def _failure_reason(outcome: Outcome, cluster: Cluster) -> str | None:

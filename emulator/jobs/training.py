@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from emulator import images
+from emulator import container_access, images
 from emulator.docker_runtime import ContainerSpec, ContainerStartError
 from emulator.instance_types import size_of
 
@@ -98,7 +98,8 @@ class TrainingRun:
             doc.update(fields)
 
         doc = self.record.edit(change)
-        log.info("training job %s: %s - %s", self.name, secondary, message)
+        log.info("training job %s: %s/%s - %s", self.name, doc["TrainingJobStatus"] if doc else "InProgress",
+                 secondary, message)
         return doc
 
     def fail(self, reason: str) -> None:
@@ -113,7 +114,7 @@ class TrainingRun:
             transition(doc, "Failed", "Training job failed", now)
 
         self.record.edit(change)
-        log.info("training job %s: Failed - %s", self.name, reason.splitlines()[0] if reason else "")
+        log.info("training job %s: Failed/Failed - %s", self.name, reason.splitlines()[0] if reason else "")
 
     # -- the job --------------------------------------------------------------------------------
     def _run(self, adopt: dict | None) -> None:
@@ -204,10 +205,11 @@ class TrainingRun:
 
     def _cluster(self, job: dict[str, Any], hosts: list[tc.Host], image: str) -> Cluster:
         spec = job["AlgorithmSpecification"]
-        env = {**(job.get("Environment") or {}), "TRAINING_JOB_NAME": self.name,
-               "TRAINING_JOB_ARN": job["TrainingJobArn"]}
-        labels = {"sagemaker-emulator.kind": "training", "sagemaker-emulator.resource": job["TrainingJobArn"]}
         isolated = bool(job.get("EnableNetworkIsolation"))
+        user_env = job.get("Environment") or {}
+        access = {} if isolated else container_access.environment(self.config, self.region, user_env)
+        env = {**access, **user_env, "TRAINING_JOB_NAME": self.name, "TRAINING_JOB_ARN": job["TrainingJobArn"]}
+        labels = {"sagemaker-emulator.kind": "training", "sagemaker-emulator.resource": job["TrainingJobArn"]}
         network = f"sm-training-{self.name}" if len(hosts) > 1 else None
         entrypoint = spec.get("ContainerEntrypoint")
         command = spec.get("ContainerArguments")
@@ -308,7 +310,9 @@ class TrainingRun:
 
         doc = self.record.edit(change)
         if doc:
-            log.info("training job %s: %s (%s)", self.name, doc["TrainingJobStatus"], doc["SecondaryStatus"])
+            detail = (doc.get("FailureReason") or doc["SecondaryStatusTransitions"][-1]["StatusMessage"]).splitlines()
+            log.info("training job %s: %s/%s - %s", self.name, doc["TrainingJobStatus"], doc["SecondaryStatus"],
+                     detail[0] if detail else "")
 
     def _failure_reason(self, hosts: list[tc.Host], outcome: Outcome, cluster: Cluster) -> str | None:
         failed = outcome.failed_hosts

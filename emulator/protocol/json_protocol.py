@@ -103,7 +103,7 @@ def _decode(body: bytes) -> Any:
         return {}
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise SerializationError(f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise SerializationError("The request body must be a JSON object.")

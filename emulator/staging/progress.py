@@ -9,12 +9,19 @@ on the `emulator.staging` logger.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 logger = logging.getLogger("emulator.staging")
+
+# A transfer still running logs an INFO line this often (seconds); the line at the end is INFO only for
+# transfers that took LOG_FINISH_SECONDS or moved LOG_FINISH_BYTES (DEBUG otherwise, so small jobs stay quiet).
+LOG_INTERVAL = float(os.environ.get("SAGEMAKER_EMULATOR_PROGRESS_LOG_SECONDS", "5"))
+LOG_FINISH_SECONDS = 2.0
+LOG_FINISH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class ProgressReporter:
 
     def __init__(self, operation: str, uri: str, *, objects_total: int | None = None,
                  bytes_total: int | None = None, callback: ProgressCallback | None = None,
-                 callback_interval: float = 0.5, log_interval: float = 10.0) -> None:
+                 callback_interval: float = 0.5, log_interval: float | None = None) -> None:
         self.operation = operation
         self.uri = uri
         self.objects_total = objects_total
@@ -67,11 +74,12 @@ class ProgressReporter:
         self._lock = threading.Lock()  # boto3's transfer manager reports bytes from worker threads
         self._callback = callback
         self._callback_interval = callback_interval
-        self._log_interval = log_interval
+        self._log_interval = LOG_INTERVAL if log_interval is None else log_interval
         now = time.monotonic()
         self._last_callback = now
         self._last_log = now
         self._started = now
+        self._logged = False  # an in-progress line was logged: the end is logged too
 
     def snapshot(self, finished: bool = False) -> Progress:
         return Progress(self.operation, self.uri, self.objects_done, self.objects_total, self.bytes_done,
@@ -97,8 +105,10 @@ class ProgressReporter:
             snap = self.snapshot(finished=True)
         if self._callback:
             self._callback(snap)
+        took = time.monotonic() - self._started
         if self.objects_done or self.bytes_done:
-            logger.info("%s in %.1fs", snap.describe(), time.monotonic() - self._started)
+            long = took >= LOG_FINISH_SECONDS or self.bytes_done >= LOG_FINISH_BYTES or self._logged
+            logger.log(logging.INFO if long else logging.DEBUG, "%s in %.1fs", snap.describe(), took)
         return snap
 
     def _emit(self, force: bool) -> None:
@@ -108,4 +118,5 @@ class ProgressReporter:
             self._callback(self.snapshot())
         if now - self._last_log >= self._log_interval:
             self._last_log = now
+            self._logged = True
             logger.info("%s", self.snapshot().describe())

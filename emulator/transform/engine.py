@@ -145,7 +145,7 @@ class TransformRun:
                 doc["FailureReason"] = reason[:FAILURE_LIMIT]
 
         self.record.edit(change)
-        log.info("transform job %s: %s%s", self.name, status, f" - {reason}" if reason else "")
+        log.info("transform job %s: %s%s", self.name, status, f" - {reason.splitlines()[0]}" if reason else "")
 
     def _fail_object(self, reason: str) -> None:
         with self._failure_lock:
@@ -159,6 +159,8 @@ class TransformRun:
         if job is None:
             return "Failed", "InternalServerError: the job record vanished"
         self.record.edit(lambda doc: doc.update(TransformStartTime=time.time()))
+        log.info("transform job %s: InProgress - %d instance(s) of model %s", self.name,
+                 job["TransformResources"]["InstanceCount"], job["ModelName"])
         model = resources.get("model", self.region, job["ModelName"])
         if model is None:
             return "Failed", f"ClientError: Model {job['ModelName']} no longer exists."
