@@ -1,0 +1,182 @@
+"""kill -9 of the emulator in the middle of work: nothing lost, nothing orphaned, the database intact.
+
+Each test crashes its own server (EmulatorServer.stop(kill=True)) while a training job, a transform
+job or an UpdateEndpoint is running, starts it again on the same data dir and checks: every record
+is still there, running work was re-attached or failed with a reason, endpoints serve again, and
+no container, network or work directory of finished work is left; `PRAGMA integrity_check` is ok.
+Only this server's containers are looked at (owner label): other emulators may run concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from emulator.testing import EmulatorServer
+
+from .conftest import ROLE, unique
+from .test_endpoint_updates import make_config, make_model, wait_status
+from .test_endpoints import endpoint_containers
+from .test_training import containers_of, model_files, wait_done
+from .test_training_restart import managed_containers, start_sleeping_job
+from .test_transform import make_model as make_transform_model
+from .test_transform import start_job as start_transform_job
+from .test_transform import wait_terminal as wait_transform
+
+
+def owned_networks(server: EmulatorServer) -> list[str]:
+    owner = f"label=sagemaker-emulator.owner={server.owner}"
+    return subprocess.run(["docker", "network", "ls", "-q", "--filter", owner],
+                          capture_output=True, text=True).stdout.split()
+
+
+def work_dirs(server: EmulatorServer) -> list[str]:
+    """Work directories: `jobs/<kind>/<region>/<name>` and `endpoints/<region>/<name>/<deployment>`."""
+    root = Path(server.data_dir)
+    found = [p for p in root.glob("jobs/*/*/*")] + [p for p in root.glob("endpoints/*/*/*")]
+    return sorted(str(p.relative_to(root)) for p in found)
+
+
+def integrity(server: EmulatorServer) -> str:
+    with sqlite3.connect(Path(server.data_dir) / "emulator.db") as db:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def records(server: EmulatorServer) -> dict[str, list]:
+    """Everything listable, by name (what a crash must not lose)."""
+    sm = server.client("sagemaker")
+    out = {
+        "models": sorted(m["ModelName"] for m in sm.list_models(MaxResults=100)["Models"]),
+        "configs": sorted(c["EndpointConfigName"] for c in sm.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]),
+        "endpoints": sorted(e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]),
+        "training": sorted(j["TrainingJobName"] for j in sm.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]),
+        "transform": sorted(j["TransformJobName"]
+                            for j in sm.list_transform_jobs(MaxResults=100)["TransformJobSummaries"]),
+    }
+    for name in out["models"]:
+        arn = sm.describe_model(ModelName=name)["ModelArn"]
+        out[f"tags:{name}"] = sm.list_tags(ResourceArn=arn)["Tags"]
+    return out
+
+
+def some_records(server: EmulatorServer, image: str) -> None:
+    sm = server.client("sagemaker")
+    for i in range(3):
+        sm.create_model(ModelName=unique(f"keep{i}"), ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image},
+                        Tags=[{"Key": "k", "Value": str(i)}])
+
+
+def wait_until(predicate, timeout: float = 30, what: str = "") -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def assert_nothing_left(server: EmulatorServer) -> None:
+    wait_until(lambda: not managed_containers(server) and not owned_networks(server), 30, "containers/networks to go")
+    assert managed_containers(server) == [] and owned_networks(server) == []
+    assert work_dirs(server) == []
+    assert integrity(server) == "ok"
+
+
+def test_kill_during_training(tmp_path, training_image):
+    with EmulatorServer(data_dir=tmp_path) as server:
+        some_records(server, training_image)
+        survivor, bucket = start_sleeping_job(server, training_image)
+        cluster, _ = start_sleeping_job(server, training_image, ResourceConfig={
+            "InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1})
+        before = records(server)
+        assert owned_networks(server)  # the two-host job has its private network
+        server.stop(kill=True)
+        assert len(containers_of(survivor)) == 1 and len(containers_of(cluster)) == 2  # they outlive the crash
+        cluster_ids = containers_of(cluster, running_only=False)
+        subprocess.run(["docker", "rm", "-f", *cluster_ids], capture_output=True, check=True)  # and one job's die
+
+        server.start()
+        sm, s3 = server.client("sagemaker"), server.client("s3")
+        assert records(server) == before
+        assert integrity(server) == "ok"
+        failed = wait_done(sm, cluster, timeout=30)
+        assert failed["TrainingJobStatus"] == "Failed" and "containers no longer exist" in failed["FailureReason"]
+        job = sm.describe_training_job(TrainingJobName=survivor)
+        assert job["TrainingJobStatus"] == "InProgress" and len(containers_of(survivor)) == 1  # re-attached
+        wait_until(lambda: owned_networks(server) == [], 10, "the dead cluster's network to be removed")
+        s3.create_bucket(Bucket=bucket)  # moto's S3 is in memory: recreate it for the upload
+        sm.stop_training_job(TrainingJobName=survivor)
+        job = wait_done(sm, survivor, timeout=60)
+        assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "Stopped")
+        assert "stopped.txt" in model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])  # the re-attached run
+        assert_nothing_left(server)
+    assert managed_containers(server) == []
+
+
+def test_kill_during_transform(tmp_path, serving_image):
+    with EmulatorServer(data_dir=tmp_path) as server:
+        sm, s3 = server.client("sagemaker"), server.client("s3")
+        some_records(server, serving_image)
+        bucket = unique("crash-transform")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="in/slow.csv", Body=b"1\n" * 200)
+        model = make_transform_model(sm, serving_image, SLEEP_SECONDS="0.3")
+        name = start_transform_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/",
+                                   BatchStrategy="SingleRecord")
+        arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
+
+        def containers() -> list[str]:
+            return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sagemaker-emulator.resource={arn}"],
+                                  capture_output=True, text=True).stdout.split()
+
+        wait_until(lambda: bool(containers()), 60, "the transform container")
+        wait_until(lambda: any(p.startswith("jobs/transform/") for p in work_dirs(server)), 30, "its work dir")
+        time.sleep(1)
+        before = records(server)
+        server.stop(kill=True)
+        assert containers()  # still running without the emulator
+
+        server.start()
+        assert records(server) == before
+        job = wait_transform(server.client("sagemaker"), name, timeout=30)
+        assert job["TransformJobStatus"] == "Failed" and "restarted" in job["FailureReason"]
+        assert_nothing_left(server)
+
+
+def test_kill_during_update_endpoint(tmp_path, serving_image):
+    with EmulatorServer(data_dir=tmp_path) as server:
+        sm = server.client("sagemaker")
+        some_records(server, serving_image)
+        old_config = make_config(sm, ("AllTraffic", make_model(sm, serving_image, "old"), 1, 1.0))
+        stuck = make_model(sm, serving_image, "new", Environment={"VARIANT_TAG": "new", "NEVER_HEALTHY": "1"})
+        new_config = make_config(sm, ("AllTraffic", stuck, 1, 1.0))
+        name = unique("crash-ep")
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=old_config)
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
+        sm.update_endpoint(EndpointName=name, EndpointConfigName=new_config)
+        wait_until(lambda: len(endpoint_containers(name)) == 2, 60, "the new fleet's container")
+        assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating"
+        before = records(server)
+        server.stop(kill=True)
+        assert len(endpoint_containers(name)) == 2  # old and new fleets outlive the crash
+
+        server.start()
+        sm, runtime = server.client("sagemaker"), server.client("sagemaker-runtime")
+        assert records(server) == before
+        ep = wait_status(sm, name, "InService", timeout=120)
+        assert ep["EndpointConfigName"] == old_config and "PendingDeploymentSummary" not in ep
+        reply = runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
+        assert json.loads(reply["Body"].read())["variant"] == "old"
+        assert len(endpoint_containers(name)) == 1  # both pre-crash fleets are gone, one fresh one serves
+        assert len([p for p in work_dirs(server) if p.startswith(f"endpoints/us-east-1/{name}/")]) == 1
+        # and the endpoint can be changed again
+        good = make_config(sm, ("AllTraffic", make_model(sm, serving_image, "newer"), 1, 1.0))
+        sm.update_endpoint(EndpointName=name, EndpointConfigName=good)
+        time.sleep(0.5)
+        wait_status(sm, name, "InService", timeout=120)
+        reply = runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
+        assert json.loads(reply["Body"].read())["variant"] == "newer"
+        sm.delete_endpoint(EndpointName=name)
+        assert_nothing_left(server)
+    assert managed_containers(server) == []
