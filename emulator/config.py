@@ -71,6 +71,8 @@ class Config:
     require_signature: dict[str, str] = field(default_factory=lambda: _signature_credentials(
         _env("REQUIRE_SIGNATURE", "")))
     self_url: str = ""
+    # Listen on the Docker bridge gateway too, so job containers can call S3 & co. (off: they cannot).
+    container_access: bool = field(default_factory=lambda: _flag("CONTAINER_ACCESS", True))
     # Where job containers reach us (the Docker bridge gateway listener; set by the CLI).
     container_url: str = ""
 

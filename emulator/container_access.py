@@ -35,6 +35,8 @@ def bridge_gateway(runtime: Any) -> str | None:
 
 def start_listener(config: Any, app: Any, runtime: Any, make_server: Any) -> Any | None:
     """A second listener on the bridge gateway (same port when free); sets `config.container_url`."""
+    if not config.container_access:
+        return None
     host = config.host
     if host in ("0.0.0.0", "::"):  # already reachable on every address, the gateway's included
         gateway = bridge_gateway(runtime)

@@ -85,6 +85,18 @@ def test_container_calls_the_emulators_s3(sagemaker_client, s3_client, training_
     assert files["fetched.txt"] == b"read from inside the container"
 
 
+def test_container_access_can_be_turned_off(training_image):
+    from emulator.testing import EmulatorServer
+
+    with EmulatorServer(env={"SAGEMAKER_EMULATOR_CONTAINER_ACCESS": "0"}) as server:
+        sm, s3 = server.client("sagemaker"), server.client("s3")
+        s3.create_bucket(Bucket="no-access-bucket")
+        sm.create_training_job(**job_request("no-access", "no-access-bucket", training_image, HyperParameters={
+            "behaviour": "read-s3", "s3_bucket": "no-access-bucket", "s3_key": "x"}))
+        job = wait_done(sm, "no-access")
+        assert job["TrainingJobStatus"] == "Failed" and "KeyError: 'AWS_ENDPOINT_URL'" in job["FailureReason"]
+
+
 def test_metrics_in_cloudwatch_and_sdk_tail(sagemaker_emulator, sagemaker_client, logs_client, training_image):
     s3 = sagemaker_emulator.client("s3")
     bucket = unique("metrics-bucket")
