@@ -65,6 +65,10 @@ class Config:
     metrics_flush_seconds: float = field(default_factory=lambda: float(_env("METRICS_FLUSH_SECONDS", "10")))
     capture_flush_seconds: float = field(default_factory=lambda: float(_env("CAPTURE_FLUSH_SECONDS", "5")))
     serverless_idle_seconds: float = field(default_factory=lambda: float(_env("SERVERLESS_IDLE_SECONDS", "300")))
+    # Health-check window of a serving container when its variant sets no
+    # ContainerStartupHealthCheckTimeoutInSeconds (the developer guide's 4 minutes).
+    health_check_timeout_seconds: float = field(
+        default_factory=lambda: float(_env("HEALTH_CHECK_TIMEOUT_SECONDS", "240")))
     # How long InvokeEndpoint waits for a container's answer (SageMaker: 60 s, then ModelError).
     model_timeout_seconds: float = field(default_factory=lambda: float(_env("MODEL_TIMEOUT_SECONDS", "60")))
     # SigV4 required (`--require-signature`): access key -> secret; empty = unsigned requests accepted.

@@ -250,3 +250,22 @@ def test_model_timeout_and_payload_limit(serving_image):
         assert error_of(exc)[0] == "ValidationError" and error_of(exc)[2] == 400
         sm.delete_endpoint(EndpointName="slow")
         assert endpoint_containers("slow") == []
+
+
+def test_never_healthy_container_fails_the_endpoint(serving_image):
+    with EmulatorServer(env={"SAGEMAKER_EMULATOR_HEALTH_CHECK_TIMEOUT_SECONDS": "3"}) as server:
+        sm = server.client("sagemaker")
+        sm.create_model(ModelName="sick", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": serving_image, "Environment": {"NEVER_HEALTHY": "1"}})
+        sm.create_endpoint_config(EndpointConfigName="sick", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "sick", "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        sm.create_endpoint(EndpointName="sick", EndpointConfigName="sick")
+        deadline = time.time() + 30
+        while (ep := sm.describe_endpoint(EndpointName="sick"))["EndpointStatus"] == "Creating":
+            assert time.time() < deadline
+            time.sleep(0.3)
+        assert ep["EndpointStatus"] == "Failed"
+        assert "did not pass the ping health check within 3 seconds" in ep["FailureReason"]
+        assert endpoint_containers("sick") == []
+        sm.delete_endpoint(EndpointName="sick")

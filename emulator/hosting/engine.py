@@ -30,7 +30,6 @@ from .metrics import EndpointMetrics
 log = logging.getLogger(__name__)
 
 KIND = "endpoint"
-DEFAULT_HEALTH_TIMEOUT = 240  # the 2023 developer guide's 4 minutes (docs/decisions.md)
 LIVE_STATUSES = ("InService", "Creating", "Updating", "SystemUpdating", "RollingBack")
 
 
@@ -132,7 +131,8 @@ class HostingEngine:
             host_label=f"{vf.name}/")
 
     def _wait_healthy(self, vf: VariantFleet, instance: ServingInstance) -> None:
-        timeout = vf.config.get("ContainerStartupHealthCheckTimeoutInSeconds") or DEFAULT_HEALTH_TIMEOUT
+        timeout = vf.config.get("ContainerStartupHealthCheckTimeoutInSeconds") \
+            or self.services.config.health_check_timeout_seconds
         vf.fleet.wait_healthy(instance, timeout, f"production variant {vf.name}")
 
     def _retire(self, vf: VariantFleet, instances: list[ServingInstance]) -> None:
