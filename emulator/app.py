@@ -11,8 +11,12 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wsgi import get_input_stream
 
 from .aws_backend import moto_wsgi_app
 from .config import Config
@@ -25,7 +29,6 @@ log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
-RUNTIME_ROUTE = "/_emulator/runtime"
 
 
 def signing_scope(authorization: str | None) -> tuple[str | None, str | None]:
@@ -40,12 +43,13 @@ def _raw_path(environ: dict) -> str:
     return raw.split("?", 1)[0] if raw else environ.get("PATH_INFO", "")
 
 
-def _read_at_most(limit: int) -> bytes | None:
+def _read_at_most(limit: int, stream: Any = None) -> bytes | None:
     """The request body, or None once it proves longer than `limit` (never more is read)."""
+    stream = request.stream if stream is None else stream
     data = bytearray()
     try:
         while len(data) <= limit:
-            chunk = request.stream.read(limit + 1 - len(data))
+            chunk = stream.read(limit + 1 - len(data))
             if not chunk:
                 break
             data += chunk
@@ -105,40 +109,60 @@ def _json_api(services: Services) -> Flask:
         status, headers, body = service.dispatch(target, data, ctx)
         return Response(body, status, headers)
 
-    @api.post(RUNTIME_ROUTE)  # the router sends every runtime path here; the raw path picks the operation
-    def runtime() -> Response:
-        path = _raw_path(request.environ)  # labels are %-decoded by the service (a %2F stays in its label)
-        region, _ = signing_scope(request.headers.get("Authorization"))
-        ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
-                             request_id=str(uuid.uuid4()), services=services)
-        rest = services.sagemaker_runtime
-        found = rest.find("POST", path)
-        limit = rest.payload_limit(found[0]) if found else None
-        length = request.content_length
-        credentials = services.config.require_signature
-        try:
-            if credentials:
-                sigv4.precheck(request.headers, credentials)
-            if limit is not None and length is not None and length > limit:
-                raise AwsError(f"Received payload of {length} bytes; the limit is {limit} bytes.",
-                               code="ValidationError")
-            data = _read_at_most(limit if limit is not None else services.config.max_request_bytes)
-            if data is None:
-                raise AwsError(f"Received payload over the limit of {limit} bytes.", code="ValidationError")
-            if credentials:
-                sigv4.verify("POST", request.environ.get("RAW_URI") or request.full_path.rstrip("?"),
-                             request.headers, data, credentials)
-        except AwsError as err:
-            status, headers, body = rest.error(err, ctx)
-            return Response(body, status, headers)
-        status, headers, body = rest.dispatch("POST", path, dict(request.headers), data, ctx)
-        return Response(body, status, headers)
-
     @api.get("/_emulator/health")
     def health() -> Response:
         return Response('{"status": "ok"}', 200, {"Content-Type": "application/json"})
 
     return api
+
+
+def _runtime_app(services: Services) -> Callable:
+    """sagemaker-runtime (InvokeEndpoint & co.) as a plain WSGI callable: the invocation hot path.
+
+    No Flask here: its request context, session and URL adapter cost more than the rest of an
+    invocation. The raw path picks the operation (a `%2F` inside a name stays in its label).
+    """
+    rest = services.sagemaker_runtime
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        headers = EnvironHeaders(environ)
+        path = _raw_path(environ)
+        region, _ = signing_scope(headers.get("Authorization"))
+        ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
+                             request_id=str(uuid.uuid4()), services=services)
+        found = rest.find("POST", path)
+        limit = rest.payload_limit(found[0]) if found else None
+        length = environ.get("CONTENT_LENGTH")
+        length = int(length) if length and length.isdigit() else None
+        credentials = services.config.require_signature
+        try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                raise AwsError(f"No sagemaker-runtime operation at {environ.get('REQUEST_METHOD')} {path}.",
+                               code="UnknownOperationException", status=404)
+            if credentials:
+                sigv4.precheck(headers, credentials)
+            if limit is not None and length is not None and length > limit:
+                raise AwsError(f"Received payload of {length} bytes; the limit is {limit} bytes.",
+                               code="ValidationError")
+            data = _read_at_most(limit if limit is not None else services.config.max_request_bytes,
+                                 get_input_stream(environ))
+            if data is None:
+                raise AwsError(f"Received payload over the limit of {limit} bytes.", code="ValidationError")
+            if credentials:
+                query = environ.get("QUERY_STRING")
+                sigv4.verify("POST", environ.get("RAW_URI") or (path + (f"?{query}" if query else "")),
+                             headers, data, credentials)
+        except AwsError as err:
+            status, reply_headers, body = rest.error(err, ctx)
+        else:
+            status, reply_headers, body = rest.dispatch("POST", path, dict(headers.items()), data, ctx)
+        if isinstance(body, bytes):
+            reply_headers["Content-Length"] = str(len(body))
+            body = [body]
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(reply_headers.items()))
+        return body
+
+    return app
 
 
 class EmulatorApp:
@@ -147,6 +171,7 @@ class EmulatorApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.api = _json_api(services)
+        self.runtime = _runtime_app(services)
         self.moto = moto_wsgi_app()
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
@@ -162,8 +187,7 @@ class EmulatorApp:
         if _RUNTIME_PATH.match(_raw_path(environ)):
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
             if service in (None, "sagemaker"):
-                # one Flask route for all (an empty or %2F-containing name must not fall to Flask's 404)
-                return self.api({**environ, "PATH_INFO": RUNTIME_ROUTE}, start_response)
+                return self.runtime(environ, start_response)
         return self.moto(environ, start_response)
 
 

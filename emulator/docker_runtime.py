@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
@@ -82,6 +83,37 @@ def _parse_timestamp(text: str) -> float:
         return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
     except ValueError:
         return dt.datetime.now(dt.timezone.utc).timestamp()
+
+
+def _log_lines(raw: Any) -> Iterator[tuple[str, bytes]]:
+    """(stream, line) from Docker's multiplexed log stream (8-byte frame headers: stream id, size).
+
+    Read in large blocks and split here: docker-py's own iterator makes two small reads per frame,
+    which is most of the cost of following a chatty container.
+    """
+    buffer = b""
+    pending = {1: b"", 2: b""}
+    while True:
+        block = raw.read1(65536)
+        if not block:
+            break
+        buffer += block
+        offset = 0
+        while len(buffer) - offset >= 8:
+            kind = buffer[offset]
+            size = int.from_bytes(buffer[offset + 4:offset + 8], "big")
+            if len(buffer) - offset - 8 < size:
+                break
+            payload = buffer[offset + 8:offset + 8 + size]
+            offset += 8 + size
+            key = 2 if kind == 2 else 1
+            *lines, pending[key] = (pending[key] + payload).split(b"\n")
+            for line in lines:
+                yield ("stderr" if key == 2 else "stdout"), line
+        buffer = buffer[offset:]
+    for key, rest in pending.items():
+        if rest:
+            yield ("stderr" if key == 2 else "stdout"), rest
 
 
 class DockerRuntime:
@@ -190,17 +222,16 @@ class DockerRuntime:
                     since: float | None = None) -> threading.Thread:
         """Follow stdout+stderr with timestamps in a thread that ends when the container does."""
         def follow() -> None:
-            buffer = b""
             try:
-                kwargs = {"since": int(since) + 1} if since else {}
-                for chunk in self.client.api.logs(handle.id, stream=True, follow=True, timestamps=True, **kwargs):
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for raw in lines:
-                        self._emit(raw, on_line)
-                if buffer:
-                    self._emit(buffer, on_line)
-            except DockerException as exc:
+                params: dict = {"stdout": 1, "stderr": 1, "follow": 1, "timestamps": 1}
+                if since:
+                    params["since"] = int(since) + 1
+                api = self.client.api
+                response = api._get(api._url("/containers/{0}/logs", handle.id), params=params, stream=True)
+                api._raise_for_status(response)
+                for stream, raw in _log_lines(response.raw):
+                    self._emit(raw, on_line, stream)
+            except (DockerException, OSError, ValueError) as exc:
                 log.debug("log stream of %s ended: %s", handle.name, exc)
 
         thread = threading.Thread(target=follow, name=f"docker-logs:{handle.name}", daemon=True)
@@ -208,10 +239,10 @@ class DockerRuntime:
         return thread
 
     @staticmethod
-    def _emit(raw: bytes, on_line: LineCallback) -> None:
+    def _emit(raw: bytes, on_line: LineCallback, stream: str = "stdout") -> None:
         text = raw.decode("utf-8", errors="replace").rstrip("\r")
         stamp, _, line = text.partition(" ")
-        on_line(_parse_timestamp(stamp), line, "stdout")
+        on_line(_parse_timestamp(stamp), line, stream)
 
     def wait(self, handle: ContainerHandle, timeout: float | None = None) -> int | None:
         """The exit code, or None if still running after `timeout` seconds (0 = just look)."""

@@ -20,6 +20,8 @@ from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 
+MAX_LINE = 65536
+MAX_HEADERS = 200
 DRAIN_LIMIT = 64 << 20  # unread request bytes we swallow (so the client reads our early answer); beyond: close
 IDLE_TIMEOUT = 120.0
 
@@ -125,6 +127,34 @@ class ChunkedReader(io.RawIOBase):
         return True
 
 
+class RequestHeaders:
+    """Request headers: case-insensitive lookup, repeated headers joined with commas (RFC 9110)."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str]] = []
+        self._lookup: dict[str, str] = {}
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((name, value))
+        key = name.lower()
+        self._lookup[key] = f"{self._lookup[key]},{value}" if key in self._lookup else value
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._lookup.get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._lookup.get(name.lower())
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._lookup
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+
 class WSGIHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -133,15 +163,56 @@ class WSGIHandler(BaseHTTPRequestHandler):
     app: Callable = None  # type: ignore[assignment]  # set by make_server
 
     def handle_one_request(self) -> None:
+        """Read one request line and its headers, run the application.
+
+        The standard library parses headers with the `email` package, which costs more than the
+        rest of an InvokeEndpoint; a request head is simple enough to read line by line.
+        """
         try:
-            super().handle_one_request()
+            line = self.rfile.readline(MAX_LINE + 1)
+            if not line:
+                self.close_connection = True
+                return
+            self.raw_requestline = line
+            self.requestline = line.decode("latin-1").rstrip("\r\n")
+            self.command, self.request_version = None, "HTTP/0.9"  # for send_error before we know better
+            if len(line) > MAX_LINE:
+                self.close_connection = True
+                self.send_error(414)
+                return
+            parts = self.requestline.split()
+            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+                self.request_version = "HTTP/1.0"
+                self.close_connection = True
+                self.send_error(400, "Bad request line")
+                return
+            self.command, self.path, self.request_version = parts
+            headers = RequestHeaders()
+            while True:
+                raw = self.rfile.readline(MAX_LINE + 1)
+                if raw in (b"\r\n", b"\n", b""):
+                    break
+                if len(raw) > MAX_LINE or len(headers) >= MAX_HEADERS:
+                    self.close_connection = True
+                    self.send_error(431)
+                    return
+                name, sep, value = raw.decode("latin-1").partition(":")
+                if not sep:
+                    self.close_connection = True
+                    self.send_error(400, "Bad header line")
+                    return
+                headers.add(name.strip(), value.strip())
+            self.headers = headers  # type: ignore[assignment]
+            connection = (headers.get("Connection") or "").lower()
+            self.close_connection = connection == "close" or (
+                self.request_version == "HTTP/1.0" and connection != "keep-alive")
+            if (headers.get("Expect") or "").lower() == "100-continue":
+                self.send_response_only(100)
+                self.end_headers()
+            self._run()
+            self.wfile.flush()
         except (ConnectionError, TimeoutError):
             self.close_connection = True
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("do_"):  # every method goes to the WSGI application
-            return self._run
-        raise AttributeError(name)
 
     def _environ(self) -> tuple[dict[str, Any], Any]:
         path, _, query = self.path.partition("?")

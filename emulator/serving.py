@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -21,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator import images, staging
+from emulator import container_http, images, staging
+from emulator.container_http import Reply
 from emulator.docker_runtime import ContainerHandle, ContainerSpec, ContainerStartError
 from emulator.jobs.data import JobData
 from emulator.jobs.logsink import LogSink
@@ -47,21 +47,6 @@ class ContainerReplyError(Exception):
     def __init__(self, container: str, status: int, message: str, timed_out: bool = False) -> None:
         super().__init__(f"{container}: {status} {message}")
         self.container, self.status, self.message, self.timed_out = container, status, message, timed_out
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.get("content-type")
-
-    @property
-    def custom_attributes(self) -> str | None:
-        return self.headers.get("x-amzn-sagemaker-custom-attributes")
 
 
 @dataclass
@@ -198,7 +183,7 @@ class ModelFleet:
         Removing a running container would lose the output Docker has not streamed to us yet.
         """
         for container in instance.containers:
-            _pool.forget(container.port)
+            container_http.pool.forget(container.port)
             self.runtime.stop(container.handle, grace)
         for container in instance.containers:
             if container.log_thread is not None:
@@ -249,82 +234,9 @@ def ping(port: int) -> bool:
         return False
 
 
-class _NoDelayConnection(http.client.HTTPConnection):
-    """http.client sends headers and body in two writes: without TCP_NODELAY, Nagle and delayed ACKs
-    stall each request on a kept-alive connection by ~40 ms."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _Pool:
-    """Idle kept-alive connections per container port, shared by all request threads.
-
-    The HTTP server runs each client connection in its own short-lived thread, so a per-thread
-    pool would open a new TCP connection to the container for nearly every invocation.
-    """
-
-    MAX_IDLE = 32
-
-    def __init__(self) -> None:
-        self._idle: dict[int, list[_NoDelayConnection]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, port: int, timeout: float) -> _NoDelayConnection:
-        with self._lock:
-            idle = self._idle.get(port)
-            conn = idle.pop() if idle else None
-        if conn is None:
-            conn = _NoDelayConnection("127.0.0.1", port, timeout=timeout)
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        return conn
-
-    def put(self, port: int, conn: _NoDelayConnection) -> None:
-        with self._lock:
-            idle = self._idle.setdefault(port, [])
-            if len(idle) < self.MAX_IDLE:
-                idle.append(conn)
-                return
-        conn.close()
-
-    def forget(self, port: int) -> None:
-        """A container went away: drop its idle connections."""
-        with self._lock:
-            idle = self._idle.pop(port, [])
-        for conn in idle:
-            conn.close()
-
-
-_pool = _Pool()
-
-
 def post(port: int, path: str, body: bytes, headers: dict[str, str], timeout: float, method: str = "POST") -> Reply:
-    """One HTTP request to a container on loopback; a stale kept-alive connection is retried once."""
-    for attempt in (1, 2):
-        conn = _pool.get(port, timeout)
-        reused = conn.sock is not None
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            conn.close()
-            if attempt == 2 or not reused:
-                raise
-            continue
-        except BaseException:
-            conn.close()
-            raise
-        reply = Reply(response.status, data, {k.lower(): v for k, v in response.getheaders()})
-        if response.will_close:
-            conn.close()
-        else:
-            _pool.put(port, conn)
-        return reply
-    raise AssertionError("unreachable")
+    """One HTTP request to a container on loopback (pooled, kept alive: emulator.container_http)."""
+    return container_http.request(port, path, body, headers, timeout, method)
 
 
 def post_checked(container: RunningContainer, path: str, body: bytes, headers: dict[str, str],
@@ -334,7 +246,7 @@ def post_checked(container: RunningContainer, path: str, body: bytes, headers: d
         reply = post(container.port, path, body, headers, timeout)
     except TimeoutError:
         raise ContainerReplyError(container.name, 0, "", timed_out=True) from None
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # ValueError: a malformed reply
         raise ContainerReplyError(container.name, 0, f"Could not reach container {container.name}: {exc}") from None
     if not 200 <= reply.status < 300:
         raise ContainerReplyError(container.name, reply.status, reply.body.decode(errors="replace"))

@@ -1,0 +1,172 @@
+"""HTTP/1.1 to serving containers on loopback: pooled kept-alive connections, a lean parser.
+
+Every InvokeEndpoint and transform batch is one request to a container, so this is the hot path:
+connections are shared by all request threads (the server gives each client connection its own
+thread), TCP_NODELAY is set (no Nagle/delayed-ACK stalls), and the status line and headers are
+read line by line instead of through the `email` parser `http.client` uses, which cost more than
+everything else the emulator does for an invocation.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+
+MAX_LINE = 65536
+MAX_HEADERS = 200
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]  # lower-case names
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def custom_attributes(self) -> str | None:
+        return self.headers.get("x-amzn-sagemaker-custom-attributes")
+
+
+class StaleConnection(ConnectionError):
+    """The container closed a kept-alive connection before answering (safe to retry once)."""
+
+
+class Connection:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock: socket.socket | None = None
+        self.reader = None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = self.reader = None
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str],
+                timeout: float) -> tuple[Reply, bool]:
+        """Send one request and read the whole reply; returns (reply, connection must close)."""
+        fresh = self.sock is None
+        if fresh:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.reader = self.sock.makefile("rb")
+        self.sock.settimeout(timeout)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", f"Content-Length: {len(body)}"]
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise ValueError(f"invalid header {name!r}")
+            lines.append(f"{name}: {value}")
+        try:
+            self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            status_line = self.reader.readline(MAX_LINE + 1)
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise (ConnectionError(str(exc)) if fresh else StaleConnection(str(exc))) from None
+        if not status_line:
+            raise ConnectionError("the container closed the connection") if fresh else StaleConnection("closed")
+        parts = status_line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise ConnectionError(f"not an HTTP reply: {status_line[:60]!r}")
+        status = int(parts[1])
+        reply_headers: dict[str, str] = {}
+        for _ in range(MAX_HEADERS + 1):
+            raw = self.reader.readline(MAX_LINE + 1)
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = raw.decode("latin-1").partition(":")
+            key = name.strip().lower()
+            value = value.strip()
+            reply_headers[key] = f"{reply_headers[key]}, {value}" if key in reply_headers else value
+        else:
+            raise ConnectionError("too many headers in the reply")
+        close = reply_headers.get("connection", "").lower() == "close" or parts[0] == b"HTTP/1.0"
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            data = b""
+        elif "chunked" in reply_headers.get("transfer-encoding", "").lower():
+            data = self._read_chunked()
+        elif "content-length" in reply_headers:
+            length = int(reply_headers["content-length"])
+            data = self.reader.read(length)
+            if len(data) < length:
+                raise ConnectionError("the reply ended early")
+        else:  # the body runs to the end of the connection
+            data = self.reader.read()
+            close = True
+        return Reply(status, data, reply_headers), close
+
+    def _read_chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            size_line = self.reader.readline(MAX_LINE + 1)
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.reader.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            chunk = self.reader.read(size)
+            if len(chunk) < size:
+                raise ConnectionError("the reply ended early")
+            out += chunk
+            self.reader.readline(8)
+
+
+class Pool:
+    """Idle kept-alive connections per container port, shared by all request threads."""
+
+    MAX_IDLE = 32
+
+    def __init__(self) -> None:
+        self._idle: dict[int, list[Connection]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, port: int) -> Connection:
+        with self._lock:
+            idle = self._idle.get(port)
+            if idle:
+                return idle.pop()
+        return Connection(port)
+
+    def put(self, conn: Connection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(conn.port, [])
+            if len(idle) < self.MAX_IDLE:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def forget(self, port: int) -> None:
+        """A container went away: drop its idle connections."""
+        with self._lock:
+            idle = self._idle.pop(port, [])
+        for conn in idle:
+            conn.close()
+
+
+pool = Pool()
+
+
+def request(port: int, path: str, body: bytes, headers: dict[str, str], timeout: float,
+            method: str = "POST") -> Reply:
+    """One request to a container; a kept-alive connection the container had closed is retried once."""
+    for _attempt in (1, 2):
+        conn = pool.get(port)
+        try:
+            reply, close = conn.request(method, path, body, headers, timeout)
+        except StaleConnection:
+            conn.close()
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        if close:
+            conn.close()
+        else:
+            pool.put(conn)
+        return reply
+    raise ConnectionError("the container keeps closing the connection")
