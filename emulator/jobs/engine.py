@@ -98,3 +98,52 @@ class JobEngine(Generic[Run]):
             else:
                 run.fail(RESTART_REASON)
                 run.dir.remove()
+
+
+class JobRun:
+    """One job's life in its own thread: what training, processing and transform runs share.
+
+    Subclasses implement `_run(adopt)` (adopt: containers a previous server process started, to
+    re-attach) and `fail(reason)`; any error of ours fails the job instead of leaving it InProgress.
+    """
+
+    noun = "job"
+
+    def __init__(self, engine: JobEngine, region: str, name: str) -> None:
+        self.engine = engine
+        self.region, self.name = region, name
+        self.record = JobRecord(engine.kind, region, name, engine.status_field)
+        self.stop_requested = threading.Event()
+        self.shutdown_requested = False
+        self._thread: threading.Thread | None = None
+
+    def start(self, adopt: dict | None = None) -> None:
+        self._thread = threading.Thread(target=self._main, args=(adopt,), name=f"{self.engine.kind}:{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+
+    def _main(self, adopt: dict | None) -> None:
+        from emulator.docker_runtime import ContainerStartError
+
+        try:
+            self._run(adopt)
+        except ContainerStartError as exc:
+            self.fail(f"ClientError: {exc}")
+        except Exception as exc:  # never leave a job InProgress because of a bug of ours
+            log.exception("%s %s failed inside the emulator", self.engine.noun, self.name)
+            self.fail(f"InternalServerError: {exc}")
+        finally:
+            self.engine.finished(self)
+
+    def _run(self, adopt: dict | None) -> None:
+        raise NotImplementedError
+
+    def fail(self, reason: str) -> None:
+        raise NotImplementedError

@@ -21,15 +21,14 @@ from typing import Any
 from peewee import OperationalError
 
 from emulator import container_access, images, staging
-from emulator.docker_runtime import ContainerSpec, ContainerStartError
+from emulator.docker_runtime import ContainerSpec
 from emulator.instance_types import size_of
 
 from . import processing_config as pc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
-from .engine import SHUTDOWN_GRACE, JobEngine
+from .engine import SHUTDOWN_GRACE, JobEngine, JobRun
 from .logsink import LogSink
-from .records import JobRecord
 from .training import FAILURE_LIMIT, _last_lines
 from .workdir import JobDir
 
@@ -54,45 +53,16 @@ class ProcessingEngine(JobEngine["ProcessingRun"]):
         return ProcessingRun
 
 
-class ProcessingRun:
+class ProcessingRun(JobRun):
     """One processing job's life, in its own thread."""
 
     def __init__(self, engine: ProcessingEngine, region: str, name: str) -> None:
-        self.engine = engine
-        self.region, self.name = region, name
-        self.record = JobRecord(KIND, region, name, STATUS)
-        self.stop_requested = threading.Event()
-        self.shutdown_requested = False
+        super().__init__(engine, region, name)
         self.config = engine.services.config
         self.dir = JobDir(self.config.data_dir, "processing", region, name)
-        self._thread: threading.Thread | None = None
         self.cluster: Cluster | None = None
         self._upload_lock = threading.Lock()
         self._sync_states: dict[tuple[str, int], staging.SyncState] = {}
-
-    # -- thread control -------------------------------------------------------------------------
-    def start(self, adopt: dict | None = None) -> None:
-        self._thread = threading.Thread(target=self._main, args=(adopt,), name=f"processing:{self.name}",
-                                        daemon=True)
-        self._thread.start()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def request_stop(self) -> None:
-        self.stop_requested.set()
-
-    def _main(self, adopt: dict | None) -> None:
-        try:
-            self._run(adopt)
-        except ContainerStartError as exc:
-            self.fail(f"ClientError: {exc}")
-        except Exception as exc:  # never leave a job InProgress because of a bug of ours
-            log.exception("processing job %s failed inside the emulator", self.name)
-            self.fail(f"InternalServerError: {exc}")
-        finally:
-            self.engine.finished(self)
 
     def fail(self, reason: str) -> None:
         now = time.time()

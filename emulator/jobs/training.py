@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any
 
 from emulator import container_access, images
-from emulator.docker_runtime import ContainerSpec, ContainerStartError
+from emulator.docker_runtime import ContainerSpec
 from emulator.instance_types import size_of
 
 from . import training_config as tc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
-from .engine import SHUTDOWN_GRACE, JobEngine
+from .engine import SHUTDOWN_GRACE, JobEngine, JobRun
 from .logsink import LogSink
 from .metrics import MetricExtractor
-from .records import JobRecord, elapsed_seconds, transition
+from .records import elapsed_seconds, transition
 from .workdir import JobDir
 
 log = logging.getLogger(__name__)
@@ -49,44 +48,15 @@ class TrainingEngine(JobEngine["TrainingRun"]):
         transition(doc, "Stopping", "Stopping the training job")
 
 
-class TrainingRun:
+class TrainingRun(JobRun):
     """One training job's life, in its own thread."""
 
     def __init__(self, engine: TrainingEngine, region: str, name: str) -> None:
-        self.engine = engine
-        self.region, self.name = region, name
-        self.record = JobRecord(KIND, region, name, "TrainingJobStatus")
-        self.stop_requested = threading.Event()
-        self.shutdown_requested = False
+        super().__init__(engine, region, name)
         config = engine.services.config
         self.config = config
         self.dir = JobDir(config.data_dir, "training", region, name)
-        self._thread: threading.Thread | None = None
         self.cluster: Cluster | None = None
-
-    # -- thread control -------------------------------------------------------------------------
-    def start(self, adopt: dict | None = None) -> None:
-        self._thread = threading.Thread(target=self._main, args=(adopt,), name=f"training:{self.name}",
-                                        daemon=True)
-        self._thread.start()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def request_stop(self) -> None:
-        self.stop_requested.set()
-
-    def _main(self, adopt: dict | None) -> None:
-        try:
-            self._run(adopt)
-        except ContainerStartError as exc:
-            self.fail(f"ClientError: {exc}")
-        except Exception as exc:  # never leave a job InProgress because of a bug of ours
-            log.exception("training job %s failed inside the emulator", self.name)
-            self.fail(f"InternalServerError: {exc}")
-        finally:
-            self.engine.finished(self)
 
     # -- status helpers -------------------------------------------------------------------------
     def status(self, secondary: str, message: str, **fields: Any) -> dict[str, Any] | None:

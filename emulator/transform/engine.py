@@ -26,9 +26,8 @@ from typing import Any
 
 from emulator import staging
 from emulator.jobs.data import JobData
-from emulator.jobs.engine import JobEngine
+from emulator.jobs.engine import JobEngine, JobRun
 from emulator.jobs.logsink import LogSink
-from emulator.jobs.records import JobRecord
 from emulator.jobs.workdir import JobDir
 from emulator.serving import ContainerReplyError, ModelFleet, ServingError, ServingInstance, post
 from storage import resources
@@ -87,38 +86,26 @@ class TransformEngine(JobEngine["TransformRun"]):
                 run.finish("Failed", "InternalServerError: The emulator restarted while the job was running.")
 
 
-class TransformRun:
+class TransformRun(JobRun):
     """One transform job's life, in its own thread."""
 
     def __init__(self, engine: TransformEngine, region: str, name: str) -> None:
-        self.engine, self.region, self.name = engine, region, name
+        super().__init__(engine, region, name)
         self.services = engine.services
-        self.record = JobRecord(KIND, region, name, STATUS)
         self.dir = JobDir(self.services.config.data_dir, "transform", region, name)
-        self.stop_requested = threading.Event()
         self.halt = threading.Event()  # stop requested, or an object failed: no new requests
-        self.shutdown_requested = False
         self.failure: str | None = None
         self._failure_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self.fleet: ModelFleet | None = None
         self.instances: list[ServingInstance] = []
         self._teardown_lock = threading.Lock()
 
     # -- thread control -------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name=f"transform:{self.name}", daemon=True)
-        self._thread.start()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
     def request_stop(self) -> None:
         self.stop_requested.set()
         self.halt.set()
 
-    def _main(self) -> None:
+    def _main(self, adopt: dict | None = None) -> None:  # a transform never re-attaches (see recover)
         try:
             status, reason = self._run()
         except Exception as exc:  # never leave a job InProgress because of a bug of ours
@@ -133,6 +120,9 @@ class TransformRun:
             status, reason = "Stopped", None
         self.finish(status, reason)
         self.engine.finished(self)
+
+    def fail(self, reason: str) -> None:
+        self.finish("Failed", reason)
 
     def finish(self, status: str, reason: str | None) -> None:
         now = time.time()
