@@ -97,3 +97,18 @@ def job_summary(row: Resource, prefix: str, document_keys: tuple[str, ...]) -> d
            "LastModifiedTime": row.last_modified_time, f"{prefix}Status": row.status}
     out.update({key: doc[key] for key in document_keys if doc.get(key) is not None})
     return out
+
+
+def delete_job(ctx: RequestContext, kind: str, name: str, title: str) -> None:
+    """Delete*Job: a finished job only (ResourceInUse otherwise); ResourceNotFound if missing."""
+    from emulator.jobs.records import TERMINAL
+    from emulator.protocol.errors import ResourceInUse, ResourceNotFound
+
+    row = find(ctx, kind, name)
+    if row is None:
+        raise ResourceNotFound(f"{title} {name} does not exist.")
+    if row.status not in TERMINAL:
+        raise ResourceInUse(f"{title} {name} is in status {row.status}; only Completed, Failed or Stopped "
+                            "jobs can be deleted.")
+    resources.delete(row)
+

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.jobs.processing_config import LOCAL_PREFIX
-from emulator.jobs.records import TERMINAL
-from emulator.protocol.errors import ResourceInUse, ResourceNotFound, ValidationError
+from emulator.protocol.errors import ResourceInUse, ValidationError
 from emulator.protocol.json_protocol import RequestContext
 from storage import resources
 
@@ -117,11 +116,4 @@ def stop_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:
 
 
 def delete_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    name = params["ProcessingJobName"]
-    row = common.find(ctx, KIND, name)
-    if row is None:
-        raise ResourceNotFound(f"Processing job {name} does not exist.")
-    if row.status not in TERMINAL:
-        raise ResourceInUse(f"Processing job {name} is in status {row.status}; only Completed, Failed or Stopped "
-                            "jobs can be deleted.")
-    resources.delete(row)
+    common.delete_job(ctx, KIND, params["ProcessingJobName"], "Processing job")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.jobs.records import TERMINAL, transition
-from emulator.protocol.errors import ResourceInUse, ResourceNotFound, ValidationError
+from emulator.jobs.records import transition
+from emulator.protocol.errors import ResourceInUse, ValidationError
 from emulator.protocol.json_protocol import RequestContext
 from storage import resources
 
@@ -116,11 +116,4 @@ def stop_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:
 
 
 def delete_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    name = params["TrainingJobName"]
-    row = common.find(ctx, KIND, name)
-    if row is None:
-        raise ResourceNotFound(f"Training job {name} does not exist.")
-    if row.status not in TERMINAL:
-        raise ResourceInUse(f"Training job {name} is in status {row.status}; only Completed, Failed or Stopped "
-                            "jobs can be deleted.")
-    resources.delete(row)
+    common.delete_job(ctx, KIND, params["TrainingJobName"], "Training job")

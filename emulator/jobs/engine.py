@@ -115,7 +115,21 @@ class JobRun:
         self.record = JobRecord(engine.kind, region, name, engine.status_field)
         self.stop_requested = threading.Event()
         self.shutdown_requested = False
+        self.config = engine.services.config
         self._thread: threading.Thread | None = None
+
+    def _grace(self) -> float:
+        """SIGTERM->SIGKILL grace: AWS's (configurable), but short when the server shuts down."""
+        return min(SHUTDOWN_GRACE, self.config.stop_grace_seconds) if self.shutdown_requested \
+            else self.config.stop_grace_seconds
+
+    def _resolve_image(self, image: str) -> str:
+        """The local image for `image` (emulator.images); ImageUnavailable says how to get one."""
+        from emulator import images
+
+        runtime = self.engine.runtime
+        pull = (lambda name: runtime.pull(name, timeout=60)) if self.config.pull_images else None
+        return images.resolve(image, self.config.image_map, runtime.image_exists, pull).local
 
     def start(self, adopt: dict | None = None) -> None:
         self._thread = threading.Thread(target=self._main, args=(adopt,), name=f"{self.engine.kind}:{self.name}",

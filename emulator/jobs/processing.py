@@ -27,7 +27,7 @@ from emulator.instance_types import size_of
 from . import processing_config as pc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
-from .engine import SHUTDOWN_GRACE, JobEngine, JobRun
+from .engine import JobEngine, JobRun
 from .logsink import LogSink
 from .training import FAILURE_LIMIT, _last_lines
 from .workdir import JobDir
@@ -128,15 +128,6 @@ class ProcessingRun(JobRun):
                 cluster.teardown()
             data.close()
             self.dir.remove()
-
-    def _grace(self) -> float:
-        return min(SHUTDOWN_GRACE, self.config.stop_grace_seconds) if self.shutdown_requested \
-            else self.config.stop_grace_seconds
-
-    def _resolve_image(self, image: str) -> str:
-        runtime = self.engine.runtime
-        pull = (lambda name: runtime.pull(name, timeout=60)) if self.config.pull_images else None
-        return images.resolve(image, self.config.image_map, runtime.image_exists, pull).local
 
     def _stage(self, job: dict[str, Any], hosts: list[str], data: JobData) -> list | None:
         """Config files, output directories and input data of every host; returns Pipe feeders to start."""

@@ -21,7 +21,7 @@ from emulator.instance_types import size_of
 from . import training_config as tc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
-from .engine import SHUTDOWN_GRACE, JobEngine, JobRun
+from .engine import JobEngine, JobRun
 from .logsink import LogSink
 from .metrics import MetricExtractor
 from .records import elapsed_seconds, transition
@@ -127,16 +127,6 @@ class TrainingRun(JobRun):
                 cluster.teardown()
             data.close()
             self.dir.remove()
-
-    def _grace(self) -> float:
-        """SIGTERM->SIGKILL grace: AWS's (configurable), but short when the server shuts down."""
-        return min(SHUTDOWN_GRACE, self.config.stop_grace_seconds) if self.shutdown_requested \
-            else self.config.stop_grace_seconds
-
-    def _resolve_image(self, image: str) -> str:
-        runtime = self.engine.runtime
-        pull = (lambda name: runtime.pull(name, timeout=60)) if self.config.pull_images else None
-        return images.resolve(image, self.config.image_map, runtime.image_exists, pull).local
 
     def _stage(self, job: dict[str, Any], hosts: list[tc.Host], data: JobData) -> list | None:
         """Write config files and channel data for every host; returns Pipe-mode feeders to start."""
