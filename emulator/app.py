@@ -43,9 +43,8 @@ def _raw_path(environ: dict) -> str:
     return raw.split("?", 1)[0] if raw else environ.get("PATH_INFO", "")
 
 
-def _read_at_most(limit: int, stream: Any = None) -> bytes | None:
+def _read_at_most(limit: int, stream: Any) -> bytes | None:
     """The request body, or None once it proves longer than `limit` (never more is read)."""
-    stream = request.stream if stream is None else stream
     data = bytearray()
     try:
         while len(data) <= limit:
@@ -58,6 +57,31 @@ def _read_at_most(limit: int, stream: Any = None) -> bytes | None:
     return None if len(data) > limit else bytes(data)
 
 
+def _checked_body(environ: dict, headers: Any, stream: Any, limit: int, services: Services,
+                  too_large: Callable[[int | None], AwsError]) -> bytes:
+    """The request body after the checks both protocols share: signature (in SigV4 mode), then size.
+
+    What the headers alone condemn (a missing/unknown signature, a Content-Length over `limit`) is
+    refused before the body is read; a chunked body is read no further than one byte past `limit`.
+    `too_large(length or None)` makes the protocol's own error.
+    """
+    credentials = services.config.require_signature
+    if credentials:
+        sigv4.precheck(headers, credentials)
+    length = environ.get("CONTENT_LENGTH")
+    length = int(length) if length and length.isdigit() else None
+    if length is not None and length > limit:
+        raise too_large(length)
+    data = _read_at_most(limit, stream)
+    if data is None:
+        raise too_large(None)
+    if credentials:
+        query = environ.get("QUERY_STRING")
+        raw_uri = environ.get("RAW_URI") or environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+        sigv4.verify(environ.get("REQUEST_METHOD", "POST"), raw_uri, headers, data, credentials)
+    return data
+
+
 def _json_api(services: Services) -> Flask:
     api = Flask("sagemaker_emulator")
 
@@ -68,44 +92,18 @@ def _json_api(services: Services) -> Flask:
         region, _ = signing_scope(request.headers.get("Authorization"))
         ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
                              request_id=str(uuid.uuid4()), services=services)
-        if service is None:  # a prefix of ours, mis-cased or without an operation
-            status, headers, body = error_response(
-                AwsError(f"Unknown target {target!r}.", code="UnknownOperationException"),
-                {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": ctx.request_id})
-            return Response(body, status, headers)
-        credentials = services.config.require_signature
-        if credentials:  # refuse what the headers alone condemn before reading the body
-            try:
-                sigv4.precheck(request.headers, credentials)
-            except AwsError as err:
-                status, headers, body = error_response(err, {"Content-Type": CONTENT_TYPE,
-                                                             "x-amzn-RequestId": ctx.request_id})
-                return Response(body, status, headers)
-        length = request.content_length
-        if length is not None and length > services.config.max_request_bytes:
-            status, headers, body = error_response(SerializationError(
-                f"The request body is {length} bytes; the limit is {services.config.max_request_bytes}."),
-                {"x-amzn-RequestId": ctx.request_id})
-            return Response(body, 413, headers)
+        limit = services.config.max_request_bytes
         try:
-            data = _read_at_most(services.config.max_request_bytes)
+            if service is None:  # a prefix of ours, mis-cased or without an operation
+                raise AwsError(f"Unknown target {target!r}.", code="UnknownOperationException")
+            data = _checked_body(request.environ, request.headers, request.stream, limit, services,
+                                 lambda n: SerializationError(
+                                     f"The request body is {n} bytes; the limit is {limit}." if n is not None
+                                     else f"The request body is over the limit of {limit} bytes.", status=413))
         except AwsError as err:
             status, headers, body = error_response(err, {"Content-Type": CONTENT_TYPE,
                                                          "x-amzn-RequestId": ctx.request_id})
             return Response(body, status, headers)
-        if data is None:  # chunked, so no Content-Length to refuse it by: stop reading at the limit
-            status, headers, body = error_response(SerializationError(
-                f"The request body is over the limit of {services.config.max_request_bytes} bytes."),
-                {"x-amzn-RequestId": ctx.request_id})
-            return Response(body, 413, headers)
-        if credentials:
-            try:
-                sigv4.verify("POST", request.environ.get("RAW_URI") or request.full_path.rstrip("?"),
-                             request.headers, data, credentials)
-            except AwsError as err:
-                status, headers, body = error_response(err, {"Content-Type": CONTENT_TYPE,
-                                                             "x-amzn-RequestId": ctx.request_id})
-                return Response(body, status, headers)
         status, headers, body = service.dispatch(target, data, ctx)
         return Response(body, status, headers)
 
@@ -132,26 +130,16 @@ def _runtime_app(services: Services) -> Callable:
                              request_id=str(uuid.uuid4()), services=services)
         found = rest.find("POST", path)
         limit = rest.payload_limit(found[0]) if found else None
-        length = environ.get("CONTENT_LENGTH")
-        length = int(length) if length and length.isdigit() else None
-        credentials = services.config.require_signature
         try:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise AwsError(f"No sagemaker-runtime operation at {environ.get('REQUEST_METHOD')} {path}.",
                                code="UnknownOperationException", status=404)
-            if credentials:
-                sigv4.precheck(headers, credentials)
-            if limit is not None and length is not None and length > limit:
-                raise AwsError(f"Received payload of {length} bytes; the limit is {limit} bytes.",
-                               code="ValidationError")
-            data = _read_at_most(limit if limit is not None else services.config.max_request_bytes,
-                                 get_input_stream(environ))
-            if data is None:
-                raise AwsError(f"Received payload over the limit of {limit} bytes.", code="ValidationError")
-            if credentials:
-                query = environ.get("QUERY_STRING")
-                sigv4.verify("POST", environ.get("RAW_URI") or (path + (f"?{query}" if query else "")),
-                             headers, data, credentials)
+            data = _checked_body(environ, headers, get_input_stream(environ),
+                                 limit if limit is not None else services.config.max_request_bytes, services,
+                                 lambda n: AwsError(
+                                     f"Received payload of {n} bytes; the limit is {limit} bytes." if n is not None
+                                     else f"Received payload over the limit of {limit} bytes.",
+                                     code="ValidationError"))
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:

@@ -16,7 +16,6 @@ import time
 from typing import TYPE_CHECKING
 
 from emulator import staging
-from emulator.jobs.data import JobData
 
 if TYPE_CHECKING:
     from emulator.serving import ModelContainer, ModelFleet, Reply, RunningContainer
@@ -43,7 +42,7 @@ def _fetch(fleet: ModelFleet, container: ModelContainer, target_model: str, mid:
         prefix = staging.as_folder(definition["ModelDataUrl"])
         uri = staging.join_uri(prefix, staging.check_relative_path(target_model))
         try:
-            staging.stage_model_data(JobData(fleet.services, fleet.region).store, uri, dest)
+            staging.stage_model_data(fleet.data.store, uri, dest)
         except staging.StagingError as exc:
             raise TargetModelError(f"Failed to download model data ({uri}): {exc}. Please ensure that there is an "
                                    "object located at the URL.") from None

@@ -68,6 +68,7 @@ class RunningContainer:
     handle: ContainerHandle
     port: int  # host port on 127.0.0.1
     sink: LogSink
+    model: ModelContainer | None = None
     log_thread: threading.Thread | None = None
     loaded_models: dict[str, float] = field(default_factory=dict)  # multi-model: id -> last use
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -96,6 +97,7 @@ class ModelFleet:
             (model.get("InferenceExecutionConfig") or {}).get("Mode", "Serial")
         self.containers: list[ModelContainer] = []
         self.deployed_images: list[dict[str, Any]] = []
+        self.data = JobData(services, region)  # one S3 client for model data (and multi-model fetches)
 
     @property
     def runtime(self):
@@ -121,7 +123,7 @@ class ModelFleet:
                 source = s3_source["S3Uri"]
             if source and not multi:
                 try:
-                    staging.stage_model_data(JobData(self.services, self.region).store, source, model_dir)
+                    staging.stage_model_data(self.data.store, source, model_dir)
                 except staging.StagingError as exc:
                     raise ServingError(f"ClientError: Could not download model data from {source}: {exc}") from None
             port = SERVING_PORT + (0 if self.mode == "Single" else index - 1)
@@ -150,7 +152,7 @@ class ModelFleet:
                         from None
                 sink = LogSink(self.region, log_group, stream_for(instance.instance_id, container.name))
                 running = RunningContainer(container.name, handle, self.runtime.host_port(handle, container.port),
-                                           sink)
+                                           sink, container)
                 running.log_thread = self.runtime.stream_logs(handle, sink.write)
                 instance.containers.append(running)
         except BaseException:
@@ -195,42 +197,38 @@ class ModelFleet:
     def invoke(self, instance: ServingInstance, body: bytes, headers: dict[str, str], timeout: float,
                target_container: str | None = None, target_model: str | None = None) -> Reply:
         """POST /invocations as SageMaker does for this model's mode (pipeline hops, Direct target, MME)."""
+        last, body, headers = self.lead_in(instance, body, headers, timeout, target_container, target_model)
+        return self._post_model(last, body, headers, timeout, target_model)
+
+    def lead_in(self, instance: ServingInstance, body: bytes, headers: dict[str, str], timeout: float,
+                target_container: str | None = None, target_model: str | None = None
+                ) -> tuple[RunningContainer, bytes, dict[str, str]]:
+        """Run every hop before the last (a serial pipeline's first containers); returns the last
+        container with the body and headers it must get. Direct mode: the named container, at once.
+        Each reply's Content-Type becomes the next request's; the client's Accept is the last hop's."""
         if self.mode == "Direct":
-            container = next(c for c in instance.containers if c.name == target_container)
-            return self._post_model(container, body, headers, timeout, target_model)
-        hops = instance.containers
-        reply = None
-        for position, container in enumerate(hops):
-            hop_headers = dict(headers)
-            if position < len(hops) - 1:
-                hop_headers.pop("Accept", None)  # the client's Accept is for the last hop only
+            return next(c for c in instance.containers if c.name == target_container), body, headers
+        for container in instance.containers[:-1]:
+            hop_headers = {k: v for k, v in headers.items() if k != "Accept"}
             reply = self._post_model(container, body, hop_headers, timeout, target_model)
             body = reply.body
             if reply.content_type:
                 headers = {**headers, "Content-Type": reply.content_type}
-        assert reply is not None
-        return reply
+        return instance.containers[-1], body, headers
 
     def _post_model(self, container: RunningContainer, body: bytes, headers: dict[str, str], timeout: float,
                     target_model: str | None) -> Reply:
-        index = next(i for i, c in enumerate(self.containers) if c.name == container.name)
-        if self.containers[index].multi_model and target_model:
+        if container.model is not None and container.model.multi_model and target_model:
             from emulator.multi_model import invoke_target_model
 
-            return invoke_target_model(self, self.containers[index], container, body, headers, timeout,
-                                       target_model)
+            return invoke_target_model(self, container.model, container, body, headers, timeout, target_model)
         return post_checked(container, "/invocations", body, headers, timeout)
 
 
 def ping(port: int) -> bool:
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PING_TIMEOUT)
-        try:
-            conn.request("GET", "/ping")
-            return conn.getresponse().status == 200
-        finally:
-            conn.close()
-    except (OSError, http.client.HTTPException):
+        return post(port, "/ping", b"", {}, PING_TIMEOUT, method="GET").status == 200
+    except (OSError, ValueError):
         return False
 
 
@@ -246,7 +244,7 @@ def post_checked(container: RunningContainer, path: str, body: bytes, headers: d
         reply = post(container.port, path, body, headers, timeout)
     except TimeoutError:
         raise ContainerReplyError(container.name, 0, "", timed_out=True) from None
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # ValueError: a malformed reply
+    except (OSError, ValueError) as exc:  # ValueError: a malformed reply
         raise ContainerReplyError(container.name, 0, f"Could not reach container {container.name}: {exc}") from None
     if not 200 <= reply.status < 300:
         raise ContainerReplyError(container.name, reply.status, reply.body.decode(errors="replace"))
@@ -260,17 +258,7 @@ def open_stream(fleet: ModelFleet, instance: ServingInstance, body: bytes, heade
     Returns the reply's status and headers (body empty) and an iterator of byte chunks; the
     iterator raises ContainerReplyError if the stream breaks or stalls for `timeout`.
     """
-    if fleet.mode == "Direct":
-        hops = [c for c in instance.containers if c.name == target_container]
-    else:
-        hops = instance.containers
-    for container in hops[:-1]:
-        reply = post_checked(container, "/invocations", body, {k: v for k, v in headers.items() if k != "Accept"},
-                             timeout)
-        body = reply.body
-        if reply.content_type:
-            headers = {**headers, "Content-Type": reply.content_type}
-    last = hops[-1]
+    last, body, headers = fleet.lead_in(instance, body, headers, timeout, target_container)
     conn = http.client.HTTPConnection("127.0.0.1", last.port, timeout=timeout)
     try:
         conn.request("POST", "/invocations", body=body, headers=headers)

@@ -73,7 +73,13 @@ def create(ctx: RequestContext, kind: str, name: str, document: dict[str, Any], 
         raise ValidationError(f'Cannot create already existing {noun} "{resource_arn}".') from None
 
 
-def require_job(ctx: RequestContext, kind: str, name: str, missing: Callable[[str], Exception]) -> Resource:
+def job_not_found(name: str) -> ValidationError:
+    """What Describe/Stop of a missing processing or transform job answer."""
+    return ValidationError(f"Could not find requested job with name {name}")
+
+
+def require_job(ctx: RequestContext, kind: str, name: str,
+                missing: Callable[[str], Exception] = job_not_found) -> Resource:
     """A job by name, or the error its Describe/Stop answers for a missing one (`missing(name)`)."""
     row = find(ctx, kind, name)
     if row is None:
@@ -82,7 +88,7 @@ def require_job(ctx: RequestContext, kind: str, name: str, missing: Callable[[st
 
 
 def stop_job(ctx: RequestContext, kind: str, name: str, noun: str, engine: Any,
-             missing: Callable[[str], Exception]) -> None:
+             missing: Callable[[str], Exception] = job_not_found) -> None:
     """Stop*Job: only an InProgress job can be stopped; the engine moves it to Stopping."""
     row = require_job(ctx, kind, name, missing)
     if row.status != "InProgress":

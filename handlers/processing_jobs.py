@@ -31,12 +31,15 @@ def _check_local_path(what: str, path: str | None, seen: dict[str, str]) -> None
     seen[key] = what
 
 
+def _unique(member: str, names: list[str]) -> None:
+    if len(set(names)) != len(names):
+        raise ValidationError(f"{member} values must be unique: {names}.")
+
+
 def _check(params: dict[str, Any]) -> None:
     paths: dict[str, str] = {}
     inputs = params.get("ProcessingInputs") or []
-    names = [item["InputName"] for item in inputs]
-    if len(set(names)) != len(names):
-        raise ValidationError(f"InputName values must be unique: {names}.")
+    _unique("InputName", [item["InputName"] for item in inputs])
     for item in inputs:
         what = f"ProcessingInput '{item['InputName']}'"
         if item.get("DatasetDefinition"):
@@ -50,9 +53,7 @@ def _check(params: dict[str, Any]) -> None:
         if not item.get("AppManaged"):
             _check_local_path(what, s3.get("LocalPath"), paths)
     outputs = (params.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    names = [item["OutputName"] for item in outputs]
-    if len(set(names)) != len(names):
-        raise ValidationError(f"OutputName values must be unique: {names}.")
+    _unique("OutputName", [item["OutputName"] for item in outputs])
     for item in outputs:
         what = f"ProcessingOutput '{item['OutputName']}'"
         if item.get("FeatureStoreOutput"):
@@ -98,12 +99,8 @@ def create_processing_job(ctx: RequestContext, params: dict[str, Any]) -> dict[s
     return {"ProcessingJobArn": arn}
 
 
-def _missing(name: str) -> ValidationError:
-    return ValidationError(f"Could not find requested job with name {name}")
-
-
 def describe_processing_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return common.require_job(ctx, KIND, params["ProcessingJobName"], _missing).document
+    return common.require_job(ctx, KIND, params["ProcessingJobName"]).document
 
 
 def list_processing_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +109,7 @@ def list_processing_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[st
 
 
 def stop_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    common.stop_job(ctx, KIND, params["ProcessingJobName"], "processing job", ctx.services.processing, _missing)
+    common.stop_job(ctx, KIND, params["ProcessingJobName"], "processing job", ctx.services.processing)
 
 
 def delete_processing_job(ctx: RequestContext, params: dict[str, Any]) -> None:

@@ -62,12 +62,8 @@ def create_transform_job(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     return {"TransformJobArn": document["TransformJobArn"]}
 
 
-def _missing(name: str) -> ValidationError:
-    return ValidationError(f"Could not find requested job with name {name}")
-
-
 def describe_transform_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return common.require_job(ctx, KIND, params["TransformJobName"], _missing).document
+    return common.require_job(ctx, KIND, params["TransformJobName"]).document
 
 
 def list_transform_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -76,4 +72,4 @@ def list_transform_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str
 
 
 def stop_transform_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    common.stop_job(ctx, KIND, params["TransformJobName"], "transform job", ctx.services.transform, _missing)
+    common.stop_job(ctx, KIND, params["TransformJobName"], "transform job", ctx.services.transform)

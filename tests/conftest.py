@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 
 import pytest
@@ -16,6 +17,19 @@ from .docker_fixtures import (  # noqa: F401  (fixtures)
     toolkit_training_image,
     training_image,
 )
+
+
+def resource_arn(kind: str, name: str) -> str:
+    """The ARN of a resource of the session server's default account and region."""
+    return f"arn:aws:sagemaker:us-east-1:123456789012:{kind}/{name}"
+
+
+def containers_with(arn: str, running_only: bool = False) -> list[str]:
+    """Ids of the containers the emulator started for the resource `arn`."""
+    args = ["docker", "ps", "-q", "--filter", f"label=sagemaker-emulator.resource={arn}"]
+    if not running_only:
+        args.insert(2, "-a")
+    return subprocess.run(args, capture_output=True, text=True).stdout.split()
 
 
 def unique(prefix: str) -> str:

@@ -30,29 +30,25 @@ def runtime(docker_ready):
     assert not leftovers, f"the test left containers/networks behind: {leftovers}"
 
 
-def build_image(tag: str, context: Path) -> str:
-    return build_test_image(tag.rsplit(":", 1)[0], context)
-
-
 @pytest.fixture(scope="session")
 def training_image(docker_ready) -> str:
     """A bring-your-own training image built on the base image (tests/images/training)."""
-    return build_image("sm-test-training:1", ROOT / "tests" / "images" / "training")
+    return build_test_image("sm-test-training", ROOT / "tests" / "images" / "training")
 
 
 @pytest.fixture(scope="session")
 def serving_image(docker_ready) -> str:
     """A bring-your-own serving image built on the base image (tests/images/serving)."""
-    return build_image("sm-test-serving:1", ROOT / "tests" / "images" / "serving")
+    return build_test_image("sm-test-serving", ROOT / "tests" / "images" / "serving")
 
 
 @pytest.fixture(scope="session")
 def processing_image(docker_ready) -> str:
     """A bring-your-own processing image built on the base image (tests/images/processing)."""
-    return build_image("sm-test-processing:1", ROOT / "tests" / "images" / "processing")
+    return build_test_image("sm-test-processing", ROOT / "tests" / "images" / "processing")
 
 
-def build_toolkit_image(tag: str, context: Path) -> str:
+def build_toolkit_image(name: str, context: Path) -> str:
     """A toolkit image: its pinned wheels fetched on the host once (scripts/toolkit-wheels, into the
     git-ignored <context>/wheels/), then built offline like the other test images."""
     import os
@@ -60,16 +56,16 @@ def build_toolkit_image(tag: str, context: Path) -> str:
 
     subprocess.run([str(ROOT / "scripts" / "toolkit-wheels"), str(context)], check=True, timeout=600,
                    env={**os.environ, "PYTHON": sys.executable})
-    return build_image(tag, context)
+    return build_test_image(name, context)
 
 
 @pytest.fixture(scope="session")
 def toolkit_training_image(docker_ready) -> str:
     """AWS's training toolkit (PyPI sagemaker-training) on the base image (tests/images/toolkit-training)."""
-    return build_toolkit_image("sm-test-toolkit-training:1", ROOT / "tests" / "images" / "toolkit-training")
+    return build_toolkit_image("sm-test-toolkit-training", ROOT / "tests" / "images" / "toolkit-training")
 
 
 @pytest.fixture(scope="session")
 def toolkit_serving_image(docker_ready) -> str:
     """AWS's inference toolkit (PyPI sagemaker-inference) on the base image (tests/images/toolkit-serving)."""
-    return build_toolkit_image("sm-test-toolkit-serving:1", ROOT / "tests" / "images" / "toolkit-serving")
+    return build_toolkit_image("sm-test-toolkit-serving", ROOT / "tests" / "images" / "toolkit-serving")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROLE, unique
+from .test_endpoints import endpoint_containers
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -54,11 +55,6 @@ def readme_block() -> str:
     assert match, "no bash block in the README's aws-cli section"
     return match.group(1)
 
-
-def endpoint_containers(name: str) -> list[str]:
-    arn = f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}"
-    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sagemaker-emulator.resource={arn}"],
-                          capture_output=True, text=True).stdout.split()
 
 
 def wait_gone(name: str, timeout: float = 60) -> None:

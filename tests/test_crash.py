@@ -17,7 +17,7 @@ from pathlib import Path
 
 from emulator.testing import EmulatorServer
 
-from .conftest import ROLE, unique
+from .conftest import ROLE, containers_with, unique
 from .test_endpoint_updates import make_config, make_model, wait_status
 from .test_endpoints import endpoint_containers
 from .test_training import containers_of, model_files, wait_done
@@ -126,16 +126,12 @@ def test_kill_during_transform(tmp_path, serving_image):
                                    BatchStrategy="SingleRecord")
         arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
 
-        def containers() -> list[str]:
-            return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sagemaker-emulator.resource={arn}"],
-                                  capture_output=True, text=True).stdout.split()
-
-        wait_until(lambda: bool(containers()), 60, "the transform container")
+        wait_until(lambda: bool(containers_with(arn)), 60, "the transform container")
         wait_until(lambda: any(p.startswith("jobs/transform/") for p in work_dirs(server)), 30, "its work dir")
         time.sleep(1)
         before = records(server)
         server.stop(kill=True)
-        assert containers()  # still running without the emulator
+        assert containers_with(arn)  # still running without the emulator
 
         server.start()
         assert records(server) == before

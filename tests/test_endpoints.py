@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import tarfile
 from collections import Counter
 
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from .conftest import ROLE, error_of, unique
+from .conftest import ROLE, containers_with, error_of, resource_arn, unique
 
 
 def model_tar(content: dict) -> bytes:
@@ -25,9 +24,7 @@ def model_tar(content: dict) -> bytes:
 
 
 def endpoint_containers(name: str) -> list[str]:
-    arn = f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}"
-    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sagemaker-emulator.resource={arn}"],
-                          capture_output=True, text=True).stdout.split()
+    return containers_with(resource_arn("endpoint", name))
 
 
 def create_single_variant(sm, image: str, name: str, wait: bool = True) -> None:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from emulator.testing import EmulatorServer
 
-from .conftest import ROLE, error_of, unique
+from .conftest import ROLE, containers_with, error_of, resource_arn, unique
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 GROUP = "/aws/sagemaker/ProcessingJobs"
@@ -70,9 +70,7 @@ def wait_done(sm, name: str, timeout: float = 120) -> dict:
 
 
 def containers_of(name: str) -> list[str]:
-    arn = f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/{name}"
-    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sagemaker-emulator.resource={arn}"],
-                          capture_output=True, text=True).stdout.split()
+    return containers_with(resource_arn("processing-job", name))
 
 
 def wait_sleeping(logs, name: str, timeout: float = 60) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import tarfile
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE, error_of, unique
+from .conftest import ROLE, containers_with, error_of, resource_arn, unique
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 
@@ -53,11 +52,7 @@ def wait_done(sm, name: str, timeout: float = 180) -> dict:
 
 
 def containers_of(name: str, running_only: bool = True) -> list[str]:
-    arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
-    args = ["docker", "ps", "-q", "--filter", f"label=sagemaker-emulator.resource={arn}"]
-    if not running_only:
-        args.insert(2, "-a")
-    return subprocess.run(args, capture_output=True, text=True).stdout.split()
+    return containers_with(resource_arn("training-job", name), running_only)
 
 
 def wait_secondary(sm, name: str, status: str, timeout: float = 60) -> None:

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from emulator.testing import EmulatorServer
 
-from .conftest import ROLE, error_of, unique
+from .conftest import ROLE, containers_with, error_of, unique
 
 GROUP = "/aws/sagemaker/TransformJobs"
 
@@ -339,18 +339,14 @@ def test_emulator_restart_ends_running_jobs_without_leftovers(tmp_path, serving_
         name = start_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", BatchStrategy="SingleRecord")
         arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
 
-        def containers() -> list[str]:
-            return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sagemaker-emulator.resource={arn}"],
-                                  capture_output=True, text=True).stdout.split()
-
         deadline = time.time() + 60
-        while not containers() and time.time() < deadline:
+        while not containers_with(arn) and time.time() < deadline:
             time.sleep(0.2)
         time.sleep(1)
         server.stop(kill=kill)
-        assert bool(containers()) == kill  # graceful shutdown removes them; after kill -9 they still run
+        assert bool(containers_with(arn)) == kill  # graceful shutdown removes them; after kill -9 they still run
         server.start()
         job = wait_terminal(server.client("sagemaker"), name, timeout=30)
         assert job["TransformJobStatus"] == "Failed"
         assert ("restarted" if kill else "shut down") in job["FailureReason"]
-        assert containers() == []
+        assert containers_with(arn) == []

@@ -31,6 +31,7 @@ class AsyncInference:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="async-invoke")
+        self._data: dict[str, JobData] = {}  # one S3 client per region, not one per request
 
     def submit(self, region: str, account: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         live = self.engine.live(region, name)
@@ -56,7 +57,7 @@ class AsyncInference:
 
     def _run(self, region: str, account: str, name: str, input_location: str, request: dict[str, Any],
              output: str, failure: str, timeout: float, deadline: float) -> None:
-        store = JobData(self.engine.services, region).store
+        store = self._data.setdefault(region, JobData(self.engine.services, region)).store
         try:
             if time.time() > deadline:
                 raise AwsError("The request expired (RequestTTLSeconds) before it was processed.",

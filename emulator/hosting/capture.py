@@ -38,6 +38,7 @@ class DataCapture:
         self.csv_types = {t.lower() for t in header.get("CsvContentTypes") or DEFAULT_CSV}
         self.json_types = {t.lower() for t in header.get("JsonContentTypes") or DEFAULT_JSON}
         self.destination = staging.as_folder(config["DestinationS3Uri"])
+        self.data = JobData(services, region)  # one S3 client for every flush
         self._pending: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -82,7 +83,7 @@ class DataCapture:
             pending, self._pending = self._pending, {}
         if not pending:
             return
-        store = JobData(self.services, self.region).store
+        store = self.data.store
         now = datetime.now(timezone.utc)
         for variant, lines in pending.items():
             key = (f"{self.endpoint}/{variant}/{now:%Y/%m/%d/%H}/"

@@ -231,7 +231,7 @@ class HostingEngine:
         try:
             config = self._config(region, config_name)
             new = self._build(region, name, doc["EndpointArn"], config, desired)
-        except (DeployError, Exception) as exc:
+        except Exception as exc:
             if not isinstance(exc, DeployError):
                 log.exception("endpoint %s: update failed inside the emulator", name)
             self._roll_back(record, f"Update failed: {exc}")
@@ -282,7 +282,7 @@ class HostingEngine:
                     self._resize(live, vf, count)
                 if change.get("DesiredWeight") is not None:
                     vf.weight = float(change["DesiredWeight"])
-        except (ServingError, Exception) as exc:
+        except Exception as exc:
             if not isinstance(exc, ServingError):
                 log.exception("endpoint %s: capacity change failed inside the emulator", name)
             current = variant_summaries(live)
