@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import uuid
@@ -29,6 +30,18 @@ log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
+
+
+_REQUEST_ID_PREFIX = str(uuid.uuid4())[:24]
+_request_numbers = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A UUID-shaped request id, unique per emulator process: a random prefix and a counter.
+
+    (uuid4() costs a getrandom system call per request, a visible share of an InvokeEndpoint.)
+    """
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFFFFFF:012x}"
 
 
 def signing_scope(authorization: str | None) -> tuple[str | None, str | None]:
@@ -91,7 +104,7 @@ def _json_api(services: Services) -> Flask:
         service = next((s for s in services.json_services if s.owns(target)), None)
         region, _ = signing_scope(request.headers.get("Authorization"))
         ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
-                             request_id=str(uuid.uuid4()), services=services)
+                             request_id=new_request_id(), services=services)
         limit = services.config.max_request_bytes
         try:
             if service is None:  # a prefix of ours, mis-cased or without an operation
@@ -123,18 +136,20 @@ def _runtime_app(services: Services) -> Callable:
     rest = services.sagemaker_runtime
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        headers = EnvironHeaders(environ)
+        headers = environ.get("emulator.headers") or EnvironHeaders(environ)  # our server's, already parsed
         path = _raw_path(environ)
         region, _ = signing_scope(headers.get("Authorization"))
         ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
-                             request_id=str(uuid.uuid4()), services=services)
+                             request_id=new_request_id(), services=services)
         found = rest.find("POST", path)
         limit = rest.payload_limit(found[0]) if found else None
+        # our server's wsgi.input stops at the request's end; another server's may need werkzeug's limit
+        stream = environ["wsgi.input"] if environ.get("emulator.body_limited") else get_input_stream(environ)
         try:
             if environ.get("REQUEST_METHOD") != "POST":
                 raise AwsError(f"No sagemaker-runtime operation at {environ.get('REQUEST_METHOD')} {path}.",
                                code="UnknownOperationException", status=404)
-            data = _checked_body(environ, headers, get_input_stream(environ),
+            data = _checked_body(environ, headers, stream,
                                  limit if limit is not None else services.config.max_request_bytes, services,
                                  lambda n: AwsError(
                                      f"Received payload of {n} bytes; the limit is {limit} bytes." if n is not None
@@ -143,7 +158,7 @@ def _runtime_app(services: Services) -> Callable:
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:
-            status, reply_headers, body = rest.dispatch("POST", path, dict(headers.items()), data, ctx)
+            status, reply_headers, body = rest.dispatch_found(found, "POST", path, headers, data, ctx)
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
             body = [body]

@@ -14,14 +14,24 @@ import boto3
 log = logging.getLogger(__name__)
 
 BATCH = 500
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def _client(url: str, region: str) -> Any:
+    """One client per (endpoint, region), made once: creating a botocore client costs tens of ms."""
+    client = _clients.get((url, region))
+    if client is None:
+        client = _clients[(url, region)] = boto3.client(
+            "cloudwatch", endpoint_url=url, region_name=region,
+            aws_access_key_id="emulator", aws_secret_access_key="emulator")
+    return client
 
 
 def put_metric_data(services: Any, region: str, namespace: str, data: list[dict[str, Any]]) -> None:
     """PutMetricData in batches; failures are logged, never raised (metrics must not fail a job)."""
     if not data or not services.config.self_url:
         return
-    client = boto3.client("cloudwatch", endpoint_url=services.config.self_url, region_name=region,
-                          aws_access_key_id="emulator", aws_secret_access_key="emulator")
+    client = _client(services.config.self_url, region)
     try:
         for start in range(0, len(data), BATCH):
             client.put_metric_data(Namespace=namespace, MetricData=data[start:start + BATCH])

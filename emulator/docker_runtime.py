@@ -7,16 +7,16 @@ on 127.0.0.1 only; containers are never privileged and never get the Docker sock
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
+
+from .docker_logs import body_blocks, log_lines, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -71,49 +71,6 @@ class ContainerHandle:
 
 
 LineCallback = Callable[[float, str, str], None]
-
-
-def _parse_timestamp(text: str) -> float:
-    """Docker's RFC 3339 nano timestamps -> epoch seconds."""
-    text = text.rstrip("Z")
-    if "." in text:
-        head, frac = text.split(".", 1)
-        text = f"{head}.{frac[:6]}"
-    try:
-        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
-    except ValueError:
-        return dt.datetime.now(dt.timezone.utc).timestamp()
-
-
-def _log_lines(raw: Any) -> Iterator[tuple[str, bytes]]:
-    """(stream, line) from Docker's multiplexed log stream (8-byte frame headers: stream id, size).
-
-    Read in large blocks and split here: docker-py's own iterator makes two small reads per frame,
-    which is most of the cost of following a chatty container.
-    """
-    buffer = b""
-    pending = {1: b"", 2: b""}
-    while True:
-        block = raw.read1(65536)
-        if not block:
-            break
-        buffer += block
-        offset = 0
-        while len(buffer) - offset >= 8:
-            kind = buffer[offset]
-            size = int.from_bytes(buffer[offset + 4:offset + 8], "big")
-            if len(buffer) - offset - 8 < size:
-                break
-            payload = buffer[offset + 8:offset + 8 + size]
-            offset += 8 + size
-            key = 2 if kind == 2 else 1
-            *lines, pending[key] = (pending[key] + payload).split(b"\n")
-            for line in lines:
-                yield ("stderr" if key == 2 else "stdout"), line
-        buffer = buffer[offset:]
-    for key, rest in pending.items():
-        if rest:
-            yield ("stderr" if key == 2 else "stdout"), rest
 
 
 class DockerRuntime:
@@ -229,7 +186,7 @@ class DockerRuntime:
                 api = self.client.api
                 response = api._get(api._url("/containers/{0}/logs", handle.id), params=params, stream=True)
                 api._raise_for_status(response)
-                for stream, raw in _log_lines(response.raw):
+                for stream, raw in log_lines(body_blocks(response)):
                     self._emit(raw, on_line, stream)
             except (DockerException, OSError, ValueError) as exc:
                 log.debug("log stream of %s ended: %s", handle.name, exc)
@@ -242,7 +199,7 @@ class DockerRuntime:
     def _emit(raw: bytes, on_line: LineCallback, stream: str = "stdout") -> None:
         text = raw.decode("utf-8", errors="replace").rstrip("\r")
         stamp, _, line = text.partition(" ")
-        on_line(_parse_timestamp(stamp), line, stream)
+        on_line(parse_timestamp(stamp), line, stream)
 
     def wait(self, handle: ContainerHandle, timeout: float | None = None) -> int | None:
         """The exit code, or None if still running after `timeout` seconds (0 = just look)."""

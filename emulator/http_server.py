@@ -4,53 +4,61 @@ Werkzeug's development server closes every connection after one response, so eac
 TCP handshake and a new thread, several times what forwarding an InvokeEndpoint costs. This one
 keeps HTTP/1.1 connections open (botocore and most clients reuse them), sets TCP_NODELAY, streams
 request bodies to the application (`wsgi.input` is limited to Content-Length, or de-chunked), and
-answers with Content-Length when the application gives one, chunked otherwise. It is small on
-purpose: only what a WSGI application behind AWS SDK clients needs.
+answers with Content-Length when the application gives one, chunked otherwise.
+
+It is lean on purpose, because every InvokeEndpoint crosses it: a request head is read with one
+`recv` into a buffer and split there (not line by line through `email`), a response goes out in
+one `send` (head and body together), and sockets are blocking with kernel timeouts
+(SO_RCVTIMEO/SO_SNDTIMEO) rather than Python's, which would `poll` before every `recv`. Each of
+those system calls also hands the GIL to another thread and back.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import socketserver
 import sys
+import time
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from werkzeug.http import HTTP_STATUS_CODES
+
+from .sockio import MAX_LINE, RECV_SIZE, BufferedSocket
+
 log = logging.getLogger(__name__)
 
-MAX_LINE = 65536
 MAX_HEADERS = 200
 DRAIN_LIMIT = 64 << 20  # unread request bytes we swallow (so the client reads our early answer); beyond: close
 IDLE_TIMEOUT = 120.0
 
 
+class MalformedBody(ValueError):
+    """The request body is not valid chunked transfer encoding."""
+
+
 class BodyReader(io.RawIOBase):
     """`wsgi.input`: exactly Content-Length bytes of the request, never more."""
 
-    def __init__(self, rfile: Any, length: int) -> None:
-        self.rfile, self.remaining = rfile, length
+    def __init__(self, conn: BufferedSocket, length: int) -> None:
+        self.conn, self.remaining = conn, length
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self.remaining <= 0:
-            return 0
-        data = self.rfile.read(min(len(buffer), self.remaining))
-        if not data:
-            raise ConnectionError("the client closed the connection mid-body")
+        data = self.read(len(buffer))
         buffer[:len(data)] = data
-        self.remaining -= len(data)
         return len(data)
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = self.remaining
         if self.remaining <= 0 or size == 0:
             return b""
-        data = self.rfile.read(min(size, self.remaining))
+        data = self.conn.read(min(size, self.remaining))
         if not data:
             raise ConnectionError("the client closed the connection mid-body")
         self.remaining -= len(data)
@@ -61,20 +69,16 @@ class BodyReader(io.RawIOBase):
         if self.remaining > DRAIN_LIMIT:
             return False
         while self.remaining > 0:
-            if not self.read(65536):
+            if not self.read(RECV_SIZE):
                 return False
         return True
-
-
-class MalformedBody(ValueError):
-    """The request body is not valid chunked transfer encoding."""
 
 
 class ChunkedReader(io.RawIOBase):
     """`wsgi.input` for a `Transfer-Encoding: chunked` request body."""
 
-    def __init__(self, rfile: Any) -> None:
-        self.rfile = rfile
+    def __init__(self, conn: BufferedSocket) -> None:
+        self.conn = conn
         self.left = 0
         self.done = False
 
@@ -82,7 +86,7 @@ class ChunkedReader(io.RawIOBase):
         return True
 
     def _next_chunk(self) -> None:
-        line = self.rfile.readline(1024)
+        line = self.conn.readline(1024)
         try:
             size = int(line.split(b";", 1)[0].strip() or b"0", 16)
         except ValueError:
@@ -90,12 +94,12 @@ class ChunkedReader(io.RawIOBase):
         if size < 0:
             raise MalformedBody(f"negative chunk size {size}")
         if size == 0:
-            while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            while self.conn.readline(1024) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             self.done = True
         self.left = size
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         out = bytearray()
         while not self.done and (size is None or size < 0 or len(out) < size):
             if self.left == 0:
@@ -103,13 +107,13 @@ class ChunkedReader(io.RawIOBase):
                 if self.done:
                     break
             want = self.left if size is None or size < 0 else min(self.left, size - len(out))
-            data = self.rfile.read(want)
+            data = self.conn.read(want)
             if not data:
                 raise ConnectionError("the client closed the connection mid-body")
             out += data
             self.left -= len(data)
             if self.left == 0:
-                self.rfile.readline(8)  # the CRLF after each chunk
+                self.conn.readline(8)  # the CRLF after each chunk
         return bytes(out)
 
     def readinto(self, buffer: Any) -> int:
@@ -120,7 +124,7 @@ class ChunkedReader(io.RawIOBase):
     def drain(self) -> bool:
         try:
             while not self.done:
-                if not self.read(65536):
+                if not self.read(RECV_SIZE):
                     break
         except MalformedBody:
             return False
@@ -155,174 +159,222 @@ class RequestHeaders:
         return list(self._items)
 
 
-class WSGIHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    timeout = IDLE_TIMEOUT
-    server_version = "sagemaker-emulator"
-    app: Callable = None  # type: ignore[assignment]  # set by make_server
+_date_cache: tuple[int, str] = (0, "")
 
-    def handle_one_request(self) -> None:
-        """Read one request line and its headers, run the application.
 
-        The standard library parses headers with the `email` package, which costs more than the
-        rest of an InvokeEndpoint; a request head is simple enough to read line by line.
-        """
-        try:
-            line = self.rfile.readline(MAX_LINE + 1)
-            if not line:
-                self.close_connection = True
-                return
-            self.raw_requestline = line
-            self.requestline = line.decode("latin-1").rstrip("\r\n")
-            self.command, self.request_version = None, "HTTP/0.9"  # for send_error before we know better
-            if len(line) > MAX_LINE:
-                self.close_connection = True
-                self.send_error(414)
-                return
-            parts = self.requestline.split()
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                self.request_version = "HTTP/1.0"
-                self.close_connection = True
-                self.send_error(400, "Bad request line")
-                return
-            self.command, self.path, self.request_version = parts
-            headers = RequestHeaders()
-            while True:
-                raw = self.rfile.readline(MAX_LINE + 1)
-                if raw in (b"\r\n", b"\n", b""):
-                    break
-                if len(raw) > MAX_LINE or len(headers) >= MAX_HEADERS:
-                    self.close_connection = True
-                    self.send_error(431)
-                    return
-                name, sep, value = raw.decode("latin-1").partition(":")
-                if not sep:
-                    self.close_connection = True
-                    self.send_error(400, "Bad header line")
-                    return
-                headers.add(name.strip(), value.strip())
-            self.headers = headers  # type: ignore[assignment]
-            connection = (headers.get("Connection") or "").lower()
-            self.close_connection = connection == "close" or (
-                self.request_version == "HTTP/1.0" and connection != "keep-alive")
-            if (headers.get("Expect") or "").lower() == "100-continue":
-                self.send_response_only(100)
-                self.end_headers()
-            self._run()
-            self.wfile.flush()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
+def http_date() -> str:
+    """The Date header's value, formatted once per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))
+    return _date_cache[1]
 
-    def _environ(self) -> tuple[dict[str, Any], Any]:
-        path, _, query = self.path.partition("?")
+
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
+def _environ_key(name: str) -> str:
+    """`X-Amz-Target` -> `HTTP_X_AMZ_TARGET` (remembered: clients send the same few names)."""
+    key = name.upper().replace("-", "_")
+    if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < 1024:
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
+class BadRequest(Exception):
+    """The request cannot be parsed: answer `status` and close the connection."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Exchange:
+    """One request on a connection: its parsed head, its WSGI environ and the response it gets."""
+
+    def __init__(self, conn: BufferedSocket, head: bytes, server: Any, client_address: Any) -> None:
+        text = head.decode("latin-1")
+        lines = text.split("\n")
+        parts = lines[0].rstrip("\r").split()
+        if len(lines[0]) > MAX_LINE:
+            raise BadRequest(414, "Request line too long")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise BadRequest(400, "Bad request line")
+        self.method, self.target, self.version = parts
+        if len(lines) - 1 > MAX_HEADERS:
+            raise BadRequest(431, "Too many headers")
+        headers = RequestHeaders()
+        path, _, query = self.target.partition("?")
         if "://" in path:  # absolute-form request target
             path = "/" + path.split("://", 1)[1].partition("/")[2]
-        length = self.headers.get("Content-Length")
-        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
-        body: Any = ChunkedReader(self.rfile) if chunked else BodyReader(self.rfile, int(length or 0))
-        host, port = self.server.server_address[:2]
+        host, port = server.server_address[:2]
         environ: dict[str, Any] = {
-            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "", "PATH_INFO": unquote(path, "latin-1"),
-            "QUERY_STRING": query, "RAW_URI": self.path, "REQUEST_URI": self.path,
-            "SERVER_NAME": str(host), "SERVER_PORT": str(port), "SERVER_PROTOCOL": self.request_version,
-            "REMOTE_ADDR": self.client_address[0], "REMOTE_PORT": str(self.client_address[1]),
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": body, "wsgi.errors": sys.stderr,
+            "REQUEST_METHOD": self.method, "SCRIPT_NAME": "", "PATH_INFO": unquote(path, "latin-1"),
+            "QUERY_STRING": query, "RAW_URI": self.target, "REQUEST_URI": self.target,
+            "SERVER_NAME": str(host), "SERVER_PORT": str(port), "SERVER_PROTOCOL": self.version,
+            "REMOTE_ADDR": client_address[0], "REMOTE_PORT": str(client_address[1]),
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
             "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-            "wsgi.input_terminated": chunked,
+            "emulator.headers": headers,
         }
-        if self.headers.get("Content-Type"):
-            environ["CONTENT_TYPE"] = self.headers["Content-Type"]
-        if length is not None and not chunked:
-            environ["CONTENT_LENGTH"] = length
-        for key, value in self.headers.items():
-            name = key.upper().replace("-", "_")
-            if name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                continue
-            name = "HTTP_" + name
-            environ[name] = f"{environ[name]},{value}" if name in environ else value
-        return environ, body
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise BadRequest(400, "Bad header line")
+            if len(line) > MAX_LINE:
+                raise BadRequest(431, "Header line too long")
+            name, value = name.strip(), value.strip()
+            headers.add(name, value)
+            key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        length = headers.get("Content-Length")
+        chunked = "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+        if chunked:
+            environ.pop("CONTENT_LENGTH", None)
+        elif length is not None and not length.strip().isdigit():  # int() would fail: answer, don't drop
+            raise BadRequest(400, "Bad Content-Length")
+        self.body: BodyReader | ChunkedReader = (ChunkedReader(conn) if chunked
+                                                 else BodyReader(conn, int(length or 0)))
+        environ["wsgi.input"] = self.body
+        environ["wsgi.input_terminated"] = chunked
+        environ["emulator.body_limited"] = True  # wsgi.input never reads past this request
+        self.environ = environ
+        self.headers = headers
+        connection = (headers.get("Connection") or "").lower()
+        self.close = connection == "close" or (self.version == "HTTP/1.0" and connection != "keep-alive")
+        self.status: str | None = None
+        self.reply_headers: list[tuple[str, str]] = []
+        self.sent = False
+        self.chunked = False
+        self.bodiless = False
 
-    def _run(self) -> None:
-        length = self.headers.get("Content-Length")
-        if length is not None and not length.strip().isdigit():  # int() would fail below: answer, don't drop
-            self.close_connection = True
-            self.send_error(400, "Bad Content-Length")
+
+class ConnectionHandler(socketserver.BaseRequestHandler):
+    """Serves one client connection: requests one after another until either side closes."""
+
+    app: Callable = None  # type: ignore[assignment]  # set by make_server
+
+    def handle(self) -> None:
+        conn = BufferedSocket(self.request, IDLE_TIMEOUT)
+        try:
+            while True:
+                try:
+                    head = conn.head()
+                except ValueError as exc:
+                    self._refuse(conn, 414 if str(exc) == "line" else 431, "Request head too long")
+                    return
+                if head is None:
+                    return
+                try:
+                    exchange = Exchange(conn, head, self.server, self.client_address)
+                except BadRequest as exc:
+                    self._refuse(conn, exc.status, str(exc))
+                    return
+                if (exchange.headers.get("Expect") or "").lower() == "100-continue":
+                    conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                if not self._run(conn, exchange) or exchange.close:
+                    return
+        except (ConnectionError, TimeoutError):
             return
-        environ, body = self._environ()
-        state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False}
+
+    @staticmethod
+    def _refuse(conn: BufferedSocket, status: int, message: str) -> None:
+        body = message.encode()
+        conn.send(f"HTTP/1.1 {status} {HTTP_STATUS_CODES.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
+                  f"Content-Length: {len(body)}\r\nDate: {http_date()}\r\nConnection: close\r\n\r\n".encode()
+                  + body)
+
+    @staticmethod
+    def _head(exchange: Exchange, has_length: bool) -> bytes:
+        status = exchange.status or "500 Internal Server Error"
+        lines = [f"HTTP/1.1 {status}\r\n"]
+        names = set()
+        for key, value in exchange.reply_headers:
+            lower = key.lower()
+            names.add(lower)
+            if lower != "connection":
+                lines.append(f"{key}: {value}\r\n")
+        if "date" not in names:
+            lines.append(f"Date: {http_date()}\r\n")
+        code = int(status[:3])
+        exchange.bodiless = bodiless = exchange.method == "HEAD" or code in (204, 304) or code < 200
+        if not has_length and not bodiless:
+            if exchange.version == "HTTP/1.1":
+                exchange.chunked = True
+                lines.append("Transfer-Encoding: chunked\r\n")
+            else:
+                exchange.close = True
+        if exchange.close:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
+
+    def _run(self, conn: BufferedSocket, exchange: Exchange) -> bool:
+        """Run the application for one request; False when the connection must close."""
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
-            if exc_info and state["sent"]:
+            if exc_info and exchange.sent:
                 raise exc_info[1].with_traceback(exc_info[2])
-            state["status"], state["headers"] = status, headers
+            exchange.status, exchange.reply_headers = status, headers
             return write
 
-        def send_head() -> None:
-            code, _, reason = state["status"].partition(" ")
-            self.send_response_only(int(code), reason)
-            names = set()
-            for key, value in state["headers"]:
-                names.add(key.lower())
-                if key.lower() == "connection":
-                    continue
-                self.send_header(key, value)
-            if "date" not in names:
-                self.send_header("Date", self.date_time_string())
-            bodiless = self.command == "HEAD" or int(code) in (204, 304) or int(code) < 200
-            if "content-length" not in names and not bodiless:
-                if self.request_version == "HTTP/1.1":
-                    state["chunked"] = True
-                    self.send_header("Transfer-Encoding", "chunked")
-                else:
-                    self.close_connection = True
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            state["sent"] = True
-
-        def write(data: bytes) -> None:
-            if not state["sent"]:
-                send_head()
-            if data:
-                if state["chunked"]:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                else:
-                    self.wfile.write(data)
+        def write(data: bytes) -> None:  # the legacy WSGI write(), and each chunk of a streamed body
+            if not exchange.sent:
+                has_length = any(k.lower() == "content-length" for k, _ in exchange.reply_headers)
+                head = self._head(exchange, has_length)
+                conn.send(head if exchange.chunked or exchange.bodiless else head + data)
+                exchange.sent = True
+                if not exchange.chunked:
+                    return
+            if data and not exchange.bodiless:
+                conn.send(b"%x\r\n%s\r\n" % (len(data), data) if exchange.chunked else data)
 
         try:
-            result: Iterable[bytes] = self.app(environ, start_response)
+            result: Iterable[bytes] = self.app(exchange.environ, start_response)
         except Exception:
-            log.exception("unhandled error in %s %s", self.command, self.path)
-            self.close_connection = True
-            self.send_error(500, "Internal error")
-            return
+            log.exception("unhandled error in %s %s", exchange.method, exchange.target)
+            self._refuse(conn, 500, "Internal error")
+            return False
         try:
-            for data in result:
-                write(data)
-            if not state["sent"]:
-                send_head()
-            if state["chunked"]:
-                self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+            if isinstance(result, list) and len(result) == 1 and not exchange.sent:  # the common case: one send
+                has_length = any(k.lower() == "content-length" for k, _ in exchange.reply_headers)
+                head = self._head(exchange, has_length)
+                if exchange.bodiless:
+                    conn.send(head)
+                elif exchange.chunked:
+                    data = result[0]
+                    conn.send(head + (b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n"))
+                else:
+                    conn.send(head + result[0])
+                exchange.sent = True
+            else:
+                for data in result:
+                    write(data)
+                if not exchange.sent:
+                    write(b"")
+                if exchange.chunked:
+                    conn.send(b"0\r\n\r\n")
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        if not body.drain():  # even when closing: a client still sending would get a reset, not our answer
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (stdlib signature)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s", self.address_string(), format % args)
+        # even when closing: a client still sending would get a reset, not our answer
+        return exchange.body.drain() and not exchange.close
 
 
-class Server(ThreadingHTTPServer):
+class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
+    @property
+    def server_port(self) -> int:
+        return self.server_address[1]
+
 
 def make_server(host: str, port: int, app: Callable) -> Server:
-    handler = type("Handler", (WSGIHandler,), {"app": staticmethod(app)})
+    handler = type("Handler", (ConnectionHandler,), {"app": staticmethod(app)})
     return Server((host, port), handler)

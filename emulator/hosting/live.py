@@ -72,6 +72,8 @@ class LiveEndpoint:
         """TargetVariant, else a variant drawn with probability weight / sum of weights."""
         if target:
             return self.variants.get(target)
+        if len(self.variants) == 1:  # most endpoints: nothing to draw
+            return next(iter(self.variants.values()))
         choices = list(self.variants.values())
         weights = [v.weight for v in choices]
         if sum(weights) <= 0:

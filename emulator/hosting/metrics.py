@@ -8,6 +8,7 @@ metrics; GetMetricStatistics/GetMetricData on the emulator's port read them back
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -27,8 +28,10 @@ class _Stat:
     def add(self, value: float) -> None:
         self.count += 1
         self.total += value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
 
     def statistic_values(self) -> dict[str, float]:
         return {"SampleCount": float(self.count), "Sum": self.total, "Minimum": self.low, "Maximum": self.high}
@@ -39,7 +42,10 @@ class _Bucket:
     stats: dict[str, _Stat] = field(default_factory=dict)
 
     def add(self, name: str, value: float) -> None:
-        self.stats.setdefault(name, _Stat()).add(value)
+        stat = self.stats.get(name)
+        if stat is None:
+            stat = self.stats[name] = _Stat()
+        stat.add(value)
 
 
 UNITS = {"Invocations": "None", "ModelLatency": "Microseconds", "OverheadLatency": "Microseconds",
@@ -57,9 +63,11 @@ class EndpointMetrics:
     def record(self, region: str, endpoint: str, variant: str, instances: int, model_us: float | None,
                overhead_us: float, error_class: int | None) -> None:
         """One invocation: `error_class` is 4 or 5 when the model answered 4xx/5xx (or failed)."""
-        minute = int(datetime.now(timezone.utc).timestamp()) // 60 * 60
+        key = (region, endpoint, variant, int(time.time()) // 60 * 60)
         with self._lock:
-            bucket = self._buckets.setdefault((region, endpoint, variant, minute), _Bucket())
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket()
             bucket.add("Invocations", 1)
             bucket.add("InvocationsPerInstance", 1 / max(instances, 1))
             if model_us is not None:
@@ -67,7 +75,8 @@ class EndpointMetrics:
             bucket.add("OverheadLatency", overhead_us)
             bucket.add("Invocation4XXErrors", 1 if error_class == 4 else 0)
             bucket.add("Invocation5XXErrors", 1 if error_class == 5 else 0)
-        self._ensure_thread()
+        if self._thread is None:
+            self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         if self._thread is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -35,11 +35,49 @@ def _route(op: OperationModel) -> tuple[str, re.Pattern]:
     return op.http["method"], re.compile(f"^{pattern}$")
 
 
+class _Plan:
+    """What the model says about one operation's wire form, worked out once (not per request).
+
+    InvokeEndpoint crosses this for every call: walking botocore's shapes each time to find which
+    member is a header, a URI label or the payload cost more than forwarding the request.
+    """
+
+    def __init__(self, op: OperationModel) -> None:
+        shape = op.input_shape
+        self.labels: list[tuple[str, str]] = []
+        self.headers: list[tuple[str, str]] = []
+        self.payload = shape.serialization.get("payload") if shape is not None else None
+        for name, member in (shape.members.items() if shape is not None else []):
+            where = member.serialization.get("location")
+            if where == "uri":
+                self.labels.append((name, member.serialization.get("name", name)))
+            elif where == "header":
+                self.headers.append((name, member.serialization["name"]))
+        out = op.output_shape
+        self.out_payload = out.serialization.get("payload") if out is not None else None
+        self.out_headers: list[tuple[str, str]] = []
+        self.out_members: list[tuple[str, Any]] = []  # everything else (a JSON document if no payload)
+        self.out_eventstream = False
+        for name, member in (out.members.items() if out is not None else []):
+            if member.serialization.get("location") == "header":
+                self.out_headers.append((name, member.serialization["name"]))
+            elif name == self.out_payload:
+                self.out_eventstream = bool(member.serialization.get("eventstream"))
+            else:
+                self.out_members.append((name, member))
+        self.status = op.http.get("responseCode", 200)
+        self.valid: dict[tuple, dict] = {}  # request documents already validated -> their parsed form
+
+
+VALID_MEMO = 4096  # documents remembered per operation (then forgotten all at once)
+
+
 class RestService:
     def __init__(self, model_name: str, handlers: dict[str, RestHandler]) -> None:
         self.model = service_model(model_name)
         self.handlers = handlers
         self.routes = [(op, *_route(op)) for op in (self.model.operation_model(n) for n in self.model.operation_names)]
+        self.plans = {op.name: _Plan(op) for op, _, _ in self.routes}
 
     def find(self, method: str, path: str) -> tuple[OperationModel, dict[str, str]] | None:
         for op, op_method, pattern in self.routes:
@@ -49,13 +87,19 @@ class RestService:
         return None
 
     def payload_limit(self, op: OperationModel) -> int | None:
-        payload = op.input_shape.serialization.get("payload")
+        payload = self.plans[op.name].payload
         return op.input_shape.members[payload].metadata.get("max") if payload else None
 
-    def dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes,
+    def dispatch(self, method: str, path: str, headers: Mapping[str, str], body: bytes,
                  ctx: RequestContext) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
+        """Find the operation for `method path` and run it; `headers` is looked up case-insensitively."""
+        return self.dispatch_found(self.find(method, path), method, path, _Lowered(headers), body, ctx)
+
+    def dispatch_found(self, found: tuple[OperationModel, dict[str, str]] | None, method: str, path: str,
+                       headers: Any, body: bytes, ctx: RequestContext
+                       ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
+        """Run the operation `find` returned; `headers` must have a case-insensitive `get`."""
         try:
-            found = self.find(method, path)
             if found is None:
                 raise UnknownOperation(f"No {self.model.service_name} operation at {method} {path}.")
             op, labels = found
@@ -64,65 +108,64 @@ class RestService:
             if handler is None:
                 raise AwsError(f"{op.name} is not implemented by sagemaker-emulator yet.",
                                code="ValidationError")
-            params = self._parse(op, labels, headers, body)
+            plan = self.plans[op.name]
+            params = self._parse(op, plan, labels, headers, body)
             result = handler(ctx, params)
-            return self._serialise(op, result, ctx)
+            return self._serialise(op, plan, result, ctx)
         except AwsError as err:
             return self.error(err, ctx)
         except Exception:
             log.exception("unhandled error in %s %s", method, path)
             return self.error(InternalFailure("An internal error occurred."), ctx)
 
-    def _parse(self, op: OperationModel, labels: dict[str, str], headers: dict[str, str], body: bytes) -> dict:
-        shape = op.input_shape
-        payload = shape.serialization.get("payload")
-        lowered = {k.lower(): v for k, v in headers.items()}
-        document: dict[str, Any] = {}
-        for name, member in shape.members.items():
-            where = member.serialization.get("location")
-            if where == "uri":
-                document[name] = labels.get(member.serialization.get("name", name))
-            elif where == "header":
-                value = lowered.get(member.serialization["name"].lower())
-                if value is not None:
-                    document[name] = value
-        if payload:
-            document[payload] = ""  # validated as an empty blob; the raw bytes are passed below
-        try:
-            params = parse_and_validate(shape, document)
-        except SerializationError:
-            raise
-        except AwsError as err:
-            raise AwsError(err.message, code="ValidationError") from None
-        if payload:
-            params[payload] = body
+    @staticmethod
+    def _parse(op: OperationModel, plan: _Plan, labels: dict[str, str], headers: Any, body: bytes) -> dict:
+        document: dict[str, Any] = {name: labels.get(label) for name, label in plan.labels}
+        for name, header in plan.headers:
+            value = headers.get(header)
+            if value is not None:
+                document[name] = value
+        if plan.payload:
+            document[plan.payload] = ""  # validated as an empty blob; the raw bytes are passed below
+        # Validation is a pure function of the document, and an invocation loop sends the same
+        # headers (endpoint, content types) over and over: remember the documents that passed.
+        key = tuple(document.items())
+        params = plan.valid.get(key)
+        if params is None:
+            try:
+                params = parse_and_validate(op.input_shape, document)
+            except SerializationError:
+                raise
+            except AwsError as err:
+                raise AwsError(err.message, code="ValidationError") from None
+            if len(plan.valid) >= VALID_MEMO:
+                plan.valid.clear()
+            plan.valid[key] = params
+        params = dict(params)
+        if plan.payload:
+            params[plan.payload] = body
         return params
 
-    def _serialise(self, op: OperationModel, result: dict, ctx: RequestContext
+    def _serialise(self, op: OperationModel, plan: _Plan, result: dict, ctx: RequestContext
                    ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
-        shape = op.output_shape
         headers = {"x-amzn-RequestId": ctx.request_id}
-        body: bytes | Iterator[bytes] = b""
-        payload = shape.serialization.get("payload") if shape is not None else None
-        document: dict[str, Any] = {}
-        for name, member in (shape.members.items() if shape is not None else []):
+        for name, header in plan.out_headers:
             value = result.get(name)
-            if value is None:
-                continue
-            if member.serialization.get("location") == "header":
-                headers[member.serialization["name"]] = str(value)
-            elif name == payload and member.serialization.get("eventstream"):
+            if value is not None:
+                headers[header] = str(value)
+        body: bytes | Iterator[bytes] = b""
+        value = result.get(plan.out_payload) if plan.out_payload else None
+        if value is not None:
+            if plan.out_eventstream:
                 headers["Content-Type"] = "application/vnd.amazon.eventstream"
                 body = self._event_stream(value)
-            elif name == payload:
-                body = value if isinstance(value, bytes) else str(value).encode()
             else:
-                document[name] = value
-        if document and payload is None:
+                body = value if isinstance(value, bytes) else str(value).encode()
+        document = {name: result[name] for name, _ in plan.out_members if result.get(name) is not None}
+        if document and plan.out_payload is None:
             headers["Content-Type"] = "application/json"
-            body = json.dumps(to_wire(shape, document)).encode()
-        status = op.http.get("responseCode", 200)
-        return status, headers, body
+            body = json.dumps(to_wire(op.output_shape, document)).encode()
+        return plan.status, headers, body
 
     @staticmethod
     def _event_stream(events: Iterator[dict[str, Any]]) -> Iterator[bytes]:
@@ -147,3 +190,13 @@ class RestService:
         body = json.dumps({"Message": err.message, "message": err.message, **err.extra}).encode()
         return status, {"x-amzn-ErrorType": err.code, "x-amzn-RequestId": ctx.request_id,
                         "Content-Type": "application/json"}, body
+
+
+class _Lowered:
+    """Case-insensitive `get` over a plain header mapping."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._lookup = {k.lower(): v for k, v in headers.items()}
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._lookup.get(name.lower(), default)

@@ -1,0 +1,136 @@
+"""A blocking socket with one receive buffer: how the emulator reads and writes HTTP/1.1 by hand.
+
+Both ends of an InvokeEndpoint use it: the server reading a client's request (`http_server`) and
+the client reading a container's reply (`container_http`). A head is found with one search of
+the buffer, not read line by line; timeouts are the kernel's (SO_RCVTIMEO/SO_SNDTIMEO on a
+blocking socket), not Python's, which would `poll` before every `recv` and hand the GIL to another
+thread and back once more per call.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+MAX_LINE = 65536
+MAX_HEAD = 1 << 20  # a request or status line and its headers together
+RECV_SIZE = 65536
+
+
+class BufferedSocket:
+    """`sock` made blocking with kernel timeouts; running out of time raises TimeoutError."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.timeout: float | None = None
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.set_timeout(timeout)
+
+    def set_timeout(self, timeout: float) -> None:
+        """Limit each receive and send to `timeout` seconds (a system call only when it changes)."""
+        if timeout != self.timeout:
+            limit = struct.pack("ll", int(timeout), int((timeout % 1) * 1e6))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+            self.timeout = timeout
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _recv(self) -> bool:
+        """Append what the peer sent next to the buffer; False at end of stream."""
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            raise TimeoutError("the peer sent nothing in time") from None
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except BlockingIOError:
+            raise TimeoutError("the peer takes nothing in time") from None
+
+    def head(self) -> bytes | None:
+        """The next message's head (start line and headers, without the blank line that ends them).
+
+        Stray line ends before it are skipped (RFC 9112 §2.2). None when the peer closed before
+        sending anything; ValueError("line") or ValueError("head") when it is too long.
+        """
+        buf = self.buf
+        searched = 0
+        while True:
+            while buf[:1] in (b"\r", b"\n") and buf:
+                del buf[:1]
+            end = buf.find(b"\r\n\r\n", max(searched - 3, 0))
+            if end >= 0:
+                size = 4
+                break
+            end = buf.find(b"\n\n", max(searched - 1, 0))  # bare LF line ends: tolerated
+            if end >= 0:
+                size = 2
+                break
+            searched = len(buf)
+            if searched > MAX_HEAD:
+                raise ValueError("head")
+            if b"\n" not in buf and searched > MAX_LINE:
+                raise ValueError("line")
+            if not self._recv():
+                if buf:
+                    raise ConnectionError("the peer closed the connection mid-head")
+                return None
+        head = bytes(buf[:end])
+        del buf[:end + size]
+        return head
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes, fewer only at end of stream."""
+        buf = self.buf
+        if len(buf) >= size:
+            data = bytes(buf[:size])
+            del buf[:size]
+            return data
+        if not buf and size > RECV_SIZE:  # large bodies: straight into one buffer, no re-copying
+            out = bytearray(size)
+            view = memoryview(out)
+            have = 0
+            while have < size:
+                try:
+                    got = self.sock.recv_into(view[have:])
+                except BlockingIOError:
+                    raise TimeoutError("the peer sent nothing in time") from None
+                if not got:
+                    break
+                have += got
+            return bytes(view[:have])
+        while len(buf) < size and self._recv():
+            pass
+        data = bytes(buf[:size])
+        del buf[:size]
+        return data
+
+    def read_to_end(self) -> bytes:
+        while self._recv():
+            pass
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
+
+    def readline(self, limit: int) -> bytes:
+        """One line (with its line end) of at most `limit` bytes."""
+        buf = self.buf
+        while True:
+            end = buf.find(b"\n", 0, limit)
+            if end >= 0:
+                data = bytes(buf[:end + 1])
+                del buf[:end + 1]
+                return data
+            if len(buf) >= limit or not self._recv():
+                data = bytes(buf[:limit])
+                del buf[:limit]
+                return data
