@@ -334,6 +334,8 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
 
         try:
             result: Iterable[bytes] = self.app(exchange.environ, start_response)
+        except (ConnectionError, TimeoutError):  # the client went away or stalled mid-body: just close
+            raise
         except Exception:
             log.exception("unhandled error in %s %s", exchange.method, exchange.target)
             self._refuse(conn, 500, "Internal error")
