@@ -41,7 +41,7 @@ def new_request_id() -> str:
 
     (uuid4() costs a getrandom system call per request, a visible share of an InvokeEndpoint.)
     """
-    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFFFFFF:012x}"
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):012x}"  # 12 hex digits for 2**48 requests
 
 
 def signing_scope(authorization: str | None) -> tuple[str | None, str | None]:

@@ -132,43 +132,37 @@ class ChunkedReader(io.RawIOBase):
 
 
 class RequestHeaders:
-    """Request headers: case-insensitive lookup, repeated headers joined with commas (RFC 9110)."""
+    """Case-insensitive access to the request headers, read from the WSGI environ they were put in.
 
-    def __init__(self) -> None:
-        self._items: list[tuple[str, str]] = []
-        self._lookup: dict[str, str] = {}
+    Repeated headers are already joined with commas there (RFC 9110). No second copy is made:
+    the environ is built anyway, and every InvokeEndpoint reads half a dozen headers.
+    """
 
-    def add(self, name: str, value: str) -> None:
-        self._items.append((name, value))
-        key = name.lower()
-        self._lookup[key] = f"{self._lookup[key]},{value}" if key in self._lookup else value
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        return self._lookup.get(name.lower(), default)
+        return self.environ.get(_ENVIRON_KEYS.get(name) or _environ_key(name), default)
 
     def __getitem__(self, name: str) -> str | None:
-        return self._lookup.get(name.lower())
+        return self.get(name)
 
     def __contains__(self, name: str) -> bool:
-        return name.lower() in self._lookup
+        return self.get(name) is not None
 
-    def __len__(self) -> int:
-        return len(self._items)
+    def __bool__(self) -> bool:
+        return True
 
     def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
-
-
-_date_cache: tuple[int, str] = (0, "")
-
-
-def http_date() -> str:
-    """The Date header's value, formatted once per second."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))
-    return _date_cache[1]
+        out = []
+        for key, value in self.environ.items():
+            if key.startswith("HTTP_"):
+                out.append((key[5:].replace("_", "-").title(), value))
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                out.append((key.replace("_", "-").title(), value))
+        return out
 
 
 _ENVIRON_KEYS: dict[str, str] = {}
@@ -184,6 +178,18 @@ def _environ_key(name: str) -> str:
     return key
 
 
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The Date header's value, formatted once per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)))
+    return _date_cache[1]
+
+
 class BadRequest(Exception):
     """The request cannot be parsed: answer `status` and close the connection."""
 
@@ -195,7 +201,8 @@ class BadRequest(Exception):
 class Exchange:
     """One request on a connection: its parsed head, its WSGI environ and the response it gets."""
 
-    def __init__(self, conn: BufferedSocket, head: bytes, server: Any, client_address: Any) -> None:
+    def __init__(self, conn: BufferedSocket, head: bytes, base: dict[str, Any]) -> None:
+        """`base`: the environ entries every request on this connection shares (addresses, wsgi.*)."""
         text = head.decode("latin-1")
         lines = text.split("\n")
         parts = lines[0].rstrip("\r").split()
@@ -206,20 +213,16 @@ class Exchange:
         self.method, self.target, self.version = parts
         if len(lines) - 1 > MAX_HEADERS:
             raise BadRequest(431, "Too many headers")
-        headers = RequestHeaders()
         path, _, query = self.target.partition("?")
         if "://" in path:  # absolute-form request target
             path = "/" + path.split("://", 1)[1].partition("/")[2]
-        host, port = server.server_address[:2]
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": self.method, "SCRIPT_NAME": "", "PATH_INFO": unquote(path, "latin-1"),
-            "QUERY_STRING": query, "RAW_URI": self.target, "REQUEST_URI": self.target,
-            "SERVER_NAME": str(host), "SERVER_PORT": str(port), "SERVER_PROTOCOL": self.version,
-            "REMOTE_ADDR": client_address[0], "REMOTE_PORT": str(client_address[1]),
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-            "emulator.headers": headers,
-        }
+        environ = base.copy()
+        environ["REQUEST_METHOD"] = self.method
+        environ["PATH_INFO"] = unquote(path, "latin-1")
+        environ["QUERY_STRING"] = query
+        environ["RAW_URI"] = environ["REQUEST_URI"] = self.target
+        environ["SERVER_PROTOCOL"] = self.version
+        headers = environ["emulator.headers"] = RequestHeaders(environ)
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if not sep:
@@ -227,7 +230,6 @@ class Exchange:
             if len(line) > MAX_LINE:
                 raise BadRequest(431, "Header line too long")
             name, value = name.strip(), value.strip()
-            headers.add(name, value)
             key = _ENVIRON_KEYS.get(name) or _environ_key(name)
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         length = headers.get("Content-Length")
@@ -259,6 +261,11 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         conn = BufferedSocket(self.request, IDLE_TIMEOUT)
+        host, port = self.server.server_address[:2]
+        base = {"SCRIPT_NAME": "", "SERVER_NAME": str(host), "SERVER_PORT": str(port),
+                "REMOTE_ADDR": self.client_address[0], "REMOTE_PORT": str(self.client_address[1]),
+                "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+                "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False}
         try:
             while True:
                 try:
@@ -269,7 +276,7 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
                 if head is None:
                     return
                 try:
-                    exchange = Exchange(conn, head, self.server, self.client_address)
+                    exchange = Exchange(conn, head, base)
                 except BadRequest as exc:
                     self._refuse(conn, exc.status, str(exc))
                     return
@@ -288,7 +295,7 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
                   + body)
 
     @staticmethod
-    def _head(exchange: Exchange, has_length: bool) -> bytes:
+    def _head(exchange: Exchange) -> bytes:
         status = exchange.status or "500 Internal Server Error"
         lines = [f"HTTP/1.1 {status}\r\n"]
         names = set()
@@ -297,6 +304,7 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
             names.add(lower)
             if lower != "connection":
                 lines.append(f"{key}: {value}\r\n")
+        has_length = "content-length" in names
         if "date" not in names:
             lines.append(f"Date: {http_date()}\r\n")
         code = int(status[:3])
@@ -323,8 +331,7 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
 
         def write(data: bytes) -> None:  # the legacy WSGI write(), and each chunk of a streamed body
             if not exchange.sent:
-                has_length = any(k.lower() == "content-length" for k, _ in exchange.reply_headers)
-                head = self._head(exchange, has_length)
+                head = self._head(exchange)
                 conn.send(head if exchange.chunked or exchange.bodiless else head + data)
                 exchange.sent = True
                 if not exchange.chunked:
@@ -342,8 +349,7 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
             return False
         try:
             if isinstance(result, list) and len(result) == 1 and not exchange.sent:  # the common case: one send
-                has_length = any(k.lower() == "content-length" for k, _ in exchange.reply_headers)
-                head = self._head(exchange, has_length)
+                head = self._head(exchange)
                 if exchange.bodiless:
                     conn.send(head)
                 elif exchange.chunked:

@@ -63,22 +63,20 @@ class BufferedSocket:
         sending anything; ValueError("line") or ValueError("head") when it is too long.
         """
         buf = self.buf
-        searched = 0
         while True:
             while buf[:1] in (b"\r", b"\n") and buf:
                 del buf[:1]
-            end = buf.find(b"\r\n\r\n", max(searched - 3, 0))
+            end = buf.find(b"\r\n\r\n")  # heads are small: searching again from the start is cheap
             if end >= 0:
                 size = 4
                 break
-            end = buf.find(b"\n\n", max(searched - 1, 0))  # bare LF line ends: tolerated
+            end = buf.find(b"\n\n")  # bare LF line ends: tolerated
             if end >= 0:
                 size = 2
                 break
-            searched = len(buf)
-            if searched > MAX_HEAD:
+            if len(buf) > MAX_HEAD:
                 raise ValueError("head")
-            if b"\n" not in buf and searched > MAX_LINE:
+            if len(buf) > MAX_LINE and b"\n" not in buf:
                 raise ValueError("line")
             if not self._recv():
                 if buf:

@@ -74,8 +74,9 @@ class HostingEngine:
         return JobRecord(KIND, region, name, "EndpointStatus")
 
     def live(self, region: str, name: str) -> LiveEndpoint | None:
-        with self._lock:
-            return self._live.get((region, name))
+        # one dict read is atomic; writers swap whole LiveEndpoints under the lock (every invocation
+        # comes here, so it does not queue behind a lifecycle change holding the lock)
+        return self._live.get((region, name))
 
     def _workdir(self, region: str, name: str) -> Path:
         return Path(self.services.config.data_dir) / "endpoints" / region / name

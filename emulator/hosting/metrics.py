@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from emulator.cloudwatch import put_metric_data
 
 NAMESPACE = "AWS/SageMaker"
+MAX_PENDING = 50_000  # invocations queued before the recording thread aggregates them itself
 
 
 @dataclass
@@ -56,15 +58,33 @@ class EndpointMetrics:
     def __init__(self, services: Any) -> None:
         self.services = services
         self._buckets: dict[tuple[str, str, str, int], _Bucket] = {}
+        self._pending: deque[tuple] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def record(self, region: str, endpoint: str, variant: str, instances: int, model_us: float | None,
                overhead_us: float, error_class: int | None) -> None:
-        """One invocation: `error_class` is 4 or 5 when the model answered 4xx/5xx (or failed)."""
-        key = (region, endpoint, variant, int(time.time()) // 60 * 60)
-        with self._lock:
+        """One invocation: `error_class` is 4 or 5 when the model answered 4xx/5xx (or failed).
+
+        Only queued here (an append needs no lock); `flush` does the arithmetic, off the request path.
+        """
+        self._pending.append((region, endpoint, variant, time.time(), instances, model_us, overhead_us,
+                              error_class))
+        if len(self._pending) > MAX_PENDING:  # a long flush interval must not hoard memory
+            with self._lock:
+                self._aggregate()
+        if self._thread is None:
+            self._ensure_thread()
+
+    def _aggregate(self) -> None:
+        pending = self._pending
+        while True:
+            try:
+                region, endpoint, variant, stamp, instances, model_us, overhead_us, error_class = pending.popleft()
+            except IndexError:
+                return
+            key = (region, endpoint, variant, int(stamp) // 60 * 60)
             bucket = self._buckets.get(key)
             if bucket is None:
                 bucket = self._buckets[key] = _Bucket()
@@ -75,8 +95,6 @@ class EndpointMetrics:
             bucket.add("OverheadLatency", overhead_us)
             bucket.add("Invocation4XXErrors", 1 if error_class == 4 else 0)
             bucket.add("Invocation5XXErrors", 1 if error_class == 5 else 0)
-        if self._thread is None:
-            self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
@@ -91,6 +109,7 @@ class EndpointMetrics:
 
     def flush(self) -> None:
         with self._lock:
+            self._aggregate()
             buckets, self._buckets = self._buckets, {}
         by_region: dict[str, list[dict[str, Any]]] = {}
         for (region, endpoint, variant, minute), bucket in buckets.items():
