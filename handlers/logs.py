@@ -119,12 +119,42 @@ def describe_log_streams(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     return out
 
 
+MAX_BATCH_BYTES = 1_048_576  # messages in UTF-8 plus EVENT_OVERHEAD each (PutLogEvents quotas)
+EVENT_OVERHEAD = 26
+MAX_FUTURE_MS = 2 * 3600 * 1000
+MAX_AGE_MS = 14 * 24 * 3600 * 1000
+MAX_SPAN_MS = 24 * 3600 * 1000
+
+
 def put_log_events(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """AWS's batch rules: in time order, at most 1 MiB, spanning at most 24 h; events over 14 days
+    old or more than 2 h ahead are left out and reported in rejectedLogEventsInfo."""
     group = _group(ctx, params)
     _stream(group, params["logStreamName"])
-    events = sorted((e["timestamp"], e["message"]) for e in params["logEvents"])
-    logs.append(ctx.region, group.name, params["logStreamName"], events)
-    return {"nextSequenceToken": str(logs.now_ms())}
+    events = [(e["timestamp"], e["message"]) for e in params["logEvents"]]
+    if any(later < earlier for (earlier, _), (later, _) in zip(events, events[1:], strict=False)):
+        raise _error("InvalidParameterException",
+                     "Log events in a single PutLogEvents request must be in chronological order.")
+    size = sum(len(message.encode()) + EVENT_OVERHEAD for _, message in events)
+    if size > MAX_BATCH_BYTES:
+        raise _error("InvalidParameterException", f"Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}")
+    now = logs.now_ms()
+    first = next((i for i, (ts, _) in enumerate(events) if ts >= now - MAX_AGE_MS), len(events))
+    end = next((i for i, (ts, _) in enumerate(events) if ts > now + MAX_FUTURE_MS), len(events))
+    accepted = events[first:end]
+    if accepted and accepted[-1][0] - accepted[0][0] > MAX_SPAN_MS:
+        raise _error("InvalidParameterException",
+                     "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+    logs.append(ctx.region, group.name, params["logStreamName"], accepted)
+    out: dict[str, Any] = {"nextSequenceToken": str(now)}
+    rejected = {}
+    if first > 0:
+        rejected["tooOldLogEventEndIndex"] = first - 1
+    if end < len(events):
+        rejected["tooNewLogEventStartIndex"] = end
+    if rejected:
+        out["rejectedLogEventsInfo"] = rejected
+    return out
 
 
 def _position(token: str) -> tuple[str, int, int]:

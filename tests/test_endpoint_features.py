@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from emulator.testing import EmulatorServer
@@ -208,6 +210,43 @@ def test_serverless_variant_starts_on_first_call_and_stops_when_idle(serving_ima
         assert described["CurrentServerlessConfig"]["MemorySizeInMB"] == 1024
         sm.delete_endpoint(EndpointName="sls")
         assert endpoint_containers("sls") == []
+
+
+def test_serverless_max_concurrency_throttles(sagemaker_emulator, sagemaker_client, serving_image):
+    sm = sagemaker_client
+    # no client-side retries: botocore would otherwise retry a throttled call until it got through
+    runtime = sagemaker_emulator.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))
+    model, name = unique("sls-busy"), unique("sls-busy")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": serving_image, "Environment": {"SLEEP_SECONDS": "1.5"}})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": model,
+        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}])
+    deploy(sm, name, name)
+    try:
+        runtime.invoke_endpoint(EndpointName=name, Body=b"1,2", ContentType="text/csv")  # cold start first
+        outcomes: list[str] = []
+
+        def call() -> None:
+            try:
+                runtime.invoke_endpoint(EndpointName=name, Body=b"1,2", ContentType="text/csv")
+                outcomes.append("ok")
+            except ClientError as exc:
+                error = exc.response["Error"]
+                assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429, exc.response
+                assert "MaxConcurrency of 1" in error["Message"], error
+                outcomes.append(error["Code"])
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.3)  # the first is in the container when the second arrives
+        for thread in threads:
+            thread.join()
+        assert outcomes == ["ThrottlingException", "ok"]
+        assert runtime.invoke_endpoint(EndpointName=name, Body=b"2,2", ContentType="text/csv")["Body"].read() == b"4.0"
+    finally:
+        sm.delete_endpoint(EndpointName=name)
 
 
 def test_serve_the_artifact_of_a_training_job(sagemaker_client, sagemaker_runtime_client, s3_client,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -15,9 +17,13 @@ def group(logs_client) -> str:
     return name
 
 
+BASE = int(time.time() * 1000) - 3_600_000  # events an hour old: AWS refuses those over 14 days old
+
+
 def put(logs_client, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+    """Put `events`, their timestamps counted from BASE."""
     logs_client.put_log_events(logGroupName=group, logStreamName=stream,
-                               logEvents=[{"timestamp": ts, "message": m} for ts, m in events])
+                               logEvents=[{"timestamp": BASE + ts, "message": m} for ts, m in events])
 
 
 def test_get_events_forward_to_the_end_and_tail(logs_client, group):
@@ -42,8 +48,8 @@ def test_get_events_forward_to_the_end_and_tail(logs_client, group):
 def test_time_window_and_newest_first_default(logs_client, group):
     logs_client.create_log_stream(logGroupName=group, logStreamName="s")
     put(logs_client, group, "s", [(1000 * i, f"m{i}") for i in range(1, 6)])
-    window = logs_client.get_log_events(logGroupName=group, logStreamName="s", startTime=2000, endTime=4000,
-                                        startFromHead=True)
+    window = logs_client.get_log_events(logGroupName=group, logStreamName="s", startTime=BASE + 2000,
+                                        endTime=BASE + 4000, startFromHead=True)
     assert [e["message"] for e in window["events"]] == ["m2", "m3"]
     newest = logs_client.get_log_events(logGroupName=group, logStreamName="s", limit=2)
     assert [e["message"] for e in newest["events"]] == ["m4", "m5"]
@@ -123,3 +129,29 @@ def test_sdk_style_tail_terminates(logs_client, group):
         put(logs_client, group, f"job/{host}-1", [(10 * i + offset, f"{host} {i}") for i in range(3)])
     assert sdk_style_tail(logs_client, group, "job") == [
         "algo-1 0", "algo-2 0", "algo-1 1", "algo-2 1", "algo-1 2", "algo-2 2"]
+
+
+def test_put_log_events_batch_rules(logs_client, group):
+    logs_client.create_log_stream(logGroupName=group, logStreamName="s")
+    now = int(time.time() * 1000)
+
+    def refused(events: list[tuple[int, str]]) -> tuple[str, str, int]:
+        with pytest.raises(ClientError) as exc:
+            logs_client.put_log_events(logGroupName=group, logStreamName="s",
+                                       logEvents=[{"timestamp": ts, "message": m} for ts, m in events])
+        return error_of(exc)
+
+    assert refused([(now, "b"), (now - 1, "a")])[:2] == (
+        "InvalidParameterException", "Log events in a single PutLogEvents request must be in chronological order.")
+    code, message, _ = refused([(now, "x" * 600_000), (now, "y" * 600_000)])
+    assert code == "InvalidParameterException" and message.startswith("Upload too large: 1200052 bytes")
+    assert "cannot span more than 24 hours" in refused([(now - 30 * 3600_000, "a"), (now, "b")])[1]
+    reply = logs_client.put_log_events(logGroupName=group, logStreamName="s", logEvents=[
+        {"timestamp": now - 20 * 86400_000, "message": "too old"}, {"timestamp": now - 1000, "message": "kept 1"},
+        {"timestamp": now, "message": "kept 2"}, {"timestamp": now + 3 * 3600_000, "message": "too new"}])
+    assert reply["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 0, "tooNewLogEventStartIndex": 3}
+    stored = logs_client.get_log_events(logGroupName=group, logStreamName="s", startFromHead=True)["events"]
+    assert [e["message"] for e in stored] == ["kept 1", "kept 2"]
+    fine = logs_client.put_log_events(logGroupName=group, logStreamName="s",
+                                      logEvents=[{"timestamp": now, "message": "again"}])
+    assert "rejectedLogEventsInfo" not in fine

@@ -15,7 +15,7 @@ from typing import Any
 from emulator.protocol.errors import AwsError
 from emulator.serving import ContainerReplyError, ServingError, ServingInstance, TargetModelError, open_stream
 
-from .live import LiveEndpoint, VariantFleet
+from .live import ConcurrencyExceeded, LiveEndpoint, VariantFleet
 
 HEADERS = (("Accept", "Accept"), ("CustomAttributes", "X-Amzn-SageMaker-Custom-Attributes"),
            ("InferenceId", "X-Amzn-SageMaker-Inference-Id"), ("TargetModel", "X-Amzn-SageMaker-Target-Model"))
@@ -64,7 +64,12 @@ class Invoker:
             except ServingError as exc:
                 raise AwsError(f"The serverless endpoint {name} could not start: {exc}", code="ServiceUnavailable",
                                status=503) from None
-        instance = variant.pick()
+        try:
+            instance = variant.pick()
+        except ConcurrencyExceeded as exc:
+            raise AwsError(f"Endpoint {name} is already serving its MaxConcurrency of {exc.limit} concurrent "
+                           f"invocations (variant {variant.name}); retry with backoff.",
+                           code="ThrottlingException", status=429) from None
         if instance is None:
             raise AwsError(f"Endpoint {name} has no instance of variant {variant.name} in service.",
                            code="ServiceUnavailable", status=503)

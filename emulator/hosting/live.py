@@ -18,6 +18,14 @@ from emulator.serving import ModelFleet, ServingInstance
 DRAIN_SECONDS = 65.0  # longest an in-flight request can take (60 s model timeout) plus slack
 
 
+class ConcurrencyExceeded(Exception):
+    """A serverless variant is already serving its MaxConcurrency invocations."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"MaxConcurrency {limit} reached")
+        self.limit = limit
+
+
 @dataclass
 class VariantFleet:
     """One production variant: its prepared model and its running instances."""
@@ -34,11 +42,18 @@ class VariantFleet:
     _turn: int = 0
 
     def pick(self) -> ServingInstance | None:
-        """Round-robin over the instances serving now, marking the chosen one busy."""
+        """Round-robin over the instances serving now, marking the chosen one busy.
+
+        A serverless variant already serving MaxConcurrency requests refuses another (ConcurrencyExceeded).
+        """
         with self.lock:
             instances = self.instances
             if not instances:
                 return None
+            if self.serverless is not None:
+                limit = int(self.serverless.get("MaxConcurrency") or 200)
+                if sum(i.inflight for i in instances) >= limit:
+                    raise ConcurrencyExceeded(limit)
             self._turn = (self._turn + 1) % len(instances)
             chosen = instances[self._turn]
             chosen.inflight += 1
