@@ -7,19 +7,29 @@ packets, stray line ends, bare LF, HEAD, chunked bodies both ways) and the timeo
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emulator import container_http, http_server
 from emulator.http_server import make_server
 
+EXAMPLES = int(os.environ["FUZZ_EXAMPLES"]) if os.environ.get("FUZZ_EXAMPLES") else None
+
 
 def echo_app(environ, start_response):
-    body = environ["wsgi.input"].read()
+    try:
+        body = environ["wsgi.input"].read()
+    except ValueError:  # http_server.MalformedBody, as the emulator's app answers it
+        start_response("400 Bad Request", [("Content-Length", "0")])
+        return [b""]
     path = environ["PATH_INFO"]
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -201,3 +211,33 @@ def test_container_timeout_and_stale_connection_retry():
     time.sleep(0.1)  # the container drops the kept-alive connection; the next call retries on a new one
     assert container_http.request(port, "/invocations", b"", {}, 5).body == b"b"
     container_http.pool.forget(port)
+
+
+# -- any bytes at all ---------------------------------------------------------------------------------
+GOOD = b"POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
+PIECES = [b"GET / HTTP/1.1\r\n", b"POST /p HTTP/1.0\r\n", b"Host: x\r\n", b"Content-Length: 3\r\n",
+          b"Content-Length: -1\r\n", b"Transfer-Encoding: chunked\r\n", b"Expect: 100-continue\r\n",
+          b"Connection: close\r\n", b"\r\n", b"\n", b"3\r\nabc\r\n", b"0\r\n\r\n", b"zz\r\n", b": no name\r\n",
+          b"X: " + b"v" * 70000 + b"\r\n", b"\x00\xff\xfe", b"HEAD / HTTP/1.1\r\n"]
+
+
+@settings(max_examples=EXAMPLES or 60, deadline=None, derandomize=EXAMPLES is None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.lists(st.one_of(st.sampled_from(PIECES), st.binary(max_size=40)), max_size=12).map(b"".join))
+def test_any_bytes_get_an_answer_or_a_close_and_the_server_lives(server, data):
+    with socket.create_connection(server) as sock:
+        sock.settimeout(5)
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)  # nothing more comes: the server must answer or close, not wait
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b""
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 "), answer[:100]
+        for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer):
+            assert int(status) < 500, answer[:300]
+    with socket.create_connection(server) as sock:  # and it still serves
+        sock.sendall(GOOD)
+        assert read_replies(sock, 1)[0].endswith(b"POST /ok - 2:ok")
