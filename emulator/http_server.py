@@ -39,14 +39,28 @@ class MalformedBody(ValueError):
     """The request body is not valid chunked transfer encoding."""
 
 
-class BodyReader(io.RawIOBase):
+class _Input(io.RawIOBase):
+    """A request body. With `Expect: 100-continue`, the interim answer goes out on the first read:
+    a request the application refuses from its headers alone (too large, unknown operation) is
+    answered without the client ever sending the body, and the connection is then closed."""
+
+    conn: BufferedSocket
+    awaiting_continue = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _proceed(self) -> None:
+        if self.awaiting_continue:
+            self.awaiting_continue = False
+            self.conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+class BodyReader(_Input):
     """`wsgi.input`: exactly Content-Length bytes of the request, never more."""
 
     def __init__(self, conn: BufferedSocket, length: int) -> None:
         self.conn, self.remaining = conn, length
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -58,6 +72,7 @@ class BodyReader(io.RawIOBase):
             size = self.remaining
         if self.remaining <= 0 or size == 0:
             return b""
+        self._proceed()
         data = self.conn.read(min(size, self.remaining))
         if not data:
             raise ConnectionError("the client closed the connection mid-body")
@@ -65,8 +80,9 @@ class BodyReader(io.RawIOBase):
         return data
 
     def drain(self) -> bool:
-        """Swallow what the application did not read; False if too much is left to bother."""
-        if self.remaining > DRAIN_LIMIT:
+        """Swallow what the application did not read; False if too much is left to bother (or the
+        client, never told to continue, may not send it at all)."""
+        if self.remaining > DRAIN_LIMIT or (self.awaiting_continue and self.remaining > 0):
             return False
         while self.remaining > 0:
             if not self.read(RECV_SIZE):
@@ -74,7 +90,7 @@ class BodyReader(io.RawIOBase):
         return True
 
 
-class ChunkedReader(io.RawIOBase):
+class ChunkedReader(_Input):
     """`wsgi.input` for a `Transfer-Encoding: chunked` request body."""
 
     def __init__(self, conn: BufferedSocket) -> None:
@@ -82,10 +98,8 @@ class ChunkedReader(io.RawIOBase):
         self.left = 0
         self.done = False
 
-    def readable(self) -> bool:
-        return True
-
     def _next_chunk(self) -> None:
+        self._proceed()
         line = self.conn.readline(1024)
         try:
             size = int(line.split(b";", 1)[0].strip() or b"0", 16)
@@ -122,6 +136,8 @@ class ChunkedReader(io.RawIOBase):
         return len(data)
 
     def drain(self) -> bool:
+        if self.awaiting_continue and not self.done:
+            return False
         try:
             while not self.done:
                 if not self.read(RECV_SIZE):
@@ -281,7 +297,7 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
                     self._refuse(conn, exc.status, str(exc))
                     return
                 if (exchange.headers.get("Expect") or "").lower() == "100-continue":
-                    conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    exchange.body.awaiting_continue = True  # sent when the application reads the body
                 if not self._run(conn, exchange) or exchange.close:
                     return
         except (ConnectionError, TimeoutError):

@@ -25,6 +25,9 @@ EXAMPLES = int(os.environ["FUZZ_EXAMPLES"]) if os.environ.get("FUZZ_EXAMPLES") e
 
 
 def echo_app(environ, start_response):
+    if environ["PATH_INFO"] == "/refuse":  # answered from the headers alone, the body never read
+        start_response("413 Request Entity Too Large", [("Content-Length", "7")])
+        return [b"too big"]
     try:
         body = environ["wsgi.input"].read()
     except ValueError:  # http_server.MalformedBody, as the emulator's app answers it
@@ -115,6 +118,16 @@ def test_chunked_both_ways_and_expect_continue(server):
         sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         streamed = read_replies(sock, 1)[0]
         assert b"Transfer-Encoding: chunked" in streamed and streamed.endswith(b"4\r\none,\r\n3\r\ntwo\r\n0\r\n\r\n")
+
+
+def test_continue_only_when_the_body_is_wanted(server):
+    with socket.create_connection(server) as sock:
+        sock.sendall(b"POST /refuse HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 9999999\r\n\r\n")
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(65536):  # the answer, then the server closes: no body was ever sent
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413") and answer.endswith(b"too big") and b"100 Continue" not in answer
 
 
 def test_bad_heads_are_answered_and_closed(server):
