@@ -15,22 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 
-import boto3
-from botocore.config import Config as BotoConfig
-
+from bench.common import ROLE, sagemaker_client
 from emulator.testing import EmulatorServer
-
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-
-
-def _client(url: str):
-    return boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-                        aws_secret_access_key="bench",
-                        config=BotoConfig(retries={"max_attempts": 1}, max_pool_connections=32))
 
 
 def _populate(url: str, count: int) -> None:
-    sm = _client(url)
+    sm = sagemaker_client(url, pool=32)
     for i in range(count):
         sm.create_model(ModelName=f"bench-model-{i:05d}", ExecutionRoleArn=ROLE,
                         PrimaryContainer={"Image": "bench:latest"})
@@ -43,7 +33,7 @@ def _rate(url: str, call: Callable, seconds: float, threads: int) -> dict:
     stop = time.monotonic() + seconds
 
     def worker() -> None:
-        sm = _client(url)
+        sm = sagemaker_client(url, pool=32)
         mine = []
         while time.monotonic() < stop:
             t0 = time.perf_counter()
@@ -65,10 +55,10 @@ def _rate(url: str, call: Callable, seconds: float, threads: int) -> dict:
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
 
 
-CALLS: dict[str, Callable] = {
-    "DescribeModel": lambda sm: sm.describe_model(ModelName="bench-model-00500"),
-    "ListModels": lambda sm: sm.list_models(MaxResults=100),
-}
+def calls(models: int) -> dict[str, Callable]:
+    """The timed calls; DescribeModel asks for the middle one of `models`."""
+    return {"DescribeModel": lambda sm: sm.describe_model(ModelName=f"bench-model-{models // 2:05d}"),
+            "ListModels": lambda sm: sm.list_models(MaxResults=100)}
 
 
 def _median(results: list[dict]) -> dict:
@@ -88,7 +78,7 @@ def run(models: int, seconds: float, threads: int, runs: int = 3) -> dict:
         with EmulatorServer() as emulator:
             for url in (emulator.endpoint_url, moto_url):
                 _populate(url, models)
-            for name, call in CALLS.items():
+            for name, call in calls(models).items():
                 ours_runs, baseline_runs = [], []
                 for _ in range(runs):  # alternate, so both see the same machine load
                     ours_runs.append(_rate(emulator.endpoint_url, call, seconds, threads))

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench.common import ROLE
 from emulator.testing import EmulatorServer, build_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 BODY = b'{"instances": [[1.0, 2.0, 3.0]]}'
 
 

@@ -19,12 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
-import boto3
-from botocore.config import Config as BotoConfig
-
+from bench.common import ROLE, sagemaker_client
 from emulator.testing import EmulatorServer
-
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 
 def job_params(index: int) -> dict:
@@ -60,14 +56,8 @@ def populate_emulator(data_dir: str, count: int) -> None:
     db.close()
 
 
-def client(url: str):
-    return boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-                        aws_secret_access_key="bench",
-                        config=BotoConfig(retries={"max_attempts": 1}, max_pool_connections=16))
-
-
 def populate_moto(url: str, count: int) -> None:
-    sm = client(url)
+    sm = sagemaker_client(url, pool=16)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: sm.create_training_job(**job_params(i)), range(count)))
 
@@ -86,7 +76,7 @@ def timed(call, calls: int) -> dict:
 
 
 def measure(url: str, jobs: int, calls: int) -> dict:
-    sm = client(url)
+    sm = sagemaker_client(url, pool=16)
     middle = f"bench-job-{jobs // 2:05d}"
     pages = iter(range(10**9))
     token: dict = {}

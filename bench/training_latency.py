@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import ROLE
 from emulator.testing import EmulatorServer, build_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ""  # set by ensure_image
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 
 def ensure_image() -> None:

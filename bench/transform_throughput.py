@@ -25,10 +25,10 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
+from bench.common import ROLE
 from emulator.testing import REPO_ROOT, EmulatorServer, build_test_image
 from emulator.transform import records as rec
 
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 BUCKET = "bench-transform-bucket"
 ENV: dict[str, str] = {}
 _COMPLETED = re.compile(r"Completed: (\d+) record\(s\) in (\d+) request\(s\), ([\d.]+) s")

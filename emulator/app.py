@@ -65,7 +65,7 @@ def _read_at_most(limit: int, stream: Any) -> bytes | None:
             if not chunk:
                 break
             data += chunk
-    except ValueError as exc:  # http_server.MalformedBody: a chunk size line that is not hex
+    except ValueError as exc:  # sockio.MalformedBody: a chunk size line that is not hex
         raise SerializationError(f"The request body is not valid chunked transfer encoding: {exc}") from None
     return None if len(data) > limit else bytes(data)
 
@@ -158,7 +158,7 @@ def _runtime_app(services: Services) -> Callable:
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:
-            status, reply_headers, body = rest.dispatch_found(found, "POST", path, headers, data, ctx)
+            status, reply_headers, body = rest.dispatch(found, "POST", path, headers, data, ctx)
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
             body = [body]

@@ -13,7 +13,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from .sockio import MAX_LINE, BufferedSocket
+from .sockio import BufferedSocket, ChunkedBody
 
 MAX_HEADERS = 200
 
@@ -90,7 +90,7 @@ class Connection:
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             data = b""
         elif "chunked" in reply_headers.get("transfer-encoding", "").lower():
-            data = self._read_chunked(sock)
+            data = ChunkedBody(sock).read()
         elif "content-length" in reply_headers:
             length = int(reply_headers["content-length"])
             data = sock.read(length)
@@ -100,22 +100,6 @@ class Connection:
             data = sock.read_to_end()
             close = True
         return Reply(status, data, reply_headers), close
-
-    @staticmethod
-    def _read_chunked(sock: BufferedSocket) -> bytes:
-        out = bytearray()
-        while True:
-            size_line = sock.readline(MAX_LINE + 1)
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while sock.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
-                    pass
-                return bytes(out)
-            chunk = sock.read(size)
-            if len(chunk) < size:
-                raise ConnectionError("the reply ended early")
-            out += chunk
-            sock.readline(8)
 
 
 class Pool:

@@ -12,6 +12,7 @@ their date-and-time part remembered, since consecutive lines share it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,50 +21,28 @@ BLOCK = 65536
 BATCH_SECONDS = 0.05
 _SMALL = 4096  # a read shorter than this means the follower caught up: wait for more
 
-_seconds: dict[str, float] = {}
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
+_seconds: dict[str, float] = {}  # "date and time to the second" (+ zone) -> epoch seconds
 
 
 def parse_timestamp(text: str) -> float:
-    """Docker's RFC 3339 timestamps (`2026-11-26T17:07:01.123456789Z`) -> epoch seconds."""
-    head, rest = text[:19], text[19:]
-    base = _seconds.get(head)
-    if base is None or not rest.endswith("Z"):
-        return _parse_slowly(text)
-    if rest.startswith(".") and rest[1:-1].isdigit():
-        digits = rest[1:-1][:6]
-        return base + int(digits) / 10 ** len(digits)
-    return base if rest == "Z" else _parse_slowly(text)
-
-
-def _parse_slowly(text: str) -> float:
-    try:
-        parsed = dt.datetime.fromisoformat(text[:19])
-    except ValueError:
+    """Docker's RFC 3339 timestamps (`2026-11-26T17:07:01.123456789Z`) -> epoch seconds (now if unparsable)."""
+    match = _STAMP.fullmatch(text)
+    if match is None:
         return time.time()
-    rest = text[19:]
-    offset = dt.timezone.utc
-    fraction = 0.0
-    if rest.startswith("."):
-        digits = rest[1:].rstrip("Z")
-        for sign in "+-":
-            if sign in digits:
-                digits, _, zone = digits.partition(sign)
-                try:
-                    offset = dt.datetime.fromisoformat(f"2000-01-01T00:00:00{sign}{zone}").tzinfo or offset
-                except ValueError:
-                    pass
-        fraction = int(digits[:6]) / 10 ** len(digits[:6]) if digits[:6].isdigit() else 0.0
-    elif rest not in ("", "Z"):
+    seconds, digits, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    key = seconds + zone
+    base = _seconds.get(key)
+    if base is None:
         try:
-            offset = dt.datetime.fromisoformat(f"2000-01-01T00:00:00{rest}").tzinfo or offset
+            base = dt.datetime.fromisoformat(key).timestamp()
         except ValueError:
-            pass
-    base = parsed.replace(tzinfo=offset).timestamp()
-    if offset is dt.timezone.utc and rest.endswith("Z"):
+            return time.time()
         if len(_seconds) >= 1024:
             _seconds.clear()
-        _seconds[text[:19]] = base
-    return base + fraction
+        _seconds[key] = base
+    return base + int(digits[:6].ljust(6, "0")) / 1e6 if digits else base
 
 
 def body_blocks(response: Any) -> Iterator[bytes]:

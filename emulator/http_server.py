@@ -26,17 +26,13 @@ from urllib.parse import unquote
 
 from werkzeug.http import HTTP_STATUS_CODES
 
-from .sockio import MAX_LINE, RECV_SIZE, BufferedSocket
+from .sockio import MAX_LINE, RECV_SIZE, BufferedSocket, ChunkedBody, MalformedBody
 
 log = logging.getLogger(__name__)
 
 MAX_HEADERS = 200
 DRAIN_LIMIT = 64 << 20  # unread request bytes we swallow (so the client reads our early answer); beyond: close
 IDLE_TIMEOUT = 120.0
-
-
-class MalformedBody(ValueError):
-    """The request body is not valid chunked transfer encoding."""
 
 
 class _Input(io.RawIOBase):
@@ -90,50 +86,12 @@ class BodyReader(_Input):
         return True
 
 
-class ChunkedReader(_Input):
+class ChunkedReader(ChunkedBody, _Input):
     """`wsgi.input` for a `Transfer-Encoding: chunked` request body."""
-
-    def __init__(self, conn: BufferedSocket) -> None:
-        self.conn = conn
-        self.left = 0
-        self.done = False
 
     def _next_chunk(self) -> None:
         self._proceed()
-        line = self.conn.readline(1024)
-        try:
-            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-        except ValueError:
-            raise MalformedBody(f"malformed chunk size line {line[:40]!r}") from None
-        if size < 0:
-            raise MalformedBody(f"negative chunk size {size}")
-        if size == 0:
-            while self.conn.readline(1024) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            self.done = True
-        self.left = size
-
-    def read(self, size: int | None = -1) -> bytes:
-        out = bytearray()
-        while not self.done and (size is None or size < 0 or len(out) < size):
-            if self.left == 0:
-                self._next_chunk()
-                if self.done:
-                    break
-            want = self.left if size is None or size < 0 else min(self.left, size - len(out))
-            data = self.conn.read(want)
-            if not data:
-                raise ConnectionError("the client closed the connection mid-body")
-            out += data
-            self.left -= len(data)
-            if self.left == 0:
-                self.conn.readline(8)  # the CRLF after each chunk
-        return bytes(out)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
+        super()._next_chunk()
 
     def drain(self) -> bool:
         if self.awaiting_continue and not self.done:

@@ -9,8 +9,10 @@ thread and back once more per call.
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
+from typing import Any
 
 MAX_LINE = 65536
 MAX_HEAD = 1 << 20  # a request or status line and its headers together
@@ -132,3 +134,56 @@ class BufferedSocket:
                 data = bytes(buf[:limit])
                 del buf[:limit]
                 return data
+
+
+class MalformedBody(ValueError):
+    """A body is not valid chunked transfer encoding."""
+
+
+class ChunkedBody(io.RawIOBase):
+    """A `Transfer-Encoding: chunked` body read from `sock`, de-chunked (a request's or a reply's)."""
+
+    def __init__(self, sock: BufferedSocket) -> None:
+        self.conn = sock
+        self.left = 0
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_chunk(self) -> None:
+        line = self.conn.readline(1024)
+        try:
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            raise MalformedBody(f"malformed chunk size line {line[:40]!r}") from None
+        if size < 0:
+            raise MalformedBody(f"negative chunk size {size}")
+        if size == 0:
+            while self.conn.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            self.done = True
+        self.left = size
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to `size` bytes (all of it for -1); ConnectionError if the stream ends inside the body."""
+        out = bytearray()
+        while not self.done and (size is None or size < 0 or len(out) < size):
+            if self.left == 0:
+                self._next_chunk()
+                if self.done:
+                    break
+            want = self.left if size is None or size < 0 else min(self.left, size - len(out))
+            data = self.conn.read(want)
+            if not data:
+                raise ConnectionError("the peer closed the connection mid-body")
+            out += data
+            self.left -= len(data)
+            if self.left == 0:
+                self.conn.readline(8)  # the CRLF after each chunk
+        return bytes(out)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)

@@ -30,7 +30,7 @@ def echo_app(environ, start_response):
         return [b"too big"]
     try:
         body = environ["wsgi.input"].read()
-    except ValueError:  # http_server.MalformedBody, as the emulator's app answers it
+    except ValueError:  # sockio.MalformedBody, as the emulator's app answers it
         start_response("400 Bad Request", [("Content-Length", "0")])
         return [b""]
     path = environ["PATH_INFO"]

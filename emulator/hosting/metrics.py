@@ -30,10 +30,8 @@ class _Stat:
     def add(self, value: float) -> None:
         self.count += 1
         self.total += value
-        if value < self.low:
-            self.low = value
-        if value > self.high:
-            self.high = value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
 
     def statistic_values(self) -> dict[str, float]:
         return {"SampleCount": float(self.count), "Sum": self.total, "Minimum": self.low, "Maximum": self.high}
@@ -44,10 +42,7 @@ class _Bucket:
     stats: dict[str, _Stat] = field(default_factory=dict)
 
     def add(self, name: str, value: float) -> None:
-        stat = self.stats.get(name)
-        if stat is None:
-            stat = self.stats[name] = _Stat()
-        stat.add(value)
+        self.stats.setdefault(name, _Stat()).add(value)
 
 
 UNITS = {"Invocations": "None", "ModelLatency": "Microseconds", "OverheadLatency": "Microseconds",
@@ -74,8 +69,7 @@ class EndpointMetrics:
         if len(self._pending) > MAX_PENDING:  # a long flush interval must not hoard memory
             with self._lock:
                 self._aggregate()
-        if self._thread is None:
-            self._ensure_thread()
+        self._ensure_thread()
 
     def _aggregate(self) -> None:
         pending = self._pending
@@ -84,10 +78,7 @@ class EndpointMetrics:
                 region, endpoint, variant, stamp, instances, model_us, overhead_us, error_class = pending.popleft()
             except IndexError:
                 return
-            key = (region, endpoint, variant, int(stamp) // 60 * 60)
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = _Bucket()
+            bucket = self._buckets.setdefault((region, endpoint, variant, int(stamp) // 60 * 60), _Bucket())
             bucket.add("Invocations", 1)
             bucket.add("InvocationsPerInstance", 1 / max(instances, 1))
             if model_us is not None:

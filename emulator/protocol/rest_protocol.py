@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -47,6 +47,7 @@ class _Plan:
         self.labels: list[tuple[str, str]] = []
         self.headers: list[tuple[str, str]] = []
         self.payload = shape.serialization.get("payload") if shape is not None else None
+        self.payload_max = shape.members[self.payload].metadata.get("max") if self.payload else None
         for name, member in (shape.members.items() if shape is not None else []):
             where = member.serialization.get("location")
             if where == "uri":
@@ -56,7 +57,7 @@ class _Plan:
         out = op.output_shape
         self.out_payload = out.serialization.get("payload") if out is not None else None
         self.out_headers: list[tuple[str, str]] = []
-        self.out_members: list[tuple[str, Any]] = []  # everything else (a JSON document if no payload)
+        self.out_members: list[str] = []  # everything else (a JSON document if no payload)
         self.out_eventstream = False
         for name, member in (out.members.items() if out is not None else []):
             if member.serialization.get("location") == "header":
@@ -64,7 +65,7 @@ class _Plan:
             elif name == self.out_payload:
                 self.out_eventstream = bool(member.serialization.get("eventstream"))
             else:
-                self.out_members.append((name, member))
+                self.out_members.append(name)
         self.status = op.http.get("responseCode", 200)
         self.valid: dict[tuple, dict] = {}  # request documents already validated -> their parsed form
 
@@ -87,18 +88,11 @@ class RestService:
         return None
 
     def payload_limit(self, op: OperationModel) -> int | None:
-        payload = self.plans[op.name].payload
-        return op.input_shape.members[payload].metadata.get("max") if payload else None
+        return self.plans[op.name].payload_max
 
-    def dispatch(self, method: str, path: str, headers: Mapping[str, str], body: bytes,
-                 ctx: RequestContext) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
-        """Find the operation for `method path` and run it; `headers` is looked up case-insensitively."""
-        return self.dispatch_found(self.find(method, path), method, path, _Lowered(headers), body, ctx)
-
-    def dispatch_found(self, found: tuple[OperationModel, dict[str, str]] | None, method: str, path: str,
-                       headers: Any, body: bytes, ctx: RequestContext
-                       ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
-        """Run the operation `find` returned; `headers` must have a case-insensitive `get`."""
+    def dispatch(self, found: tuple[OperationModel, dict[str, str]] | None, method: str, path: str,
+                 headers: Any, body: bytes, ctx: RequestContext) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
+        """Run the operation `find` returned for `method path`; `headers` has a case-insensitive `get`."""
         try:
             if found is None:
                 raise UnknownOperation(f"No {self.model.service_name} operation at {method} {path}.")
@@ -161,7 +155,7 @@ class RestService:
                 body = self._event_stream(value)
             else:
                 body = value if isinstance(value, bytes) else str(value).encode()
-        document = {name: result[name] for name, _ in plan.out_members if result.get(name) is not None}
+        document = {name: result[name] for name in plan.out_members if result.get(name) is not None}
         if document and plan.out_payload is None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(to_wire(op.output_shape, document)).encode()
@@ -191,12 +185,3 @@ class RestService:
         return status, {"x-amzn-ErrorType": err.code, "x-amzn-RequestId": ctx.request_id,
                         "Content-Type": "application/json"}, body
 
-
-class _Lowered:
-    """Case-insensitive `get` over a plain header mapping."""
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self._lookup = {k.lower(): v for k, v in headers.items()}
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._lookup.get(name.lower(), default)
