@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from bench.common import ROLE, sagemaker_client
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 
 def _populate(url: str, count: int) -> None:

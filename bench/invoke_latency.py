@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bench.common import ROLE
-from emulator.testing import EmulatorServer, build_test_image
+from sagemaker_emulator.testing import EmulatorServer, build_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b'{"instances": [[1.0, 2.0, 3.0]]}'

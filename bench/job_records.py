@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 from bench.common import ROLE, sagemaker_client
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 
 def job_params(index: int) -> dict:
@@ -38,10 +38,10 @@ def job_params(index: int) -> dict:
 
 def populate_emulator(data_dir: str, count: int) -> None:
     """Records through the CreateTrainingJob handler, in one transaction, then Completed."""
-    from emulator.protocol.json_protocol import RequestContext
-    from handlers import training_jobs
-    from storage import resources
-    from storage.database import open_database
+    from sagemaker_emulator.handlers import training_jobs
+    from sagemaker_emulator.protocol.json_protocol import RequestContext
+    from sagemaker_emulator.storage import resources
+    from sagemaker_emulator.storage.database import open_database
 
     db = open_database(data_dir)
     services = SimpleNamespace(training=SimpleNamespace(submit=lambda region, name: None))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROLE
-from emulator.testing import EmulatorServer, build_test_image
+from sagemaker_emulator.testing import EmulatorServer, build_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ""  # set by ensure_image

@@ -26,8 +26,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.common import ROLE
-from emulator.testing import REPO_ROOT, EmulatorServer, build_test_image
-from emulator.transform import records as rec
+from sagemaker_emulator.jobs.transform import records as rec
+from sagemaker_emulator.testing import REPO_ROOT, EmulatorServer, build_test_image
 
 BUCKET = "bench-transform-bucket"
 ENV: dict[str, str] = {}

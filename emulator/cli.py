@@ -11,11 +11,11 @@ import signal
 import sys
 from pathlib import Path
 
-from . import container_access
-from .app import create_app
 from .config import Config, load_image_map
-from .http_server import make_server
 from .protocol.sigv4 import parse_credentials
+from .runtime import container_access
+from .server.app import create_app
+from .server.http_server import make_server
 
 log = logging.getLogger("sagemaker_emulator")
 

@@ -8,25 +8,33 @@ from __future__ import annotations
 import logging
 import os
 
-from storage.database import open_database
+from sagemaker_emulator.storage.database import open_database
 
 from .config import Config, owner_id
-from .docker_runtime import DockerRuntime
 from .protocol.json_protocol import JsonService, collect_handlers
 from .protocol.rest_protocol import RestService
 from .protocol.service import service_model
+from .runtime.docker_engine import DockerRuntime
 
 log = logging.getLogger(__name__)
 
 
 def _sagemaker_handlers() -> list:
-    from handlers import endpoint_configs, endpoints, models, processing_jobs, tags, training_jobs, transform_jobs
+    from sagemaker_emulator.handlers import (
+        endpoint_configs,
+        endpoints,
+        models,
+        processing_jobs,
+        tags,
+        training_jobs,
+        transform_jobs,
+    )
 
     return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs]
 
 
 def _logs_handlers() -> list:
-    from handlers import logs
+    from sagemaker_emulator.handlers import logs
 
     return [logs]
 
@@ -44,7 +52,7 @@ class Services:
             "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()))
         self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()))
         self.json_services = [self.sagemaker, self.logs]
-        from handlers import runtime as runtime_handlers
+        from sagemaker_emulator.handlers import runtime as runtime_handlers
 
         self.sagemaker_runtime = RestService("sagemaker-runtime", collect_handlers(
             service_model("sagemaker-runtime"), [runtime_handlers]))
@@ -56,7 +64,7 @@ class Services:
         self.training = TrainingEngine(self)
         self.processing = ProcessingEngine(self)
         self.hosting = HostingEngine(self)
-        from .transform.engine import TransformEngine
+        from .jobs.transform.engine import TransformEngine
 
         self.transform = TransformEngine(self)
 
@@ -80,7 +88,7 @@ class Services:
         belong to no job still running, i.e. re-attached. Endpoint directories are all rebuilt."""
         import shutil
 
-        from storage import resources
+        from sagemaker_emulator.storage import resources
 
         kinds = {"training": "training-job", "processing": "processing-job", "transform": "transform-job"}
         live = {(folder, row.region, row.name): row.arn for folder, kind in kinds.items()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from emulator.protocol.errors import ValidationError
-from emulator.protocol.json_protocol import RequestContext
-from storage import resources
-from storage.models import Resource
+from sagemaker_emulator.protocol.errors import ValidationError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import resources
+from sagemaker_emulator.storage.models import Resource
 
 
 def arn(ctx: RequestContext, kind: str, name: str) -> str:
@@ -107,8 +107,8 @@ def job_summary(row: Resource, prefix: str, document_keys: tuple[str, ...]) -> d
 
 def delete_job(ctx: RequestContext, kind: str, name: str, title: str) -> None:
     """Delete*Job: a finished job only (ResourceInUse otherwise); ResourceNotFound if missing."""
-    from emulator.jobs.records import TERMINAL
-    from emulator.protocol.errors import ResourceInUse, ResourceNotFound
+    from sagemaker_emulator.jobs.records import TERMINAL
+    from sagemaker_emulator.protocol.errors import ResourceInUse, ResourceNotFound
 
     row = find(ctx, kind, name)
     if row is None:

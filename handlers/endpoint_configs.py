@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.protocol.errors import ValidationError
-from emulator.protocol.json_protocol import RequestContext
-from storage import resources
+from sagemaker_emulator.protocol.errors import ValidationError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import resources
 
 from . import common, models
 

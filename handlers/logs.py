@@ -14,10 +14,10 @@ from typing import Any
 
 from peewee import Tuple
 
-from emulator.protocol.errors import AwsError
-from emulator.protocol.json_protocol import RequestContext
-from storage import logs
-from storage.log_models import LogEvent, LogGroup, LogStream
+from sagemaker_emulator.protocol.errors import AwsError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import logs
+from sagemaker_emulator.storage.log_models import LogEvent, LogGroup, LogStream
 
 
 def _error(code: str, message: str) -> AwsError:

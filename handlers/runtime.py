@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.protocol.json_protocol import RequestContext
 
 
 def invoke_endpoint(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.protocol.errors import ResourceLimitExceeded, ValidationError
-from emulator.protocol.json_protocol import RequestContext
-from storage import resources
-from storage.models import Resource
+from sagemaker_emulator.protocol.errors import ResourceLimitExceeded, ValidationError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import resources
+from sagemaker_emulator.storage.models import Resource
 
 MAX_TAGS = 50
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.jobs.records import transition
-from emulator.protocol.errors import ResourceInUse, ValidationError
-from emulator.protocol.json_protocol import RequestContext
-from storage import resources
+from sagemaker_emulator.jobs.records import transition
+from sagemaker_emulator.protocol.errors import ResourceInUse, ValidationError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import resources
 
 from . import common
 

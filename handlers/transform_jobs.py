@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.protocol.errors import ResourceInUse, ValidationError
-from emulator.protocol.json_protocol import RequestContext
-from emulator.transform import jsonpath
-from storage import resources
+from sagemaker_emulator.jobs.transform import jsonpath
+from sagemaker_emulator.protocol.errors import ResourceInUse, ValidationError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import resources
 
 from . import common
 

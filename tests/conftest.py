@@ -1,4 +1,4 @@
-"""Shared test helpers. The server fixtures come from our own pytest plugin (emulator.pytest_plugin)."""
+"""Shared test helpers. The server fixtures come from our own pytest plugin (testing.pytest_plugin)."""
 
 from __future__ import annotations
 

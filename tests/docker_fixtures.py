@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.docker_runtime import DockerRuntime
-from emulator.testing import BASE_IMAGE, build_test_image
+from sagemaker_emulator.runtime.docker_engine import DockerRuntime
+from sagemaker_emulator.testing import BASE_IMAGE, build_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,7 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from emulator.config import owner_id
+from sagemaker_emulator.config import owner_id
 
 from .conftest import ROLE
 

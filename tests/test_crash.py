@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, containers_with, unique
 from .test_endpoint_updates import make_config, make_model, wait_status

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from emulator import docker_logs
-from emulator.docker_logs import body_blocks, log_lines, parse_timestamp
+from sagemaker_emulator.runtime import docker_logs
+from sagemaker_emulator.runtime.docker_logs import body_blocks, log_lines, parse_timestamp
 
 
 class Trickle(io.RawIOBase):

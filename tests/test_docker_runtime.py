@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from emulator.docker_runtime import ContainerSpec, RuntimeImageMissing
+from sagemaker_emulator.runtime.docker_engine import ContainerSpec, RuntimeImageMissing
 
 from .docker_fixtures import BASE_IMAGE
 

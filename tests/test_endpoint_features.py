@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, error_of, unique
 from .test_endpoint_updates import make_config

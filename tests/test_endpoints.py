@@ -148,7 +148,7 @@ def test_delete_leaves_nothing(sagemaker_client, s3_client, serving_image):
 
 @pytest.mark.parametrize("kill", [True, False], ids=["sigkill", "sigterm"])
 def test_serving_again_after_restart(tmp_path, serving_image, kill):
-    from emulator.testing import EmulatorServer
+    from sagemaker_emulator.testing import EmulatorServer
 
     with EmulatorServer(data_dir=tmp_path) as server:
         create_single_variant(server.client("sagemaker"), serving_image, "survivor")

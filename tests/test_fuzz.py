@@ -32,9 +32,9 @@ from botocore.parsers import create_parser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.protocol.service import service_model
-from emulator.services import _logs_handlers, _sagemaker_handlers
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.protocol.service import service_model
+from sagemaker_emulator.services import _logs_handlers, _sagemaker_handlers
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, error_of, unique
 from .test_training import job_request, wait_done

@@ -1,6 +1,6 @@
 """The emulator's HTTP/1.1 server and its container client, on loopback sockets (no engine).
 
-Both read heads from one buffer and use kernel timeouts (emulator.sockio): these tests pin the
+Both read heads from one buffer and use kernel timeouts (sagemaker_emulator.server.sockio): these tests pin the
 framing cases that a buffer-based reader can get wrong (pipelined requests, heads split across
 packets, stray line ends, bare LF, HEAD, chunked bodies both ways) and the timeouts.
 """
@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import container_http, http_server
-from emulator.http_server import make_server
+from sagemaker_emulator.runtime import container_http
+from sagemaker_emulator.server import http_server
+from sagemaker_emulator.server.http_server import make_server
 
 EXAMPLES = int(os.environ["FUZZ_EXAMPLES"]) if os.environ.get("FUZZ_EXAMPLES") else None
 
@@ -160,7 +161,7 @@ def test_idle_client_is_dropped(monkeypatch):
         srv.server_close()
 
 
-# -- the client side: emulator.container_http against a scripted "container" ----------------------
+# -- the client side: runtime.container_http against a scripted "container" ----------------------
 def scripted(replies: list[bytes | None]) -> tuple[int, list[bytes]]:
     """A one-connection-at-a-time server sending each reply after reading one request head.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.images import ImageUnavailable, candidates, resolve
+from sagemaker_emulator.runtime.images import ImageUnavailable, candidates, resolve
 
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-algo:2.0"
 

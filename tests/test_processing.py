@@ -10,7 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, containers_with, error_of, resource_arn, unique
 

@@ -1,5 +1,5 @@
 """Users see progress: one readable line per status transition in the server's log, and periodic lines
-for long transfers (emulator.staging.ProgressReporter)."""
+for long transfers (sagemaker_emulator.staging.ProgressReporter)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import WaiterError
 
-from emulator.staging import progress as progress_module
-from emulator.staging.progress import ProgressReporter
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.staging import progress as progress_module
+from sagemaker_emulator.staging.progress import ProgressReporter
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, unique
 
@@ -126,7 +126,7 @@ def test_long_transfers_log_progress(training_image, tmp_path):
 def test_small_transfers_stay_quiet_and_slow_ones_report(caplog, monkeypatch):
     """The reporter itself: nothing at INFO for a quick small transfer; a line every interval while a
     transfer runs, and its end, for a slow one."""
-    caplog.set_level(logging.INFO, logger="emulator.staging")
+    caplog.set_level(logging.INFO, logger="sagemaker_emulator.staging")
     quick = ProgressReporter("download", "s3://b/small/", objects_total=1, bytes_total=10, log_interval=5)
     quick.add_bytes(10)
     quick.object_done("s3://b/small/x")

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE
 

@@ -21,8 +21,8 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from emulator.config import Config
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.config import Config
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import error_of, unique
 from .test_endpoints import create_single_variant

@@ -1,4 +1,4 @@
-"""The data-staging layer (emulator.staging): S3 round trips against the emulator's embedded S3,
+"""The data-staging layer (sagemaker_emulator.staging): S3 round trips against the emulator's embedded S3,
 file:// sources on tmp_path, hostile keys and archives, and Pipe-mode FIFOs read by threads."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.staging import (
+from sagemaker_emulator.staging import (
     FULLY_REPLICATED,
     SHARDED_BY_S3_KEY,
     DataObject,
@@ -335,7 +335,7 @@ def test_safe_extract_refuses(case: str, tmp_path: Path) -> None:
 
 
 def test_safe_extract_refuses_huge_metadata_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("emulator.staging.archives.MAX_METADATA_HEADER", 1024)
+    monkeypatch.setattr("sagemaker_emulator.staging.archives.MAX_METADATA_HEADER", 1024)
     info = _member("f")
     info.pax_headers = {"comment": "x" * 5000}
     buf = io.BytesIO()

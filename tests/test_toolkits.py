@@ -22,7 +22,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, error_of, unique
 from .test_endpoints import endpoint_containers

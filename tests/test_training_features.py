@@ -86,7 +86,7 @@ def test_container_calls_the_emulators_s3(sagemaker_client, s3_client, training_
 
 
 def test_container_access_can_be_turned_off(training_image):
-    from emulator.testing import EmulatorServer
+    from sagemaker_emulator.testing import EmulatorServer
 
     with EmulatorServer(env={"SAGEMAKER_EMULATOR_CONTAINER_ACCESS": "0"}) as server:
         sm, s3 = server.client("sagemaker"), server.client("s3")

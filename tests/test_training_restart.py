@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import unique
 from .test_training import containers_of, job_request, model_files, wait_done, wait_secondary

@@ -12,7 +12,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from emulator.testing import EmulatorServer
+from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, containers_with, error_of, unique
 

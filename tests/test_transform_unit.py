@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from emulator.staging import recordio
-from emulator.transform import jsonpath
-from emulator.transform import records as rec
-from emulator.transform.jsonpath import DataProcessor, FilterError
-from emulator.transform.settings import batch_environment, effective_settings
+from sagemaker_emulator.jobs.transform import jsonpath
+from sagemaker_emulator.jobs.transform import records as rec
+from sagemaker_emulator.jobs.transform.jsonpath import DataProcessor, FilterError
+from sagemaker_emulator.jobs.transform.settings import batch_environment, effective_settings
+from sagemaker_emulator.staging import recordio
 
 
 def split(data: bytes, split_type: str, strategy: str = rec.MULTI_RECORD) -> list[bytes]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.protocol.errors import SerializationError, ValidationError
-from emulator.protocol.service import service_model
-from emulator.protocol.validate import parse_and_validate
+from sagemaker_emulator.protocol.errors import SerializationError, ValidationError
+from sagemaker_emulator.protocol.service import service_model
+from sagemaker_emulator.protocol.validate import parse_and_validate
 
 
 def shape(op: str):

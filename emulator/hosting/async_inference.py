@@ -14,9 +14,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from emulator import staging
-from emulator.jobs.data import JobData
-from emulator.protocol.errors import AwsError
+from sagemaker_emulator import staging
+from sagemaker_emulator.jobs.data import JobData
+from sagemaker_emulator.protocol.errors import AwsError
 
 from .invoke import validation
 

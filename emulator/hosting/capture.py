@@ -18,8 +18,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from emulator import staging
-from emulator.jobs.data import JobData
+from sagemaker_emulator import staging
+from sagemaker_emulator.jobs.data import JobData
 
 log = logging.getLogger(__name__)
 

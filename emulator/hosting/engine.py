@@ -17,9 +17,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from emulator.jobs.records import JobRecord
-from emulator.serving import ModelFleet, ServingError, ServingInstance
-from storage import resources
+from sagemaker_emulator.hosting.fleet import ModelFleet, ServingError, ServingInstance
+from sagemaker_emulator.jobs.records import JobRecord
+from sagemaker_emulator.storage import resources
 
 from .async_inference import AsyncInference
 from .capture import DataCapture

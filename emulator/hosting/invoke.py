@@ -1,7 +1,7 @@
 """InvokeEndpoint and InvokeEndpointWithResponseStream: routing, forwarding, error mapping (spec §3.3, §3.7).
 
 A request picks a variant by weight (or TargetVariant), an instance round-robin, and is posted to
-the model's containers (`emulator.serving`). A container's non-2xx reply, timeout or absence
+the model's containers (`hosting.fleet`). A container's non-2xx reply, timeout or absence
 becomes SageMaker's ModelError (HTTP 424) naming the container and the endpoint's log group. Each
 invocation is counted in the endpoint metrics and, when sampled, written to data capture.
 """
@@ -12,8 +12,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from emulator.protocol.errors import AwsError
-from emulator.serving import ContainerReplyError, ServingError, ServingInstance, TargetModelError, open_stream
+from sagemaker_emulator.hosting.fleet import (
+    ContainerReplyError,
+    ServingError,
+    ServingInstance,
+    TargetModelError,
+    open_stream,
+)
+from sagemaker_emulator.protocol.errors import AwsError
 
 from .live import ConcurrencyExceeded, LiveEndpoint, VariantFleet
 

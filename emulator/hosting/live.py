@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.serving import ModelFleet, ServingInstance
+from sagemaker_emulator.hosting.fleet import ModelFleet, ServingInstance
 
 DRAIN_SECONDS = 65.0  # longest an in-flight request can take (60 s model timeout) plus slack
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from emulator.cloudwatch import put_metric_data
+from sagemaker_emulator.aws.cloudwatch import put_metric_data
 
 NAMESPACE = "AWS/SageMaker"
 MAX_PENDING = 50_000  # invocations queued before the recording thread aggregates them itself

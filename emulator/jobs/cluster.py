@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emulator.docker_runtime import ContainerHandle, ContainerSpec, DockerRuntime
+from sagemaker_emulator.runtime.docker_engine import ContainerHandle, ContainerSpec, DockerRuntime
 
 from .logsink import LogSink
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 
-from emulator import staging
-from emulator.cloudwatch import put_metric_data
-from emulator.staging import ObjectStore, PipeFeeder, StagingError
+from sagemaker_emulator import staging
+from sagemaker_emulator.aws.cloudwatch import put_metric_data
+from sagemaker_emulator.staging import ObjectStore, PipeFeeder, StagingError
 
 from .metrics import Datapoint
 

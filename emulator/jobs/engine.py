@@ -85,7 +85,7 @@ class JobEngine(Generic[Run]):
 
     def recover(self) -> None:
         """After a restart: re-attach jobs whose containers still run, fail the others."""
-        from storage import resources
+        from sagemaker_emulator.storage import resources
 
         for row in resources.all_with_status(self.kind, ("InProgress", "Stopping")):
             run = self.run_class(self, row.region, row.name)
@@ -124,8 +124,8 @@ class JobRun:
             else self.config.stop_grace_seconds
 
     def _resolve_image(self, image: str) -> str:
-        """The local image for `image` (emulator.images); ImageUnavailable says how to get one."""
-        from emulator import images
+        """The local image for `image` (runtime.images); ImageUnavailable says how to get one."""
+        from sagemaker_emulator.runtime import images
 
         runtime = self.engine.runtime
         pull = (lambda name: runtime.pull(name, timeout=60)) if self.config.pull_images else None
@@ -144,7 +144,7 @@ class JobRun:
         self.stop_requested.set()
 
     def _main(self, adopt: dict | None) -> None:
-        from emulator.docker_runtime import ContainerStartError
+        from sagemaker_emulator.runtime.docker_engine import ContainerStartError
 
         try:
             self._run(adopt)

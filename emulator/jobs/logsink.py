@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from storage import logs
+from sagemaker_emulator.storage import logs
 
 log = logging.getLogger(__name__)
 

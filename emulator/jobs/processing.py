@@ -20,9 +20,10 @@ from typing import Any
 
 from peewee import OperationalError
 
-from emulator import container_access, images, staging
-from emulator.docker_runtime import ContainerSpec
-from emulator.instance_types import size_of
+from sagemaker_emulator import staging
+from sagemaker_emulator.instance_types import size_of
+from sagemaker_emulator.runtime import container_access, images
+from sagemaker_emulator.runtime.docker_engine import ContainerSpec
 
 from . import processing_config as pc
 from .cluster import Cluster, Member, Outcome
@@ -299,6 +300,6 @@ def _failure_reason(outcome: Outcome, cluster: Cluster) -> str | None:
 
 
 def _log_positions(region: str, name: str) -> dict[str, float]:
-    from storage import logs
+    from sagemaker_emulator.storage import logs
 
     return logs.last_event_times(region, LOG_GROUP, f"{name}/")

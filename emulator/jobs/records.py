@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from storage import resources
+from sagemaker_emulator.storage import resources
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 

@@ -14,9 +14,9 @@ import logging
 import time
 from typing import Any
 
-from emulator import container_access, images
-from emulator.docker_runtime import ContainerSpec
-from emulator.instance_types import size_of
+from sagemaker_emulator.instance_types import size_of
+from sagemaker_emulator.runtime import container_access, images
+from sagemaker_emulator.runtime.docker_engine import ContainerSpec
 
 from . import training_config as tc
 from .cluster import Cluster, Member, Outcome
@@ -219,7 +219,7 @@ class TrainingRun(JobRun):
         return self._extractor
 
     def _log_positions(self, job: dict[str, Any]) -> dict[str, float]:
-        from storage import logs
+        from sagemaker_emulator.storage import logs
 
         return logs.last_event_times(self.region, LOG_GROUP, f"{self.name}/")
 

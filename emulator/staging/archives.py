@@ -27,7 +27,7 @@ from .errors import StagingError
 from .progress import Progress, ProgressCallback, ProgressReporter
 from .uris import check_relative_path, is_within
 
-logger = logging.getLogger("emulator.staging")
+logger = logging.getLogger("sagemaker_emulator.staging")
 
 DEFAULT_MAX_MEMBERS = 1_000_000
 MAX_METADATA_HEADER = 8 << 20  # pax / GNU long-name headers: tarfile reads them whole into memory

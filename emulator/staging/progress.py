@@ -3,7 +3,7 @@
 A download of a multi-GB channel can take minutes; SageMaker shows it as a secondary status and
 the emulator shows it in logs. Callers get structured `Progress` snapshots through an optional
 callback (throttled, so a 1 MB chunk size does not mean a callback storm) and a periodic INFO line
-on the `emulator.staging` logger.
+on the `sagemaker_emulator.staging` logger.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-logger = logging.getLogger("emulator.staging")
+logger = logging.getLogger("sagemaker_emulator.staging")
 
 # A transfer still running logs an INFO line this often (seconds); the line at the end is INFO only for
 # transfers that took LOG_FINISH_SECONDS or moved LOG_FINISH_BYTES (DEBUG otherwise, so small jobs stay quiet).

@@ -21,7 +21,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config as BotoConfig
 
-from emulator.config import owner_id
+from sagemaker_emulator.config import owner_id
 
 _URL = re.compile(r"listening on (http://\S+)")
 

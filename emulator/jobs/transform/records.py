@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from emulator.staging import recordio
-from emulator.staging.errors import StagingError
+from sagemaker_emulator.staging import recordio
+from sagemaker_emulator.staging.errors import StagingError
 
 NONE, LINE, RECORDIO, TFRECORD = "None", "Line", "RecordIO", "TFRecord"
 SINGLE_RECORD, MULTI_RECORD = "SingleRecord", "MultiRecord"

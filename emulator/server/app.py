@@ -19,12 +19,12 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_input_stream
 
-from .aws_backend import moto_wsgi_app
-from .config import Config
-from .protocol import sigv4
-from .protocol.errors import AwsError, SerializationError
-from .protocol.json_protocol import CONTENT_TYPE, RequestContext, error_response
-from .services import Services
+from sagemaker_emulator.aws.moto_backend import moto_wsgi_app
+from sagemaker_emulator.config import Config
+from sagemaker_emulator.protocol import sigv4
+from sagemaker_emulator.protocol.errors import AwsError, SerializationError
+from sagemaker_emulator.protocol.json_protocol import CONTENT_TYPE, RequestContext, error_response
+from sagemaker_emulator.services import Services
 
 log = logging.getLogger(__name__)
 

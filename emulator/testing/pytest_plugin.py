@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .testing import EmulatorServer
+from . import EmulatorServer
 
 
 @pytest.fixture(scope="session")

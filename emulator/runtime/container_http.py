@@ -3,7 +3,7 @@
 Every InvokeEndpoint and transform batch is one request to a container, so this is the hot path:
 connections are shared by all request threads (the server gives each client connection its own
 thread), TCP_NODELAY is set (no Nagle/delayed-ACK stalls), and a reply's head is found in one receive
-buffer (`emulator.sockio`) instead of going through the `email` parser `http.client` uses, which
+buffer (`sagemaker_emulator.server.sockio`) instead of going through the `email` parser `http.client` uses, which
 cost more than everything else the emulator does for an invocation.
 """
 
@@ -13,7 +13,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from .sockio import BufferedSocket, ChunkedBody
+from sagemaker_emulator.server.sockio import BufferedSocket, ChunkedBody
 
 MAX_HEADERS = 200
 

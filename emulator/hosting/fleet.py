@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator import container_http, images, staging
-from emulator.container_http import Reply
-from emulator.docker_runtime import ContainerHandle, ContainerSpec, ContainerStartError
-from emulator.jobs.data import JobData
-from emulator.jobs.logsink import LogSink
+from sagemaker_emulator import staging
+from sagemaker_emulator.jobs.data import JobData
+from sagemaker_emulator.jobs.logsink import LogSink
+from sagemaker_emulator.runtime import container_http, images
+from sagemaker_emulator.runtime.container_http import Reply
+from sagemaker_emulator.runtime.docker_engine import ContainerHandle, ContainerSpec, ContainerStartError
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ class ModelFleet:
     def _post_model(self, container: RunningContainer, body: bytes, headers: dict[str, str], timeout: float,
                     target_model: str | None) -> Reply:
         if container.model is not None and container.model.multi_model and target_model:
-            from emulator.multi_model import invoke_target_model
+            from sagemaker_emulator.hosting.multi_model import invoke_target_model
 
             return invoke_target_model(self, container.model, container, body, headers, timeout, target_model)
         return post_checked(container, "/invocations", body, headers, timeout)
@@ -233,7 +234,7 @@ def ping(port: int) -> bool:
 
 
 def post(port: int, path: str, body: bytes, headers: dict[str, str], timeout: float, method: str = "POST") -> Reply:
-    """One HTTP request to a container on loopback (pooled, kept alive: emulator.container_http)."""
+    """One HTTP request to a container on loopback (pooled, kept alive: runtime.container_http)."""
     return container_http.request(port, path, body, headers, timeout, method)
 
 

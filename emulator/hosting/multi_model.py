@@ -15,10 +15,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from emulator import staging
+from sagemaker_emulator import staging
 
 if TYPE_CHECKING:
-    from emulator.serving import ModelContainer, ModelFleet, Reply, RunningContainer
+    from sagemaker_emulator.hosting.fleet import ModelContainer, ModelFleet, Reply, RunningContainer
 
 _download_locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -29,7 +29,7 @@ def model_id(target_model: str) -> str:
 
 
 def _fetch(fleet: ModelFleet, container: ModelContainer, target_model: str, mid: str) -> None:
-    from emulator.serving import TargetModelError
+    from sagemaker_emulator.hosting.fleet import TargetModelError
 
     dest = container.model_dir / mid / "model"
     key = str(dest)
@@ -51,12 +51,12 @@ def _fetch(fleet: ModelFleet, container: ModelContainer, target_model: str, mid:
 
 def invoke_target_model(fleet: ModelFleet, container: ModelContainer, running: RunningContainer, body: bytes,
                         headers: dict[str, str], timeout: float, target_model: str) -> Reply:
-    from emulator.serving import ContainerReplyError, post, post_checked
+    from sagemaker_emulator.hosting.fleet import ContainerReplyError, post, post_checked
 
     try:
         mid = model_id(target_model)
     except ValueError as exc:
-        from emulator.serving import TargetModelError
+        from sagemaker_emulator.hosting.fleet import TargetModelError
 
         raise TargetModelError(str(exc)) from None
     _fetch(fleet, container, target_model, mid)

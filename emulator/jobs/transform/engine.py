@@ -24,13 +24,13 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from emulator import staging
-from emulator.jobs.data import JobData
-from emulator.jobs.engine import JobEngine, JobRun
-from emulator.jobs.logsink import LogSink
-from emulator.jobs.workdir import JobDir
-from emulator.serving import ContainerReplyError, ModelFleet, ServingError, ServingInstance, post
-from storage import resources
+from sagemaker_emulator import staging
+from sagemaker_emulator.hosting.fleet import ContainerReplyError, ModelFleet, ServingError, ServingInstance, post
+from sagemaker_emulator.jobs.data import JobData
+from sagemaker_emulator.jobs.engine import JobEngine, JobRun
+from sagemaker_emulator.jobs.logsink import LogSink
+from sagemaker_emulator.jobs.workdir import JobDir
+from sagemaker_emulator.storage import resources
 
 from . import records as rec
 from .jsonpath import DataProcessor, FilterError
