@@ -14,9 +14,9 @@ ENV PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR
 COPY pyproject.toml README.md dist* /tmp/dist/
 # Dependencies first, in their own layer, so editing the sources does not reinstall them.
 RUN if ls /tmp/dist/wheels/*.whl >/dev/null 2>&1; then \
-        mkdir -p /tmp/deps/emulator && cp /tmp/dist/pyproject.toml /tmp/dist/README.md /tmp/deps/ \
-        && python3 -m pip install --no-index --find-links /tmp/dist/wheels --no-build-isolation /tmp/deps \
-        && python3 -m pip uninstall -y sagemaker-emulator && rm -rf /tmp/deps ; \
+        python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/dist/pyproject.toml', 'rb'))['project']['dependencies']))" \
+            > /tmp/requirements.txt \
+        && python3 -m pip install --no-index --find-links /tmp/dist/wheels -r /tmp/requirements.txt ; \
     fi
 COPY pyproject.toml README.md ./
 COPY emulator ./emulator

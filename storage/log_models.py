@@ -37,6 +37,7 @@ class LogStream(BaseModel):
 class LogEvent(BaseModel):
     id = AutoField()
     stream = ForeignKeyField(LogStream, backref="events", on_delete="CASCADE")
+    stream_id: int  # the raw foreign key peewee sets beside `stream` (read without a join)
     timestamp = BigIntegerField()
     ingestion_time = BigIntegerField()
     message = TextField()

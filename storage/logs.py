@@ -53,6 +53,7 @@ def ensure_group(region: str, name: str) -> LogGroup:
         if group is None:
             LogGroup.insert(region=region, name=name, creation_time=now_ms()).on_conflict_ignore().execute()
             group = get_group(region, name)
+        assert group is not None  # inserted above, or by a racing writer
         return group
 
 
@@ -63,6 +64,7 @@ def ensure_stream(region: str, group_name: str, name: str) -> LogStream:
         if stream is None:
             LogStream.insert(group=group, name=name, creation_time=now_ms()).on_conflict_ignore().execute()
             stream = get_stream(group, name)
+        assert stream is not None  # inserted above, or by a racing writer
         return stream
 
 

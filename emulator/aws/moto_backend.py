@@ -34,5 +34,5 @@ def moto_wsgi_app() -> Callable[[dict, Callable], Iterable[bytes]]:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     if not hasattr(IamResponse, "simulate_principal_policy"):
-        IamResponse.simulate_principal_policy = _simulate_principal_policy
+        IamResponse.simulate_principal_policy = _simulate_principal_policy  # type: ignore[attr-defined]
     return DomainDispatcherApplication(create_backend_app)

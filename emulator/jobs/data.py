@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,9 @@ class JobData:
             list(staging.augmented_records(lines, attributes, source["S3Uri"]))  # bad manifests fail now
             lines_for = staging.epoch_source(lines, host_index, host_count, distribution, seed)
 
-            def epoch_items(epoch: int) -> list:
+            def records(epoch: int) -> list:
                 return list(staging.augmented_records(lines_for(epoch), attributes, source["S3Uri"]))
+            epoch_items: Callable[[int], list] = records
         else:
             objects = staging.resolve_source(self.store, source["S3Uri"], data_type)
             epoch_items = staging.epoch_source(objects, host_index, host_count, distribution, seed)

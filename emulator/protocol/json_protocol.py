@@ -79,8 +79,7 @@ class JsonService:
             return error_response(err, headers)
         except Exception:  # a bug of ours: answer like AWS would, and keep serving
             log.exception("unhandled error in %s", target)
-            err = InternalFailure("We encountered an internal error. Please try again.")
-            return error_response(err, headers)
+            return error_response(InternalFailure("We encountered an internal error. Please try again."), headers)
 
     def _call(self, target: str, body: bytes, ctx: RequestContext) -> dict:
         operation = self.operation_for(target)

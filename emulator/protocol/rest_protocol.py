@@ -26,7 +26,7 @@ from .validate import parse_and_validate
 
 log = logging.getLogger(__name__)
 
-RestHandler = Callable[[RequestContext, dict], dict]
+RestHandler = Callable[[RequestContext, dict], dict | None]
 
 
 def _route(op: OperationModel) -> tuple[str, re.Pattern]:
@@ -104,7 +104,7 @@ class RestService:
                                code="ValidationError")
             plan = self.plans[op.name]
             params = self._parse(op, plan, labels, headers, body)
-            result = handler(ctx, params)
+            result = handler(ctx, params) or {}
             return self._serialise(op, plan, result, ctx)
         except AwsError as err:
             return self.error(err, ctx)

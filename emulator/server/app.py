@@ -11,7 +11,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Flask, Response, request
@@ -143,6 +143,7 @@ def _runtime_app(services: Services) -> Callable:
                              request_id=new_request_id(), services=services)
         found = rest.find("POST", path)
         limit = rest.payload_limit(found[0]) if found else None
+        body: bytes | Iterator[bytes]
         # our server's wsgi.input stops at the request's end; another server's may need werkzeug's limit
         stream = environ["wsgi.input"] if environ.get("emulator.body_limited") else get_input_stream(environ)
         try:
@@ -161,9 +162,11 @@ def _runtime_app(services: Services) -> Callable:
             status, reply_headers, body = rest.dispatch(found, "POST", path, headers, data, ctx)
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
-            body = [body]
+            chunks: Iterable[bytes] = [body]
+        else:
+            chunks = body
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(reply_headers.items()))
-        return body
+        return chunks
 
     return app
 

@@ -21,7 +21,7 @@ import socketserver
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from werkzeug.http import HTTP_STATUS_CODES
@@ -235,7 +235,7 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         conn = BufferedSocket(self.request, IDLE_TIMEOUT)
-        host, port = self.server.server_address[:2]
+        host, port = cast("tuple[str, int]", self.server.server_address)[:2]  # AF_INET: (host, port)
         base = {"SCRIPT_NAME": "", "SERVER_NAME": str(host), "SERVER_PORT": str(port),
                 "REMOTE_ADDR": self.client_address[0], "REMOTE_PORT": str(self.client_address[1]),
                 "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,

@@ -18,9 +18,10 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import recordio
 from .errors import StagingError
@@ -153,7 +154,7 @@ def _write_epoch(fd: int, items: Iterable[PipeItem], store: ObjectStore | None, 
             chunks.close()  # releases the object's stream when we stop mid-object
 
 
-def _item_chunks(item: PipeItem, store: ObjectStore | None, gzip: bool, wrap: bool) -> Iterator[bytes]:
+def _item_chunks(item: PipeItem, store: ObjectStore | None, gzip: bool, wrap: bool) -> Generator[bytes, None, None]:
     if isinstance(item, (bytes, bytearray, memoryview)):
         data = bytes(item)
         yield recordio.pack(data) if wrap else data
@@ -217,12 +218,12 @@ class PipeFeeder:
         self.result: PipeResult | None = None
         self.error: BaseException | None = None
         self._args = (fifo_dir, channel, source)
-        self._kwargs = kwargs
+        self._kwargs: dict[str, Any] = kwargs
         self._thread = threading.Thread(target=self._run, name=f"pipe-{channel}", daemon=True)
 
     def _run(self) -> None:
         try:
-            self.result = feed_pipe(*self._args, stop=self.stop_event,  # type: ignore[arg-type]
+            self.result = feed_pipe(*self._args, stop=self.stop_event,
                                     on_fifo_created=lambda _path: self.ready.set(), **self._kwargs)
         except BaseException as exc:  # surfaced through .error / join()
             self.error = exc

@@ -32,7 +32,7 @@ class EmulatorServer:
     def __init__(self, data_dir: str | os.PathLike | None = None, region: str = "us-east-1",
                  extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="sm-emulator-")
-        self.data_dir = Path(data_dir or self._tmp.name)
+        self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)  # type: ignore[union-attr]
         self.owner = owner_id(self.data_dir)  # the owner label of this server's containers
         self.region = region
         self.extra_args = list(extra_args)

@@ -166,7 +166,8 @@ def _wildcard(value: Any) -> Any:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), f"a {type(value).__name__}")
+    kinds: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 # -- record formats --------------------------------------------------------------------------------
