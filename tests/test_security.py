@@ -202,8 +202,9 @@ def test_signature_switch_from_the_environment():
 
 
 def test_bad_credential_list_is_a_usage_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "emulator", "serve", "--port", "0", "--data-dir", str(tmp_path),
-                             "--require-signature", "no-colon-here"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "sagemaker_emulator", "serve", "--port", "0",
+                             "--data-dir", str(tmp_path), "--require-signature", "no-colon-here"],
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--require-signature" in result.stderr
 
 

@@ -42,7 +42,7 @@ class EmulatorServer:
         self.output: list[str] = []
 
     def start(self, timeout: float = 60) -> EmulatorServer:
-        cmd = [sys.executable, "-m", "emulator", "serve", "--port", "0", "--data-dir", str(self.data_dir),
+        cmd = [sys.executable, "-m", "sagemaker_emulator", "serve", "--port", "0", "--data-dir", str(self.data_dir),
                "--region", self.region, *self.extra_args]
         self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                         env={**os.environ, **(self.env or {})})
