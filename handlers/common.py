@@ -30,7 +30,7 @@ def require(ctx: RequestContext, kind: str, name: str, noun: str,
 
 
 def list_query(params: dict[str, Any], default_sort: str = "CreationTime",
-               default_order: str = "Descending") -> resources.ListQuery:
+               default_order: str = "Descending", status_after_limit: bool = False) -> resources.ListQuery:
     """Translate the List* members every SageMaker list operation shares."""
     return resources.ListQuery(
         name_contains=params.get("NameContains"),
@@ -43,14 +43,21 @@ def list_query(params: dict[str, Any], default_sort: str = "CreationTime",
         descending=(params.get("SortOrder") or default_order) == "Descending",
         limit=params.get("MaxResults") or 100,
         token=params.get("NextToken"),
+        status_after_limit=status_after_limit,
     )
 
 
 def list_page(ctx: RequestContext, kind: str, params: dict[str, Any], result_key: str,
-              summary: Callable[[Resource], dict], **defaults: str) -> dict[str, Any]:
-    """One page of summaries under `result_key`, with NextToken when more remain."""
+              summary: Callable[[Resource], dict], *, status_after_limit: bool = False,
+              **defaults: str) -> dict[str, Any]:
+    """One page of summaries under `result_key`, with NextToken when more remain.
+
+    Every List* filters, then takes MaxResults, except where an operation documents otherwise
+    (`status_after_limit`: ListTrainingJobs takes MaxResults jobs, then keeps those in StatusEquals).
+    """
     try:
-        rows, token = resources.page(kind, ctx.region, list_query(params, **defaults))
+        rows, token = resources.page(kind, ctx.region, list_query(params, status_after_limit=status_after_limit,
+                                                                  **defaults))
     except resources.InvalidToken:
         raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
     out: dict[str, Any] = {result_key: [summary(row) for row in rows]}

@@ -12,6 +12,17 @@ from . import common, models
 
 KIND = "endpoint-config"
 NOUN = "endpoint configuration"
+# botocore's model says only 1024..6144; AWS takes whole GiB (docs/decisions.md: serverless memory)
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
+
+
+def _check_serverless(config: dict[str, Any], field: str, index: int) -> None:
+    size = config["MemorySizeInMB"]
+    if size not in SERVERLESS_MEMORY_SIZES:
+        allowed = ", ".join(str(s) for s in SERVERLESS_MEMORY_SIZES)
+        raise ValidationError(f"1 validation error detected: Value '{size}' at '{field[:1].lower()}{field[1:]}."
+                              f"{index}.member.serverlessConfig.memorySizeInMB' failed to satisfy constraint: "
+                              f"Member must satisfy enum value set: [{allowed}]")
 
 
 def _check_variants(ctx: RequestContext, variants: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
@@ -19,7 +30,7 @@ def _check_variants(ctx: RequestContext, variants: list[dict[str, Any]], field: 
     if len(set(names)) != len(names):
         raise ValidationError(f"{field} must have unique VariantName values; found {names}.")
     out = []
-    for variant in variants:
+    for index, variant in enumerate(variants, 1):
         if not variant.get("ModelName"):  # optional in the model (for inference components, unsupported here)
             raise ValidationError(f"Variant '{variant['VariantName']}' must specify ModelName.")
         common.require(ctx, models.KIND, variant["ModelName"], models.NOUN)
@@ -32,6 +43,8 @@ def _check_variants(ctx: RequestContext, variants: list[dict[str, Any]], field: 
             raise ValidationError(
                 f"Variant '{variant['VariantName']}' cannot specify both ServerlessConfig and "
                 "InstanceType/InitialInstanceCount.")
+        if serverless:
+            _check_serverless(variant["ServerlessConfig"], field, index)
         variant = dict(variant)
         if not serverless:
             variant.setdefault("InitialVariantWeight", 1.0)

@@ -108,7 +108,8 @@ def describe_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[s
 
 def list_training_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return common.list_page(ctx, KIND, params, "TrainingJobSummaries", lambda row: common.job_summary(
-        row, "TrainingJob", ("TrainingEndTime", "SecondaryStatus")), default_order="Ascending")
+        row, "TrainingJob", ("TrainingEndTime", "SecondaryStatus")), status_after_limit=True,
+        default_order="Ascending")
 
 
 def stop_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:

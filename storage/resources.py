@@ -96,6 +96,8 @@ class ListQuery:
     descending: bool = True
     limit: int = 100
     token: str | None = None
+    # ListTrainingJobs: take `limit` rows ignoring `status`, then filter them (its documented order)
+    status_after_limit: bool = False
 
 
 _SORT_COLUMNS = {"Name": Resource.name, "CreationTime": Resource.creation_time, "Status": Resource.status}
@@ -116,7 +118,7 @@ def page(kind: str, region: str, q: ListQuery) -> tuple[list[Resource], str | No
         query = query.where(Resource.last_modified_time > q.modified_after)
     if q.modified_before is not None:
         query = query.where(Resource.last_modified_time < q.modified_before)
-    if q.status is not None:
+    if q.status is not None and not q.status_after_limit:
         query = query.where(Resource.status == q.status)
     if q.token:
         key, last_id = _decode_token(q.token, kind, q.sort_by, q.descending)
@@ -133,6 +135,8 @@ def page(kind: str, region: str, q: ListQuery) -> tuple[list[Resource], str | No
         key = {"Name": last.name, "CreationTime": last.creation_time, "Status": last.status}[
             q.sort_by if q.sort_by in _SORT_COLUMNS else "CreationTime"]
         next_token = _encode_token(kind, q.sort_by, q.descending, key, last.id)
+    if q.status is not None and q.status_after_limit:
+        rows = [row for row in rows if row.status == q.status]
     return rows, next_token
 
 

@@ -77,6 +77,19 @@ def test_serverless_variant(sagemaker_client, model, name):
     assert got["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
 
 
+@pytest.mark.parametrize("size", [1111, 2560, 5000])  # in botocore's min..max, not whole GiB
+def test_serverless_memory_is_whole_gib(sagemaker_client, model, name, size):
+    with pytest.raises(ClientError) as excinfo:
+        sagemaker_client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": model,
+             "ServerlessConfig": {"MemorySizeInMB": size, "MaxConcurrency": 5}}])
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("ValidationException", 400)
+    assert f"Value '{size}' at 'productionVariants.1.member.serverlessConfig.memorySizeInMB'" in message
+    assert "[1024, 2048, 3072, 4096, 5120, 6144]" in message
+    assert not sagemaker_client.list_endpoint_configs(NameContains=name)["EndpointConfigs"]
+
+
 def test_duplicate_variant_names(sagemaker_client, model, name):
     v = {"VariantName": "A", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
     with pytest.raises(ClientError) as exc:
