@@ -308,3 +308,38 @@ def test_never_healthy_container_fails_the_endpoint(serving_image):
         assert "did not pass the ping health check within 3 seconds" in ep["FailureReason"]
         assert endpoint_containers("sick") == []
         sm.delete_endpoint(EndpointName="sick")
+
+
+def test_delete_while_creating_stops_everything_at_once(serving_image):
+    """The health-check window is 240 s; DeleteEndpoint must not wait it out, nor report Failed later."""
+    with EmulatorServer() as server:
+        sm = server.client("sagemaker")
+        sm.create_model(ModelName="slowstart", ExecutionRoleArn=ROLE, PrimaryContainer={
+            "Image": serving_image, "Environment": {"NEVER_HEALTHY": "1"}})
+        sm.create_endpoint_config(EndpointConfigName="slowstart", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "slowstart", "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+        sm.create_endpoint(EndpointName="slowstart", EndpointConfigName="slowstart")
+        deadline = time.time() + 30
+        while not endpoint_containers("slowstart"):  # its container is up, failing /ping
+            assert time.time() < deadline
+            time.sleep(0.2)
+        assert sm.describe_endpoint(EndpointName="slowstart")["EndpointStatus"] == "Creating"
+        sm.delete_endpoint(EndpointName="slowstart")
+        deadline = time.time() + 10
+        while endpoint_containers("slowstart"):
+            assert time.time() < deadline, "the endpoint's container outlived DeleteEndpoint"
+            time.sleep(0.2)
+        with pytest.raises(ClientError) as exc:
+            sm.describe_endpoint(EndpointName="slowstart")
+        assert error_of(exc)[0] == "ValidationException"
+        sm.create_endpoint(EndpointName="slowstart", EndpointConfigName="slowstart")  # the name is free again
+        sm.delete_endpoint(EndpointName="slowstart")
+        deadline = time.time() + 10
+        while endpoint_containers("slowstart"):
+            assert time.time() < deadline
+            time.sleep(0.2)
+        time.sleep(0.5)
+        log = "\n".join(server.output)
+        assert "slowstart: Failed" not in log
+        assert "deleted while Creating" in log

@@ -37,6 +37,10 @@ class DeployError(Exception):
     """The fleet could not be brought up; the message is the FailureReason."""
 
 
+class DeployCancelled(Exception):
+    """The endpoint was deleted while its fleet was being brought up."""
+
+
 def log_group(endpoint: str) -> str:
     return f"/aws/sagemaker/Endpoints/{endpoint}"
 
@@ -59,6 +63,8 @@ class HostingEngine:
     def __init__(self, services: Any) -> None:
         self.services = services
         self._live: dict[tuple[str, str], LiveEndpoint] = {}
+        # set by DeleteEndpoint: a deployment still starting (Creating/Updating) stops at once
+        self._cancels: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
         self.metrics = EndpointMetrics(services)
         self._reaper: threading.Thread | None = None
@@ -84,7 +90,12 @@ class HostingEngine:
     # -- building and removing fleets -----------------------------------------------------------
     def _build(self, region: str, name: str, arn: str, config: dict[str, Any],
                desired: dict[str, tuple[float | None, int | None]] | None = None) -> LiveEndpoint:
-        """Start and health-check every variant of `config`; nothing is left running on failure."""
+        """Start and health-check every variant of `config`; nothing is left running on failure.
+
+        A DeleteEndpoint meanwhile sets the endpoint's cancel event: the build then stops at once and
+        removes what it started (DeployCancelled), instead of waiting out the health-check window.
+        """
+        cancel = self._cancel_event(region, name)
         deployment = uuid.uuid4().hex[:8]
         live = LiveEndpoint(region, name, arn, config["EndpointConfigName"], deployment,
                             async_config=config.get("AsyncInferenceConfig"))
@@ -107,15 +118,19 @@ class HostingEngine:
                 fleet.prepare()
                 if vf.serverless is None:
                     for _ in range(count or variant.get("InitialInstanceCount") or 1):
+                        if cancel.is_set():
+                            raise DeployCancelled(name)
                         vf.instances.append(self._start(live, vf))
             for vf in live.variants.values():
                 for instance in vf.instances:
-                    self._wait_healthy(vf, instance)
+                    self._wait_healthy(vf, instance, cancel)
             capture = config.get("DataCaptureConfig")
             if capture and capture.get("EnableCapture", True):
                 live.capture = DataCapture(self.services, region, name, capture)
         except ServingError as exc:
             self._teardown(live)
+            if cancel.is_set():
+                raise DeployCancelled(name) from None
             raise DeployError(str(exc)) from None
         except BaseException:
             self._teardown(live)
@@ -131,10 +146,16 @@ class HostingEngine:
             lambda iid, cname: f"{vf.name}/{iid}" if single else f"{vf.name}/{iid}/{cname}",
             host_label=f"{vf.name}/")
 
-    def _wait_healthy(self, vf: VariantFleet, instance: ServingInstance) -> None:
+    def _wait_healthy(self, vf: VariantFleet, instance: ServingInstance,
+                      cancel: threading.Event | None = None) -> None:
         timeout = vf.config.get("ContainerStartupHealthCheckTimeoutInSeconds") \
             or self.services.config.health_check_timeout_seconds
-        vf.fleet.wait_healthy(instance, timeout, f"production variant {vf.name}")
+        vf.fleet.wait_healthy(instance, timeout, f"production variant {vf.name}", cancel)
+
+    def _cancel_event(self, region: str, name: str) -> threading.Event:
+        """The endpoint's cancel event: one per name, replaced when a deleted name is created again."""
+        with self._lock:
+            return self._cancels.setdefault((region, name), threading.Event())
 
     def _retire(self, vf: VariantFleet, instances: list[ServingInstance]) -> None:
         """Instances already out of rotation: wait for their requests, then remove them."""
@@ -153,6 +174,8 @@ class HostingEngine:
 
     # -- create ---------------------------------------------------------------------------------
     def create(self, region: str, name: str) -> None:
+        with self._lock:
+            self._cancels[(region, name)] = threading.Event()  # a fresh one: the name may have been deleted
         threading.Thread(target=self._create_thread, args=(region, name), name=f"endpoint:{name}",
                          daemon=True).start()
 
@@ -165,6 +188,9 @@ class HostingEngine:
         try:
             config = self._config(region, doc["EndpointConfigName"])
             live = self._build(region, name, doc["EndpointArn"], config)
+        except DeployCancelled:
+            log.info("endpoint %s: deleted while Creating; its containers are removed", name)
+            return
         except DeployError as exc:
             self._set_failed(record, str(exc))
             return
@@ -195,8 +221,8 @@ class HostingEngine:
             d["EndpointStatus"] = "Failed"
             d["FailureReason"] = reason[:1024]
 
-        record.edit(failed)
-        log.info("endpoint %s: Failed - %s", record.name, reason)
+        if record.edit(failed) is not None:  # None: deleted meanwhile, nothing to report
+            log.info("endpoint %s: Failed - %s", record.name, reason)
 
     def _roll_back(self, record: JobRecord, reason: str, restore: Any = None) -> None:
         """A change failed: RollingBack, then InService on what was running, with the reason."""
@@ -232,6 +258,9 @@ class HostingEngine:
         try:
             config = self._config(region, config_name)
             new = self._build(region, name, doc["EndpointArn"], config, desired)
+        except DeployCancelled:
+            log.info("endpoint %s: deleted while Updating; the new deployment's containers are removed", name)
+            return
         except Exception as exc:
             if not isinstance(exc, DeployError):
                 log.exception("endpoint %s: update failed inside the emulator", name)
@@ -375,6 +404,9 @@ class HostingEngine:
         log.info("endpoint %s: Deleting", name)
         with self._lock:
             live = self._live.pop((region, name), None)
+            cancel = self._cancels.pop((region, name), None)
+        if cancel is not None:
+            cancel.set()  # a deployment still starting stops now and removes its containers
         if live is not None:
             self._teardown(live)
             self.metrics.flush()

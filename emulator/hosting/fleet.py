@@ -161,12 +161,18 @@ class ModelFleet:
             raise
         return instance
 
-    def wait_healthy(self, instance: ServingInstance, timeout: float, what: str) -> None:
-        """Every container answers `GET /ping` 200 within `timeout`, else ServingError naming why."""
+    def wait_healthy(self, instance: ServingInstance, timeout: float, what: str,
+                     cancelled: threading.Event | None = None) -> None:
+        """Every container answers `GET /ping` 200 within `timeout`, else ServingError naming why.
+
+        `cancelled` (set when the endpoint is deleted meanwhile) ends the wait at once.
+        """
         deadline = time.time() + timeout
         for container in instance.containers:
             label = f"{container.name} container for {what}"
             while True:
+                if cancelled is not None and cancelled.is_set():
+                    raise ServingError(f"The deployment of {what} was cancelled.")
                 code = self.runtime.wait(container.handle, timeout=0)
                 if code is not None:
                     time.sleep(0.3)  # let the last lines reach the sink
