@@ -51,6 +51,7 @@ from .interface import (
     ContainerStartError,
     LineCallback,
     RuntimeImageMissing,
+    remove_all,
 )
 
 Line = str | tuple[float, str, str]
@@ -336,18 +337,17 @@ class FakeRuntime:
     def bridge_gateway(self) -> str | None:
         return self.gateway
 
-    def cleanup(self, owner: str | None = None) -> int:
-        removed = 0
-        for handle in self.list_managed(owner):
-            self.remove(handle)
-            removed += 1
-        for name in self.list_networks(owner):
-            self.remove_network(name)
-            removed += 1
-        for name in self.list_volumes(owner):
+    def remove_volume(self, name: str) -> bool:
+        with self._lock:
+            labels = self.volumes.get(name)
+            container = self.containers.get(labels["container"]) if labels else None
+            if container is not None and container.state != "removed":
+                return False  # in use
             self.volumes.pop(name, None)
-            removed += 1
-        return removed
+        return True
+
+    def cleanup(self, owner: str | None = None) -> int:
+        return remove_all(self, owner)
 
     def cleanup_kind(self, kind: str) -> int:
         handles = self.find_containers({KIND_LABEL: kind}).values()
@@ -356,14 +356,14 @@ class FakeRuntime:
         return len(handles)
 
     def sweep_orphans(self, live_resources: set[str]) -> list[str]:
-        removed = []
-        with self._lock:
-            for store in (self.networks, self.volumes):
-                for name, labels in list(store.items()):
-                    if labels.get(OWNER) == self.owner and labels.get(RESOURCE_LABEL) not in live_resources:
-                        del store[name]
-                        removed.append(name)
-        return removed
+        def orphans(store: dict[str, dict[str, str]]) -> list[str]:
+            return [name for name, labels in list(store.items())
+                    if labels.get(OWNER) == self.owner and labels.get(RESOURCE_LABEL) not in live_resources]
+
+        removed = orphans(self.networks)
+        for name in removed:
+            self.remove_network(name)
+        return removed + [name for name in orphans(self.volumes) if self.remove_volume(name)]
 
 
 def _dir_entry(name: str) -> tarfile.TarInfo:
