@@ -103,12 +103,11 @@ class TransformRun(JobRun):
         self.stop_requested.set()
         self.halt.set()
 
-    def _main(self, adopt: dict | None = None) -> None:  # a transform never re-attaches (see recover)
+    def _run(self, adopt: dict | None) -> None:
+        """JobRun._main's step (which fails the job on errors of ours); a transform never re-attaches
+        (see recover). The containers and scratch files go before the job reaches its final status."""
         try:
-            status, reason = self._run()
-        except Exception as exc:  # never leave a job InProgress because of a bug of ours
-            log.exception("transform job %s failed inside the emulator", self.name)
-            status, reason = "Failed", f"InternalServerError: {exc}"
+            status, reason = self._transform()
         finally:
             self._teardown()
             self.dir.remove()
@@ -117,7 +116,6 @@ class TransformRun(JobRun):
         elif self.stop_requested.is_set() and status != "Failed":
             status, reason = "Stopped", None
         self.finish(status, reason)
-        self.engine.finished(self)
 
     def fail(self, reason: str) -> None:
         self.finish("Failed", reason)
@@ -142,7 +140,7 @@ class TransformRun(JobRun):
         self.halt.set()
 
     # -- the job --------------------------------------------------------------------------------
-    def _run(self) -> tuple[str, str | None]:
+    def _transform(self) -> tuple[str, str | None]:
         job = self.record.read()
         if job is None:
             return "Failed", "InternalServerError: the job record vanished"
