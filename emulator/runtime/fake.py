@@ -7,7 +7,9 @@ for the engines' bookkeeping (statuses, failure reasons, stop/timeout, re-adopti
 Scripting a container::
 
     fake = FakeRuntime(scripts={"trainer:1": Script(lines=["epoch 1", "loss=0.5"], exit_code=0, after=0.2)})
-    services = Services(config, runtime=fake)        # the engines now run on the fake
+    services = Services(config, runtime=fake)        # the engines now run on the fake, or a whole server:
+    with testing.inprocess.InProcessServer(fake, workspace="copy") as server:   # boto3 -> server.client(...)
+        ...                                          # see tests/test_fake_runtime.py
 
     Script(
         lines=["hello", (0.5, "late line", "stderr")],  # printed at start; (delay seconds, line, stream)
