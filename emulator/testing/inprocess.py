@@ -17,9 +17,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config as BotoConfig
-
 from sagemaker_emulator.config import Config
 
 
@@ -58,10 +55,9 @@ class InProcessServer:
             self._server = None
 
     def client(self, service: str, **kwargs: Any):
-        kwargs.setdefault("region_name", self.region)
-        kwargs.setdefault("config", BotoConfig(retries={"max_attempts": 2, "mode": "standard"}))
-        return boto3.client(service, endpoint_url=self.endpoint_url, aws_access_key_id="testing",
-                            aws_secret_access_key="testing", **kwargs)
+        from sagemaker_emulator.testing import server_client
+
+        return server_client(self.endpoint_url, self.region, service, **kwargs)
 
     def __enter__(self) -> InProcessServer:
         return self.start()
