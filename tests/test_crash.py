@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, containers_with, unique
@@ -30,6 +32,12 @@ from .test_transform import wait_terminal as wait_transform
 def owned_networks(server: EmulatorServer) -> list[str]:
     owner = f"label=sagemaker-emulator.owner={server.owner}"
     return subprocess.run(["docker", "network", "ls", "-q", "--filter", owner],
+                          capture_output=True, text=True).stdout.split()
+
+
+def owned_volumes(server: EmulatorServer) -> list[str]:
+    owner = f"label=sagemaker-emulator.owner={server.owner}"
+    return subprocess.run(["docker", "volume", "ls", "-q", "--filter", owner],
                           capture_output=True, text=True).stdout.split()
 
 
@@ -77,14 +85,16 @@ def wait_until(predicate, timeout: float = 30, what: str = "") -> None:
 
 
 def assert_nothing_left(server: EmulatorServer) -> None:
-    wait_until(lambda: not managed_containers(server) and not owned_networks(server), 30, "containers/networks to go")
-    assert managed_containers(server) == [] and owned_networks(server) == []
+    wait_until(lambda: not managed_containers(server) and not owned_networks(server) and not owned_volumes(server),
+               30, "containers/networks/volumes to go")
+    assert managed_containers(server) == [] and owned_networks(server) == [] and owned_volumes(server) == []
     assert work_dirs(server) == []
     assert integrity(server) == "ok"
 
 
-def test_kill_during_training(tmp_path, training_image):
-    with EmulatorServer(data_dir=tmp_path) as server:
+@pytest.mark.parametrize("workspace", ["bind", "copy"])
+def test_kill_during_training(tmp_path, training_image, workspace):
+    with EmulatorServer(data_dir=tmp_path, extra_args=["--workspace", workspace]) as server:
         some_records(server, training_image)
         survivor, bucket = start_sleeping_job(server, training_image)
         cluster, _ = start_sleeping_job(server, training_image, ResourceConfig={
@@ -95,6 +105,8 @@ def test_kill_during_training(tmp_path, training_image):
         assert len(containers_of(survivor)) == 1 and len(containers_of(cluster)) == 2  # they outlive the crash
         cluster_ids = containers_of(cluster, running_only=False)
         subprocess.run(["docker", "rm", "-f", *cluster_ids], capture_output=True, check=True)  # and one job's die
+        if workspace == "copy":  # their volumes outlive them (rm without -v): the restart's sweep removes them
+            assert len(owned_volumes(server)) == 3
 
         server.start()
         sm, s3 = server.client("sagemaker"), server.client("s3")
@@ -105,6 +117,8 @@ def test_kill_during_training(tmp_path, training_image):
         job = sm.describe_training_job(TrainingJobName=survivor)
         assert job["TrainingJobStatus"] == "InProgress" and len(containers_of(survivor)) == 1  # re-attached
         wait_until(lambda: owned_networks(server) == [], 10, "the dead cluster's network to be removed")
+        if workspace == "copy":
+            wait_until(lambda: len(owned_volumes(server)) == 1, 10, "the dead cluster's volumes to be removed")
         s3.create_bucket(Bucket=bucket)  # moto's S3 is in memory: recreate it for the upload
         sm.stop_training_job(TrainingJobName=survivor)
         job = wait_done(sm, survivor, timeout=60)

@@ -26,6 +26,14 @@ from sagemaker_emulator.config import owner_id
 _URL = re.compile(r"listening on (http://\S+)")
 
 
+def server_client(endpoint_url: str, region: str, service: str, **kwargs: object):
+    """A boto3 client for an emulator at `endpoint_url`, with dummy credentials and few retries."""
+    kwargs.setdefault("region_name", region)
+    kwargs.setdefault("config", BotoConfig(retries={"max_attempts": 2, "mode": "standard"}))
+    return boto3.client(service, endpoint_url=endpoint_url, aws_access_key_id="testing",
+                        aws_secret_access_key="testing", **kwargs)
+
+
 class EmulatorServer:
     """A `sagemaker-emulator serve` process on a free loopback port."""
 
@@ -98,10 +106,7 @@ class EmulatorServer:
 
     def client(self, service: str, **kwargs: object):
         """A boto3 client bound to this server, with dummy credentials and few retries."""
-        kwargs.setdefault("region_name", self.region)
-        kwargs.setdefault("config", BotoConfig(retries={"max_attempts": 2, "mode": "standard"}))
-        return boto3.client(service, endpoint_url=self.endpoint_url, aws_access_key_id="testing",
-                            aws_secret_access_key="testing", **kwargs)
+        return server_client(self.endpoint_url, self.region, service, **kwargs)
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
