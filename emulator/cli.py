@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
                      default=None, metavar="KEY:SECRET[,...]",
                      help="refuse requests without a valid SigV4 signature (bare flag: testing:testing; "
                           "env SAGEMAKER_EMULATOR_REQUIRE_SIGNATURE)")
+    run.add_argument("--docker-host", default=defaults.docker_host or None,
+                     help="Docker engine, unix:///path or tcp://host:port (default: DOCKER_HOST, else the local "
+                          "socket; env SAGEMAKER_EMULATOR_DOCKER_HOST)")
+    run.add_argument("--workspace", choices=("bind", "copy"), default=defaults.workspace or None,
+                     help="how job and model files reach containers: host bind mounts, or copies through the "
+                          "engine API (default: bind, copy for a tcp:// engine; env SAGEMAKER_EMULATOR_WORKSPACE)")
     run.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                     pull_images=args.pull_images, stop_grace_seconds=args.stop_grace_seconds,
                     limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url,
                     require_signature=defaults.require_signature if args.require_signature is None
-                    else args.require_signature)
+                    else args.require_signature, docker_host=args.docker_host or "", workspace=args.workspace or "")
     serve(config)
     return 0
 

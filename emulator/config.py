@@ -79,6 +79,20 @@ class Config:
     container_access: bool = field(default_factory=lambda: _flag("CONTAINER_ACCESS", True))
     # Where job containers reach us (the Docker bridge gateway listener; set by the CLI).
     container_url: str = ""
+    # The Docker engine: unix:///path or tcp://host:port; empty = DOCKER_HOST, else the local socket.
+    docker_host: str = field(default_factory=lambda: _env("DOCKER_HOST", ""))
+    # How job and model directories reach containers: "bind" (host bind mounts) or "copy" (copied in
+    # and out through the engine API: works with an engine on another host); empty = bind for a local
+    # engine, copy for a tcp:// one.
+    workspace: str = field(default_factory=lambda: _env("WORKSPACE", ""))
+
+    def workspace_kind(self) -> str:
+        """The workspace in force: the configured one, else copy for a tcp:// engine, bind for a local one."""
+        if self.workspace:
+            if self.workspace not in ("bind", "copy"):
+                raise ValueError(f"workspace must be 'bind' or 'copy', not {self.workspace!r}")
+            return self.workspace
+        return "copy" if (self.docker_host or os.environ.get("DOCKER_HOST", "")).startswith("tcp://") else "bind"
 
 
 def owner_id(data_dir: str | os.PathLike) -> str:

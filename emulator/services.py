@@ -14,7 +14,7 @@ from .config import Config, owner_id
 from .protocol.json_protocol import JsonService, collect_handlers
 from .protocol.rest_protocol import RestService
 from .protocol.service import service_model
-from .runtime.docker_engine import DockerRuntime
+from .runtime.interface import ContainerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ def _logs_handlers() -> list:
 
 
 class Services:
-    def __init__(self, config: Config) -> None:
+    """`runtime`: the container runtime (default: DockerRuntime on `config.docker_host`; tests pass a FakeRuntime)."""
+
+    def __init__(self, config: Config, runtime: ContainerRuntime | None = None) -> None:
         self.config = config
         # Containers are labelled with the data dir's identity: a restart on the same data dir finds
         # (and re-adopts or cleans) its own containers, and never touches another emulator's.
@@ -56,7 +58,14 @@ class Services:
 
         self.sagemaker_runtime = RestService("sagemaker-runtime", collect_handlers(
             service_model("sagemaker-runtime"), [runtime_handlers]))
-        self.runtime = DockerRuntime(owner=self.instance_id)
+        if runtime is None:
+            from .runtime.docker_engine import DockerRuntime
+
+            runtime = DockerRuntime(owner=self.instance_id, docker_host=config.docker_host)
+        self.runtime: ContainerRuntime = runtime
+        from .runtime.workspace import make_workspace
+
+        self.workspace = make_workspace(config.workspace_kind(), runtime)
         from .hosting import HostingEngine
         from .jobs.processing import ProcessingEngine
         from .jobs.training import TrainingEngine
@@ -85,7 +94,7 @@ class Services:
 
     def _sweep_orphans(self) -> None:
         """After recovery (a kill -9 leaves things behind): remove job directories and networks that
-        belong to no job still running, i.e. re-attached. Endpoint directories are all rebuilt."""
+        belong to no job still running, i.e. re-attached (and their volumes). Endpoint directories are all rebuilt."""
         import shutil
 
         from sagemaker_emulator.storage import resources
@@ -100,12 +109,8 @@ class Services:
                     if (folder, region_dir.name, job_dir.name) not in live:
                         log.info("removing the leftover directory %s", job_dir)
                         shutil.rmtree(job_dir, ignore_errors=True)
-        arns = set(live.values())
-        owned = {"label": [f"sagemaker-emulator.owner={self.instance_id}"]}
-        for network in self.runtime.client.networks.list(filters=owned):
-            if network.attrs.get("Labels", {}).get("sagemaker-emulator.resource") not in arns:
-                log.info("removing the leftover network %s", network.name)
-                self.runtime.remove_network(network.name)
+        for name in self.runtime.sweep_orphans(set(live.values())):
+            log.info("removed the leftover network or volume %s", name)
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""

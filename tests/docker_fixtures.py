@@ -25,9 +25,9 @@ def docker_ready() -> str:
 def runtime(docker_ready):
     rt = DockerRuntime(owner="test-" + uuid.uuid4().hex[:8])
     yield rt
-    leftovers = [h.name for h in rt.list_managed(rt.owner)] + rt.list_networks(rt.owner)
+    leftovers = [h.name for h in rt.list_managed(rt.owner)] + rt.list_networks(rt.owner) + rt.list_volumes(rt.owner)
     rt.cleanup(rt.owner)
-    assert not leftovers, f"the test left containers/networks behind: {leftovers}"
+    assert not leftovers, f"the test left containers/networks/volumes behind: {leftovers}"
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from types import SimpleNamespace
 
 import pytest
 
@@ -31,9 +30,9 @@ def chunked(parts: list[bytes]) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
 
 
-def response(body: bytes, step: int, is_chunked: bool = True) -> SimpleNamespace:
-    inner = SimpleNamespace(fp=Trickle(body, step), chunked=is_chunked, chunk_left=None)
-    return SimpleNamespace(raw=SimpleNamespace(_fp=inner))
+def response(body: bytes, step: int, is_chunked: bool = True) -> tuple:
+    """body_blocks' arguments for a connection that trickles `body` out `step` bytes at a time."""
+    return Trickle(body, step).read1, is_chunked
 
 
 @pytest.fixture(autouse=True)
@@ -48,22 +47,20 @@ FRAMES = [frame(1, b"2026-11-26T17:07:01.250000000Z first\n"), frame(2, b"2026-1
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 64, 65536])
 def test_dechunked_at_any_boundary(step):
     body = chunked(FRAMES)
-    assert b"".join(body_blocks(response(body, step))) == b"".join(FRAMES)
-    lines = list(log_lines(body_blocks(response(body, step))))
+    assert b"".join(body_blocks(*response(body, step))) == b"".join(FRAMES)
+    lines = list(log_lines(body_blocks(*response(body, step))))
     assert lines == [("stdout", b"2026-11-26T17:07:01.250000000Z first"), ("stderr", b"2026-11-26T17:07:02.5Z oops"),
                      ("stdout", b"2026-11-26T17:07:03Z partial line"), ("stdout", b"2026-11-26T17:07:04Z no newline")]
 
 
-def test_not_chunked_and_unknown_connections():
+def test_not_chunked():
     body = b"".join(FRAMES)
-    assert b"".join(body_blocks(response(body, 5, is_chunked=False))) == body
-    fallback = SimpleNamespace(raw=Trickle(body, 9))  # no http.client inside: read1 of the response itself
-    assert b"".join(body_blocks(fallback)) == body
+    assert b"".join(body_blocks(*response(body, 5, is_chunked=False))) == body
 
 
 def test_malformed_chunk_size_is_an_error():
     with pytest.raises(ValueError):
-        list(body_blocks(response(b"zz\r\nabc\r\n", 64)))
+        list(body_blocks(*response(b"zz\r\nabc\r\n", 64)))
 
 
 def test_timestamps():

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from sagemaker_emulator.runtime.docker_engine import ContainerSpec, RuntimeImageMissing
+from sagemaker_emulator.runtime.interface import ContainerSpec, RuntimeImageMissing
 
 from .docker_fixtures import BASE_IMAGE
 
@@ -35,11 +35,12 @@ def test_run_stream_and_exit_code(runtime):
 def test_published_port_on_loopback(runtime):
     handle = runtime.run(ContainerSpec(image=BASE_IMAGE, command=["python3", "-m", "http.server", "8080"],
                                        ports=[8080]))
-    port = runtime.host_port(handle, 8080)
+    address = runtime.address(handle, 8080)
+    assert address.host == "127.0.0.1"  # a local engine: published on loopback
     deadline = time.time() + 20
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+            with urllib.request.urlopen(f"http://{address.host}:{address.port}/", timeout=2) as resp:
                 assert resp.status == 200
                 break
         except OSError:
@@ -116,3 +117,25 @@ def test_cleanup_removes_everything_of_the_owner(runtime):
     assert runtime.find_containers({}) and handle.id in [h.id for h in runtime.list_managed(runtime.owner)]
     assert runtime.cleanup(runtime.owner) == 2
     assert runtime.list_managed(runtime.owner) == [] and runtime.list_networks(runtime.owner) == []
+
+
+def test_copy_workspace_round_trip(runtime, tmp_path):
+    """Files reach the container through the engine API (no bind mount) and results come back."""
+    from sagemaker_emulator.runtime.workspace import CopyWorkspace
+
+    (tmp_path / "input" / "config").mkdir(parents=True)
+    (tmp_path / "input" / "config" / "hp.json").write_text('{"a": 1}')
+    (tmp_path / "model").mkdir()
+    script = "import pathlib\np = pathlib.Path('/opt/ml/input/config/hp.json').read_text()\n" \
+             "pathlib.Path('/opt/ml/model/sub').mkdir()\npathlib.Path('/opt/ml/model/sub/out.txt').write_text(p)"
+    spec = ContainerSpec(image=BASE_IMAGE, command=["python3", "-c", script],
+                         mounts={str(tmp_path / "input"): ("/opt/ml/input", "rw"),
+                                 str(tmp_path / "model"): ("/opt/ml/model", "rw")})
+    workspace = CopyWorkspace(runtime)
+    handle = workspace.start(spec)
+    assert runtime.list_volumes(runtime.owner)  # the container's /opt/ml is a labelled volume
+    assert runtime.wait(handle, timeout=60) == 0
+    workspace.collect(handle, spec, ["/opt/ml/model"])
+    assert (tmp_path / "model" / "sub" / "out.txt").read_text() == '{"a": 1}'
+    runtime.remove(handle)
+    assert runtime.list_volumes(runtime.owner) == []  # removed with the container

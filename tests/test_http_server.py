@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sagemaker_emulator.runtime import container_http
+from sagemaker_emulator.runtime.interface import Address
 from sagemaker_emulator.server import http_server
 from sagemaker_emulator.server.http_server import make_server
 
@@ -162,7 +163,7 @@ def test_idle_client_is_dropped(monkeypatch):
 
 
 # -- the client side: runtime.container_http against a scripted "container" ----------------------
-def scripted(replies: list[bytes | None]) -> tuple[int, list[bytes]]:
+def scripted(replies: list[bytes | None]) -> tuple[Address, list[bytes]]:
     """A one-connection-at-a-time server sending each reply after reading one request head.
 
     None: read the request, then say nothing (a model that hangs)."""
@@ -194,7 +195,7 @@ def scripted(replies: list[bytes | None]) -> tuple[int, list[bytes]]:
         listener.close()
 
     threading.Thread(target=run, daemon=True).start()
-    return listener.getsockname()[1], seen
+    return Address("127.0.0.1", listener.getsockname()[1]), seen
 
 
 def test_container_replies_chunked_to_end_and_kept_alive():

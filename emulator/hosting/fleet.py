@@ -4,8 +4,9 @@ A model is one container (`PrimaryContainer`) or several (`Containers`: a serial
 or `Direct` multi-container). `ModelFleet` prepares a model once (images resolved, model data staged
 under a work directory) and then starts *instances*: one container per ContainerDefinition, each with
 `serve`, its model data at /opt/ml/model (read-only), its Environment plus SAGEMAKER_BIND_TO_PORT, and
-its port published on 127.0.0.1. `invoke` posts to an instance the way SageMaker does: straight to the
-single container, hop by hop through a pipeline, or to the container a Direct request names.
+its port published and reached at the runtime's `Address` for it. `invoke` posts to an instance the
+way SageMaker does: straight to the single container, hop by hop through a pipeline, or to the
+container a Direct request names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sagemaker_emulator.jobs.data import JobData
 from sagemaker_emulator.jobs.logsink import LogSink
 from sagemaker_emulator.runtime import container_http, images
 from sagemaker_emulator.runtime.container_http import Reply
-from sagemaker_emulator.runtime.docker_engine import ContainerHandle, ContainerSpec, ContainerStartError
+from sagemaker_emulator.runtime.interface import Address, ContainerHandle, ContainerSpec, ContainerStartError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class ModelContainer:
 class RunningContainer:
     name: str
     handle: ContainerHandle
-    port: int  # host port on 127.0.0.1
+    address: Address  # where its serving port is reached
     sink: LogSink
     model: ModelContainer | None = None
     log_thread: threading.Thread | None = None
@@ -152,7 +153,7 @@ class ModelFleet:
                     raise ServingError(f"ClientError: The {container.name} container could not start: {exc}") \
                         from None
                 sink = LogSink(self.region, log_group, stream_for(instance.instance_id, container.name))
-                running = RunningContainer(container.name, handle, self.runtime.host_port(handle, container.port),
+                running = RunningContainer(container.name, handle, self.runtime.address(handle, container.port),
                                            sink, container)
                 running.log_thread = self.runtime.stream_logs(handle, sink.write)
                 instance.containers.append(running)
@@ -173,7 +174,7 @@ class ModelFleet:
                     tail = " | ".join(line.strip() for line in container.sink.recent(5))
                     raise ServingError(f"The {label} exited with code {code} before passing the ping health "
                                        f"check. Last log lines: {tail}")
-                if ping(container.port):
+                if ping(container.address):
                     break
                 if time.time() >= deadline:
                     raise ServingError(f"The {label} did not pass the ping health check within {int(timeout)} "
@@ -186,7 +187,7 @@ class ModelFleet:
         Removing a running container would lose the output Docker has not streamed to us yet.
         """
         for container in instance.containers:
-            container_http.pool.forget(container.port)
+            container_http.pool.forget(container.address)
             self.runtime.stop(container.handle, grace)
         for container in instance.containers:
             if container.log_thread is not None:
@@ -226,23 +227,24 @@ class ModelFleet:
         return post_checked(container, "/invocations", body, headers, timeout)
 
 
-def ping(port: int) -> bool:
+def ping(address: Address) -> bool:
     try:
-        return post(port, "/ping", b"", {}, PING_TIMEOUT, method="GET").status == 200
+        return post(address, "/ping", b"", {}, PING_TIMEOUT, method="GET").status == 200
     except (OSError, ValueError):
         return False
 
 
-def post(port: int, path: str, body: bytes, headers: dict[str, str], timeout: float, method: str = "POST") -> Reply:
-    """One HTTP request to a container on loopback (pooled, kept alive: runtime.container_http)."""
-    return container_http.request(port, path, body, headers, timeout, method)
+def post(address: Address, path: str, body: bytes, headers: dict[str, str], timeout: float,
+         method: str = "POST") -> Reply:
+    """One HTTP request to a container (pooled, kept alive: runtime.container_http)."""
+    return container_http.request(address, path, body, headers, timeout, method)
 
 
 def post_checked(container: RunningContainer, path: str, body: bytes, headers: dict[str, str],
                  timeout: float) -> Reply:
     """`post`, with every failure turned into ContainerReplyError naming the container."""
     try:
-        reply = post(container.port, path, body, headers, timeout)
+        reply = post(container.address, path, body, headers, timeout)
     except TimeoutError:
         raise ContainerReplyError(container.name, 0, "", timed_out=True) from None
     except (OSError, ValueError) as exc:  # ValueError: a malformed reply
@@ -260,7 +262,7 @@ def open_stream(fleet: ModelFleet, instance: ServingInstance, body: bytes, heade
     iterator raises ContainerReplyError if the stream breaks or stalls for `timeout`.
     """
     last, body, headers = fleet.lead_in(instance, body, headers, timeout, target_container)
-    conn = http.client.HTTPConnection("127.0.0.1", last.port, timeout=timeout)
+    conn = http.client.HTTPConnection(last.address.host, last.address.port, timeout=timeout)
     try:
         conn.request("POST", "/invocations", body=body, headers=headers)
         response = conn.getresponse()

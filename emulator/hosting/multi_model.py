@@ -64,12 +64,12 @@ def invoke_target_model(fleet: ModelFleet, container: ModelContainer, running: R
         if mid not in running.loaded_models:
             request = json.dumps({"model_name": mid, "url": f"/opt/ml/models/{mid}/model"}).encode()
             for _attempt in range(3):
-                reply = post(running.port, "/models", request, {"Content-Type": "application/json"}, timeout)
+                reply = post(running.address, "/models", request, {"Content-Type": "application/json"}, timeout)
                 if reply.status in (200, 201, 409):
                     break
                 if reply.status == 507 and running.loaded_models:  # evict the least recently used and retry
                     victim = min(running.loaded_models, key=running.loaded_models.__getitem__)
-                    post(running.port, f"/models/{victim}", b"", {}, timeout, method="DELETE")
+                    post(running.address, f"/models/{victim}", b"", {}, timeout, method="DELETE")
                     running.loaded_models.pop(victim, None)
                     continue
                 raise ContainerReplyError(running.name, reply.status, reply.body.decode(errors="replace"))

@@ -11,7 +11,6 @@ signature mode accepts) unless their Environment sets them.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from typing import Any
@@ -20,17 +19,18 @@ log = logging.getLogger(__name__)
 
 
 def bridge_gateway(runtime: Any) -> str | None:
-    """The default bridge network's gateway address (usually 172.17.0.1), if Docker answers."""
+    """Where containers reach the host, if they run on this machine (a remote engine's gateway is its own)."""
     try:
-        network = runtime.client.networks.get("bridge")
-        for entry in network.attrs.get("IPAM", {}).get("Config") or []:
-            if entry.get("Gateway"):
-                return str(ipaddress.ip_address(entry["Gateway"]))
-            if entry.get("Subnet"):  # engines that omit the gateway give docker0 the subnet's first address
-                return str(next(ipaddress.ip_network(entry["Subnet"]).hosts()))
-    except Exception as exc:  # no engine, no bridge: containers then simply get no endpoint
+        if runtime.remote:
+            log.info("the Docker engine is on another host: job containers will not reach the emulator")
+            return None
+        gateway = runtime.bridge_gateway()
+    except Exception as exc:  # no engine: containers then simply get no endpoint
         log.info("no Docker bridge gateway found (%s): job containers will not reach the emulator", exc)
-    return None
+        return None
+    if gateway is None:
+        log.info("no Docker bridge gateway found: job containers will not reach the emulator")
+    return gateway
 
 
 def start_listener(config: Any, app: Any, runtime: Any, make_server: Any) -> Any | None:

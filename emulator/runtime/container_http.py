@@ -1,4 +1,4 @@
-"""HTTP/1.1 to serving containers on loopback: pooled kept-alive connections, a lean parser.
+"""HTTP/1.1 to serving containers at their `Address`: pooled kept-alive connections, a lean parser.
 
 Every InvokeEndpoint and transform batch is one request to a container, so this is the hot path:
 connections are shared by all request threads (the server gives each client connection its own
@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 
 from sagemaker_emulator.server.sockio import BufferedSocket, ChunkedBody
+
+from .interface import Address
 
 MAX_HEADERS = 200
 
@@ -38,8 +40,8 @@ class StaleConnection(ConnectionError):
 
 
 class Connection:
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, address: Address) -> None:
+        self.address = address
         self.sock: BufferedSocket | None = None
 
     def close(self) -> None:
@@ -54,11 +56,12 @@ class Connection:
         """Send one request and read the whole reply; returns (reply, connection must close)."""
         fresh = self.sock is None
         if self.sock is None:
-            self.sock = BufferedSocket(socket.create_connection(("127.0.0.1", self.port), timeout=timeout), timeout)
+            self.sock = BufferedSocket(socket.create_connection(self.address, timeout=timeout), timeout)
         else:
             self.sock.set_timeout(timeout)
         sock = self.sock
-        lines = [f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Length: {len(body)}\r\n"]
+        host, port = self.address
+        lines = [f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"]
         for name, value in headers.items():  # names are the emulator's own; values may come from a client
             if "\r" in value or "\n" in value:
                 raise ValueError(f"invalid value for header {name!r}")
@@ -103,33 +106,33 @@ class Connection:
 
 
 class Pool:
-    """Idle kept-alive connections per container port, shared by all request threads."""
+    """Idle kept-alive connections per container address, shared by all request threads."""
 
     MAX_IDLE = 32
 
     def __init__(self) -> None:
-        self._idle: dict[int, list[Connection]] = {}
+        self._idle: dict[Address, list[Connection]] = {}
         self._lock = threading.Lock()
 
-    def get(self, port: int) -> Connection:
+    def get(self, address: Address) -> Connection:
         with self._lock:
-            idle = self._idle.get(port)
+            idle = self._idle.get(address)
             if idle:
                 return idle.pop()
-        return Connection(port)
+        return Connection(address)
 
     def put(self, conn: Connection) -> None:
         with self._lock:
-            idle = self._idle.setdefault(conn.port, [])
+            idle = self._idle.setdefault(conn.address, [])
             if len(idle) < self.MAX_IDLE:
                 idle.append(conn)
                 return
         conn.close()
 
-    def forget(self, port: int) -> None:
+    def forget(self, address: Address) -> None:
         """A container went away: drop its idle connections."""
         with self._lock:
-            idle = self._idle.pop(port, [])
+            idle = self._idle.pop(address, [])
         for conn in idle:
             conn.close()
 
@@ -137,11 +140,11 @@ class Pool:
 pool = Pool()
 
 
-def request(port: int, path: str, body: bytes, headers: dict[str, str], timeout: float,
+def request(address: Address, path: str, body: bytes, headers: dict[str, str], timeout: float,
             method: str = "POST") -> Reply:
     """One request to a container; a kept-alive connection the container had closed is retried once."""
     for _attempt in (1, 2):
-        conn = pool.get(port)
+        conn = pool.get(address)
         try:
             reply, close = conn.request(method, path, body, headers, timeout)
         except StaleConnection:

@@ -1,105 +1,111 @@
-"""The one container runtime that training, hosting, batch transform and processing share.
+"""`DockerRuntime`: the `ContainerRuntime` of a Docker engine, local (Unix socket) or remote (tcp://).
 
-Every container and network it creates carries our labels, so a restarted emulator can find and
-re-adopt its containers and `cleanup` can remove everything we ever started. Ports are published
-on 127.0.0.1 only; containers are never privileged and never get the Docker socket.
+The only module (with docker_logs.py) that speaks to Docker. Every container, network and volume it
+creates carries our labels, so a restarted emulator can find and re-adopt its containers and
+`cleanup` can remove everything we ever started. Ports are published on the engine host's address
+(127.0.0.1 for a local engine); containers are never privileged and never get the Docker socket.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import urllib.parse
+from typing import BinaryIO
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
-from .docker_logs import body_blocks, log_lines, parse_timestamp
+from .docker_logs import body_blocks, log_lines, open_log_stream, parse_timestamp
+from .interface import (  # noqa: F401  (re-exported: the names engines used to import from here)
+    HOST_LABEL,
+    KIND_LABEL,
+    LABEL,
+    MANAGED,
+    OWNER,
+    RESOURCE_LABEL,
+    Address,
+    ContainerHandle,
+    ContainerSpec,
+    ContainerStartError,
+    DockerUnavailable,
+    LineCallback,
+    RuntimeImageMissing,
+    RuntimeUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
-LABEL = "sagemaker-emulator"
-MANAGED = f"{LABEL}.managed"
-OWNER = f"{LABEL}.owner"
-HOST_LABEL = f"{LABEL}.host"
 _SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
+DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
-class DockerUnavailable(Exception):
-    """No Docker engine answers."""
+def docker_host_of(value: str | None) -> str:
+    """The engine URL: `value`, else DOCKER_HOST, else the local socket."""
+    return value or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-class RuntimeImageMissing(Exception):
-    """The image is not present locally."""
-
-    def __init__(self, image: str) -> None:
-        super().__init__(f"The image '{image}' is not present on the local Docker engine; build or tag it "
-                         f"locally (docker build -t {image} .).")
-        self.image = image
-
-
-class ContainerStartError(Exception):
-    """Docker could not start the container (e.g. its command is not in the image)."""
-
-
-@dataclass
-class ContainerSpec:
-    image: str
-    command: list[str] | None = None
-    entrypoint: list[str] | None = None
-    environment: dict[str, str] = field(default_factory=dict)
-    mounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # host path -> (container path, ro|rw)
-    labels: dict[str, str] = field(default_factory=dict)
-    name: str | None = None
-    hostname: str | None = None
-    network: str | None = None
-    network_aliases: list[str] | None = None
-    network_disabled: bool = False
-    ports: list[int] = field(default_factory=list)  # published on 127.0.0.1, ephemeral host ports
-    cpus: float | None = None
-    memory_gib: float | None = None
-    working_dir: str | None = None
-
-
-@dataclass
-class ContainerHandle:
-    id: str
-    name: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-LineCallback = Callable[[float, str, str], None]
+def is_remote(docker_host: str) -> bool:
+    """A tcp:// engine not on loopback runs its containers on another machine."""
+    if not docker_host.startswith(("tcp://", "http://", "https://")):
+        return False
+    host = urllib.parse.urlsplit(docker_host).hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 class DockerRuntime:
-    def __init__(self, owner: str, client: docker.DockerClient | None = None) -> None:
+    def __init__(self, owner: str, client: docker.DockerClient | None = None, docker_host: str | None = None) -> None:
         self.owner = owner
+        self.docker_host = docker_host_of(docker_host)
         self._client = client
         self._lock = threading.Lock()
+        host = urllib.parse.urlsplit(self.docker_host).hostname if "://" in self.docker_host else None
+        if self.docker_host.startswith("unix://") or not host:
+            self.public_host = "127.0.0.1"
+        else:
+            try:
+                self.public_host = socket.gethostbyname(host)
+            except OSError:
+                self.public_host = host
+
+    @property
+    def remote(self) -> bool:
+        return is_remote(self.docker_host)
 
     @property
     def client(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = docker.from_env(timeout=120)
+                    self._client = docker.DockerClient(base_url=self.docker_host, timeout=120)
                     self._client.ping()
                 except DockerException as exc:
                     self._client = None
-                    raise DockerUnavailable(f"No Docker engine answers: {exc}") from exc
+                    raise RuntimeUnavailable(f"No Docker engine answers at {self.docker_host}: {exc}") from exc
             return self._client
 
     def available(self) -> bool:
         try:
             return bool(self.client.ping())
-        except (DockerUnavailable, DockerException):
+        except (RuntimeUnavailable, DockerException):
             return False
 
     def _labels(self, extra: dict[str, str]) -> dict[str, str]:
         return {MANAGED: "true", OWNER: self.owner, **extra}
 
+    def _owned(self, owner: str | None, *more: str) -> dict:
+        return {"label": [MANAGED + "=true"] + ([f"{OWNER}={owner}"] if owner else []) + list(more)}
+
+    # -- images -----------------------------------------------------------------------------------
     def image_exists(self, name: str) -> bool:
         try:
             self.client.images.get(name)
@@ -125,19 +131,23 @@ class DockerRuntime:
         thread.join(timeout)
         return bool(result and result[0])
 
-    def run(self, spec: ContainerSpec) -> ContainerHandle:
-        """Create and start a detached container from `spec`."""
+    # -- containers -------------------------------------------------------------------------------
+    def create(self, spec: ContainerSpec) -> ContainerHandle:
+        """Create a container from `spec` (bind mounts, fresh labelled volumes, published ports)."""
+        labels = self._labels(spec.labels)
         mounts = []
         for host, (target, mode) in spec.mounts.items():
             if host in _SOCKET_PATHS or target in _SOCKET_PATHS:
                 raise ValueError("containers never get the Docker socket")
             mounts.append(Mount(target=target, source=host, type="bind", read_only=(mode == "ro")))
+        for target in spec.volumes:  # anonymous: `remove(v=True)` removes them with the container
+            mounts.append(Mount(target=target, source=None, type="volume", labels=labels))
         kwargs: dict = {
             "image": spec.image, "command": spec.command, "entrypoint": spec.entrypoint,
-            "environment": spec.environment, "labels": self._labels(spec.labels), "name": spec.name,
+            "environment": spec.environment, "labels": labels, "name": spec.name,
             "hostname": spec.hostname, "mounts": mounts, "detach": True, "privileged": False,
             "working_dir": spec.working_dir,
-            "ports": {f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports} or None,
+            "ports": {f"{p}/tcp": (self.public_host, None) for p in spec.ports} or None,
         }
         if spec.network_disabled:
             kwargs["network_mode"] = "none"
@@ -151,28 +161,59 @@ class DockerRuntime:
             container = self.client.containers.create(**{k: v for k, v in kwargs.items() if v is not None})
         except ImageNotFound as exc:
             raise RuntimeImageMissing(spec.image) from exc
-        handle = ContainerHandle(container.id, container.name, kwargs["labels"])
-        try:
-            if spec.network and spec.network_aliases and not spec.network_disabled:
+        except APIError as exc:
+            raise ContainerStartError(f"Docker could not create a container from {spec.image}: "
+                                      f"{exc.explanation or exc}") from None
+        handle = ContainerHandle(container.id, container.name, labels)
+        if spec.network and spec.network_aliases and not spec.network_disabled:
+            try:
                 net = self.client.networks.get(spec.network)
                 net.disconnect(container)
                 net.connect(container, aliases=spec.network_aliases)
-            container.start()
+            except Exception:
+                self.remove(handle)
+                raise
+        return handle
+
+    def start(self, handle: ContainerHandle) -> None:
+        try:
+            self.client.api.start(handle.id)
         except APIError as exc:
             self.remove(handle)
-            raise ContainerStartError(f"Docker could not start a container from {spec.image}: "
+            raise ContainerStartError(f"Docker could not start the container {handle.name}: "
                                       f"{exc.explanation or exc}") from None
         except Exception:
             self.remove(handle)
             raise
+
+    def run(self, spec: ContainerSpec) -> ContainerHandle:
+        """Create and start a detached container from `spec`."""
+        handle = self.create(spec)
+        self.start(handle)
         return handle
 
-    def host_port(self, handle: ContainerHandle, container_port: int) -> int:
+    def put_archive(self, handle: ContainerHandle, path: str, data: BinaryIO) -> None:
+        try:
+            self.client.api.put_archive(handle.id, path, data)
+        except APIError as exc:
+            raise ContainerStartError(f"Docker could not copy files into {handle.name}:{path}: "
+                                      f"{exc.explanation or exc}") from None
+
+    def get_archive(self, handle: ContainerHandle, path: str, out: BinaryIO) -> bool:
+        try:
+            stream, _stat = self.client.api.get_archive(handle.id, path, chunk_size=1 << 20)
+            for block in stream:
+                out.write(block)
+        except NotFound:
+            return False
+        return True
+
+    def address(self, handle: ContainerHandle, container_port: int) -> Address:
         container = self.client.containers.get(handle.id)
         bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp") or []
         for binding in bindings:
-            if binding.get("HostIp") in ("127.0.0.1", ""):
-                return int(binding["HostPort"])
+            if binding.get("HostIp") in (self.public_host, "", "0.0.0.0"):
+                return Address(self.public_host, int(binding["HostPort"]))
         raise RuntimeError(f"port {container_port} of {handle.name} is not published")
 
     def stream_logs(self, handle: ContainerHandle, on_line: LineCallback,
@@ -180,26 +221,23 @@ class DockerRuntime:
         """Follow stdout+stderr with timestamps in a thread that ends when the container does."""
         def follow() -> None:
             try:
-                params: dict = {"stdout": 1, "stderr": 1, "follow": 1, "timestamps": 1}
-                if since:
-                    params["since"] = int(since) + 1
-                api = self.client.api
-                response = api._get(api._url("/containers/{0}/logs", handle.id), params=params, stream=True)
-                api._raise_for_status(response)
-                for stream, raw in log_lines(body_blocks(response)):
-                    self._emit(raw, on_line, stream)
-            except (DockerException, OSError, ValueError) as exc:
+                sock, chunked = open_log_stream(self.docker_host, handle.id, since)
+            except (OSError, ValueError) as exc:
+                log.debug("no log stream of %s: %s", handle.name, exc)
+                return
+            try:
+                for stream, raw in log_lines(body_blocks(sock.read_some, chunked)):
+                    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+                    stamp, _, line = text.partition(" ")
+                    on_line(parse_timestamp(stamp), line, stream)
+            except (OSError, ValueError) as exc:
                 log.debug("log stream of %s ended: %s", handle.name, exc)
+            finally:
+                sock.close()
 
         thread = threading.Thread(target=follow, name=f"docker-logs:{handle.name}", daemon=True)
         thread.start()
         return thread
-
-    @staticmethod
-    def _emit(raw: bytes, on_line: LineCallback, stream: str = "stdout") -> None:
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
-        stamp, _, line = text.partition(" ")
-        on_line(parse_timestamp(stamp), line, stream)
 
     def wait(self, handle: ContainerHandle, timeout: float | None = None) -> int | None:
         """The exit code, or None if still running after `timeout` seconds (0 = just look)."""
@@ -228,6 +266,20 @@ class DockerRuntime:
         except NotFound:
             pass
 
+    def find_containers(self, labels: dict[str, str]) -> dict[str, ContainerHandle]:
+        """Our containers carrying `labels`, by their host label (for re-adoption after a restart)."""
+        filters = self._owned(self.owner, *[f"{k}={v}" for k, v in labels.items()])
+        found = {}
+        for container in self.client.containers.list(all=True, filters=filters):
+            host = container.labels.get(HOST_LABEL, container.name)
+            found[host] = ContainerHandle(container.id, container.name, container.labels)
+        return found
+
+    def list_managed(self, owner: str | None = None) -> list[ContainerHandle]:
+        return [ContainerHandle(c.id, c.name, c.labels)
+                for c in self.client.containers.list(all=True, filters=self._owned(owner))]
+
+    # -- networks and volumes ---------------------------------------------------------------------
     def create_network(self, name: str, labels: dict[str, str] | None = None, internal: bool = False) -> None:
         self.client.networks.create(name, driver="bridge", internal=internal, labels=self._labels(labels or {}))
 
@@ -237,25 +289,38 @@ class DockerRuntime:
         except NotFound:
             pass
 
-    def find_containers(self, labels: dict[str, str]) -> dict[str, ContainerHandle]:
-        """Our containers carrying `labels`, by their host label (for re-adoption after a restart)."""
-        filters = {"label": [MANAGED + "=true", f"{OWNER}={self.owner}"] + [f"{k}={v}" for k, v in labels.items()]}
-        found = {}
-        for container in self.client.containers.list(all=True, filters=filters):
-            host = container.labels.get(HOST_LABEL, container.name)
-            found[host] = ContainerHandle(container.id, container.name, container.labels)
-        return found
-
-    def list_managed(self, owner: str | None = None) -> list[ContainerHandle]:
-        filters = {"label": [MANAGED + "=true"] + ([f"{OWNER}={owner}"] if owner else [])}
-        return [ContainerHandle(c.id, c.name, c.labels) for c in self.client.containers.list(all=True, filters=filters)]
-
     def list_networks(self, owner: str | None = None) -> list[str]:
-        filters = {"label": [MANAGED + "=true"] + ([f"{OWNER}={owner}"] if owner else [])}
-        return [n.name for n in self.client.networks.list(filters=filters)]
+        return [n.name for n in self.client.networks.list(filters=self._owned(owner))]
 
+    def list_volumes(self, owner: str | None = None) -> list[str]:
+        return [v.name for v in self.client.volumes.list(filters=self._owned(owner))]
+
+    def _remove_volume(self, name: str) -> bool:
+        try:
+            self.client.volumes.get(name).remove()
+            return True
+        except NotFound:
+            return True
+        except APIError as exc:  # still in use by a container
+            log.info("volume %s not removed: %s", name, exc)
+            return False
+
+    def bridge_gateway(self) -> str | None:
+        """The default bridge network's gateway address (usually 172.17.0.1), if Docker answers."""
+        try:
+            network = self.client.networks.get("bridge")
+            for entry in network.attrs.get("IPAM", {}).get("Config") or []:
+                if entry.get("Gateway"):
+                    return str(ipaddress.ip_address(entry["Gateway"]))
+                if entry.get("Subnet"):  # engines that omit the gateway give docker0 the subnet's first address
+                    return str(next(ipaddress.ip_network(entry["Subnet"]).hosts()))
+        except Exception as exc:  # no engine, no bridge: containers then simply get no endpoint
+            log.info("no Docker bridge gateway found (%s)", exc)
+        return None
+
+    # -- cleaning up ------------------------------------------------------------------------------
     def cleanup(self, owner: str | None = None) -> int:
-        """Remove every container and network we started (of `owner`, or all); returns the count."""
+        """Remove every container, network and volume we started (of `owner`, or all); returns the count."""
         removed = 0
         for handle in self.list_managed(owner):
             self.remove(handle)
@@ -263,13 +328,27 @@ class DockerRuntime:
         for name in self.list_networks(owner):
             self.remove_network(name)
             removed += 1
+        for name in self.list_volumes(owner):
+            removed += self._remove_volume(name)
         return removed
 
     def cleanup_kind(self, kind: str) -> int:
         """Remove every container of one kind (e.g. all endpoint containers) of this owner."""
         removed = 0
-        filters = {"label": [MANAGED + "=true", f"{OWNER}={self.owner}", f"{LABEL}.kind={kind}"]}
-        for container in self.client.containers.list(all=True, filters=filters):
+        for container in self.client.containers.list(all=True, filters=self._owned(self.owner, f"{KIND_LABEL}={kind}")):
             container.remove(force=True, v=True)
             removed += 1
+        return removed
+
+    def sweep_orphans(self, live_resources: set[str]) -> list[str]:
+        """This owner's networks and volumes of no live resource (a kill -9 leaves them behind)."""
+        removed = []
+        for network in self.client.networks.list(filters=self._owned(self.owner)):
+            if (network.attrs.get("Labels") or {}).get(RESOURCE_LABEL) not in live_resources:
+                self.remove_network(network.name)
+                removed.append(network.name)
+        for volume in self.client.volumes.list(filters=self._owned(self.owner)):
+            if (volume.attrs.get("Labels") or {}).get(RESOURCE_LABEL) not in live_resources:
+                if self._remove_volume(volume.name):
+                    removed.append(volume.name)
         return removed

@@ -1,9 +1,10 @@
 """Following a container's output: Docker's log stream decoded into (stream, timestamp, line).
 
 A serving container typically prints a line per request, so the follower runs as often as
-invocations do and competes with them for the GIL. It is kept cheap three ways: the HTTP body is
-de-chunked here from the connection's buffer in large blocks (urllib3 and http.client would make
-several Python calls per chunk, and Docker sends one chunk per log write); after a small block the
+invocations do and competes with them for the GIL. It is kept cheap three ways: the log request is
+our own over the engine's socket (`open_log_stream`, the public Engine API) and its body is
+de-chunked here from the socket buffer in large blocks (urllib3 and http.client would make several
+Python calls per chunk, and Docker sends one chunk per log write); after a small block the
 follower waits `BATCH_SECONDS` so that the next read collects many lines at once (logs reach
 CloudWatch a few tens of milliseconds later, which nobody can tell); and timestamps are parsed with
 their date-and-time part remembered, since consecutive lines share it.
@@ -13,9 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 import time
-from collections.abc import Iterator
-from typing import Any
+import urllib.parse
+from collections.abc import Callable, Iterator
+
+from sagemaker_emulator.server.sockio import BufferedSocket
 
 BLOCK = 65536
 BATCH_SECONDS = 0.05
@@ -45,23 +49,51 @@ def parse_timestamp(text: str) -> float:
     return base + int(digits[:6].ljust(6, "0")) / 1e6 if digits else base
 
 
-def body_blocks(response: Any) -> Iterator[bytes]:
-    """The body of a streamed `requests` response, de-chunked, in blocks as large as have arrived."""
-    inner = getattr(getattr(response, "raw", None), "_fp", None)  # http.client.HTTPResponse
-    fp = getattr(inner, "fp", None)
-    if fp is None or not hasattr(fp, "read1") or getattr(inner, "chunk_left", None) is not None:
-        while block := response.raw.read1(BLOCK):  # not the connection we know: the slow, general way
-            yield block
-        return
-    if not getattr(inner, "chunked", False):
-        while block := _read_batched(fp):
+def open_log_stream(docker_host: str, container_id: str, since: float | None = None) -> tuple[BufferedSocket, bool]:
+    """`GET /containers/<id>/logs?follow=1&timestamps=1` of the Engine API over its Unix socket or TCP.
+
+    Returns the connection, positioned at the body, and whether the body is chunked. Our own request
+    (not docker-py's) so the body can be read in large blocks straight from the socket buffer.
+    """
+    query = "stdout=1&stderr=1&follow=1&timestamps=1" + (f"&since={int(since) + 1}" if since else "")
+    sock = connect(docker_host)
+    sock.send(f"GET /containers/{container_id}/logs?{query} HTTP/1.1\r\nHost: docker\r\n\r\n".encode())
+    head = sock.head()
+    if head is None:
+        sock.close()
+        raise ConnectionError("the Docker engine closed the log stream")
+    status_line, *headers = head.decode("latin-1").split("\n")
+    if status_line.split(None, 2)[1:2] != ["200"]:
+        sock.close()
+        raise ConnectionError(f"the Docker engine answered {status_line.strip()!r} to a log request")
+    chunked = any(h.lower().startswith("transfer-encoding:") and "chunked" in h.lower() for h in headers)
+    return sock, chunked
+
+
+def connect(docker_host: str) -> BufferedSocket:
+    """A blocking connection (no timeout) to the engine at `unix:///path` or `tcp://host:port`."""
+    if docker_host.startswith("unix://"):
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(docker_host[len("unix://"):])
+    elif docker_host.startswith(("tcp://", "http://")):
+        url = urllib.parse.urlsplit(docker_host)
+        raw = socket.create_connection((url.hostname or "127.0.0.1", url.port or 2375))
+    else:
+        raise ValueError(f"unsupported Docker host {docker_host!r} (unix:// or tcp://)")
+    return BufferedSocket(raw, 0)
+
+
+def body_blocks(read_some: Callable[[int], bytes], chunked: bool) -> Iterator[bytes]:
+    """A streamed body, de-chunked, in blocks as large as have arrived (`read_some(n)`: like read1)."""
+    if not chunked:
+        while block := _read_batched(read_some):
             yield block
         return
     buffer = b""
     left = 0  # bytes of the current chunk still to come
     skip = 0  # bytes of the CRLF after a chunk still to come
     while True:
-        block = _read_batched(fp)
+        block = _read_batched(read_some)
         if not block:
             return
         buffer += block
@@ -100,8 +132,8 @@ def body_blocks(response: Any) -> Iterator[bytes]:
             yield b"".join(out)
 
 
-def _read_batched(fp: Any) -> bytes:
-    block = fp.read1(BLOCK)
+def _read_batched(read_some: Callable[[int], bytes]) -> bytes:
+    block = read_some(BLOCK)
     if block and len(block) < _SMALL:
         time.sleep(BATCH_SECONDS)
     return block

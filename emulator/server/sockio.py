@@ -27,7 +27,8 @@ class BufferedSocket:
         self.buf = bytearray()
         self.timeout: float | None = None
         sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):  # a Unix socket (the Docker engine's) has no Nagle
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.set_timeout(timeout)
 
     def set_timeout(self, timeout: float) -> None:
@@ -112,6 +113,14 @@ class BufferedSocket:
             pass
         data = bytes(buf[:size])
         del buf[:size]
+        return data
+
+    def read_some(self, limit: int) -> bytes:
+        """What is buffered (at most `limit` bytes), else what one receive brings; b"" at end of stream."""
+        if not self.buf and not self._recv():
+            return b""
+        data = bytes(self.buf[:limit])
+        del self.buf[:limit]
         return data
 
     def read_to_end(self) -> bytes:

@@ -238,7 +238,7 @@ class TransformRun(JobRun):
     def _execution_parameters(self, instance: ServingInstance) -> dict[str, Any]:
         """`GET /execution-parameters` of the (first) container; {} when it has none or answers badly."""
         try:
-            reply = post(instance.containers[0].port, "/execution-parameters", b"", {}, 10, method="GET")
+            reply = post(instance.containers[0].address, "/execution-parameters", b"", {}, 10, method="GET")
         except (OSError, http.client.HTTPException):
             return {}
         if reply.status != 200:
