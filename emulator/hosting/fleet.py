@@ -144,7 +144,7 @@ class ModelFleet:
             for container in self.containers:
                 mount_point = "/opt/ml/models" if container.multi_model else "/opt/ml/model"
                 try:
-                    handle = self.runtime.run(ContainerSpec(
+                    handle = self.services.workspace.start(ContainerSpec(
                         image=container.image, command=["serve"], environment=dict(container.environment),
                         mounts={str(container.model_dir): (mount_point, "ro")}, ports=[container.port],
                         labels={**self.labels, "sagemaker-emulator.host": f"{host_label}{instance.instance_id}"

@@ -2,9 +2,10 @@
 
 On an invocation with TargetModel, the artifact `<ModelDataUrl prefix>/<TargetModel>` is fetched
 once per model fleet and extracted under `/opt/ml/models/<id>/model` (`<id>` is an opaque name, as
-on SageMaker), loaded into the container with `POST /models` if it is not loaded there yet (409 =
-already loaded; 507 = out of memory: the least recently used model is unloaded and the load tried
-again), then invoked with `POST /models/<id>/invoke`.
+on SageMaker; the workspace makes it appear in each container), loaded into the container with
+`POST /models` if it is not loaded there yet (409 = already loaded; 507 = out of memory: the least
+recently used model is unloaded and the load tried again), then invoked with
+`POST /models/<id>/invoke`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def invoke_target_model(fleet: ModelFleet, container: ModelContainer, running: R
     _fetch(fleet, container, target_model, mid)
     with running.lock:
         if mid not in running.loaded_models:
+            # the copy workspace copies what the bind workspace shares: the fetched model into this container
+            fleet.services.workspace.push(running.handle, container.model_dir / mid, f"/opt/ml/models/{mid}")
             request = json.dumps({"model_name": mid, "url": f"/opt/ml/models/{mid}/model"}).encode()
             for _attempt in range(3):
                 reply = post(running.address, "/models", request, {"Content-Type": "application/json"}, timeout)

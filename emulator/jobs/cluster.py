@@ -1,10 +1,11 @@
 """Run the containers of one job (`algo-1` ... `algo-N`) and wait for them like SageMaker does.
 
 Training and processing jobs share this: a private network on which every host resolves the
-others by name, one log stream per host, a stop request or a runtime limit turned into SIGTERM
-then SIGKILL after a grace period, and the job ending when every host has exited (or as soon as
-one fails, the others then being stopped). Nothing is left behind: `teardown` removes the
-containers and the network whatever happened.
+others by name, containers started through the workspace (their files copied in, or bind-mounted),
+one log stream per host, a stop request or a runtime limit turned into SIGTERM then SIGKILL after a
+grace period, and the job ending when every host has exited (or as soon as one fails, the others
+then being stopped); `collect` brings each host's outputs back. Nothing is left behind: `teardown`
+removes the containers (with their volumes) and the network whatever happened.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sagemaker_emulator.runtime.docker_engine import ContainerHandle, ContainerSpec, DockerRuntime
+from sagemaker_emulator.runtime.interface import ContainerHandle, ContainerRuntime, ContainerSpec
+from sagemaker_emulator.runtime.workspace import BindWorkspace, Workspace
 
 from .logsink import LogSink
 
@@ -31,6 +33,7 @@ class Member:
     host: str
     spec: ContainerSpec
     make_sink: Callable[[float], LogSink]  # called with the container's start time
+    outputs: list[str] = field(default_factory=list)  # container paths (mount points) brought back by `collect`
     handle: ContainerHandle | None = None
     sink: LogSink | None = None
     log_thread: threading.Thread | None = None
@@ -50,9 +53,11 @@ class Outcome:
 
 
 class Cluster:
-    def __init__(self, runtime: DockerRuntime, members: list[Member], labels: dict[str, str],
-                 network_name: str | None = None, internal_network: bool = False) -> None:
+    def __init__(self, runtime: ContainerRuntime, members: list[Member], labels: dict[str, str],
+                 network_name: str | None = None, internal_network: bool = False,
+                 workspace: Workspace | None = None) -> None:
         self.runtime = runtime
+        self.workspace = workspace or BindWorkspace(runtime)
         self.members = members
         self.labels = labels
         self.network_name = network_name
@@ -65,7 +70,7 @@ class Cluster:
             self.runtime.create_network(self.network_name, labels=self.labels, internal=self.internal_network)
             self._network_created = True
         for member in self.members:
-            member.handle = self.runtime.run(member.spec)
+            member.handle = self.workspace.start(member.spec)
             self._follow(member, time.time())
 
     def adopt(self, handles: dict[str, ContainerHandle], since: dict[str, float]) -> None:
@@ -116,6 +121,20 @@ class Cluster:
             if member.log_thread is not None:
                 member.log_thread.join(10)
         return Outcome(reason, {m.host: m.exit_code for m in self.members})
+
+    def collect(self, paths: Callable[[Member], list[str]] | None = None) -> None:
+        """Bring every host's outputs (or `paths(member)`) back into its host directories (workspace)."""
+        for member in self.members:
+            if member.handle is not None:
+                self.workspace.collect(member.handle, member.spec, paths(member) if paths else member.outputs)
+
+    def last_lines(self, host: str, count: int = 5) -> str:
+        """The host's last log lines, joined with " | " (for failure reasons that quote the log)."""
+        for member in self.members:
+            if member.host == host and member.sink is not None:
+                lines = member.sink.recent(count)
+                return " | ".join(line.strip() for line in lines if line.strip())
+        return ""
 
     def stop_all(self, grace: float) -> None:
         """SIGTERM every running host at once, SIGKILL after `grace` seconds."""

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
+
+from peewee import OperationalError
 
 from sagemaker_emulator.storage import logs
 
@@ -17,6 +20,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.2
 MAX_BATCH = 1000
+OPEN_ATTEMPTS = 10
 
 
 class LogSink:
@@ -74,3 +78,19 @@ class LogSink:
             self._closed = True
             self._wake.set()
             self._thread.join(timeout=10)
+
+
+def open_sink(region: str, group: str, stream: str, on_line: Callable[[float, str], None] | None = None) -> LogSink:
+    """A LogSink, retried while SQLite says "database is locked".
+
+    storage.logs creates a missing stream with a read-then-write transaction, which SQLite refuses
+    at once when another writer got in between (many hosts of a job start at the same moment).
+    """
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return LogSink(region, group, stream, on_line=on_line)
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

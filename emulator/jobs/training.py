@@ -1,8 +1,9 @@
 """Training jobs as real containers under SageMaker's training contract (spec §2).
 
-`TrainingEngine` owns a thread per running job. A job: resolve the image, stage every channel
-for every host (File/FastFile download, Pipe FIFOs fed while the container reads), write the
-three config files, run `algo-1..N` on a private network, capture logs and metrics, then upload
+`TrainingEngine` owns a thread per running job; the run is the cluster skeleton of `JobRun`
+(jobs/engine.py). A training job: resolve the image, stage every channel for every host
+(File/FastFile download, Pipe FIFOs fed while the container reads), write the three config files,
+run `algo-1..N` on a private network, capture logs and metrics, then upload
 `model.tar.gz`/`output.tar.gz`/checkpoints and record the outcome. Stop requests and the runtime
 limit become SIGTERM then SIGKILL after the grace period; artifacts are still uploaded.
 """
@@ -14,30 +15,23 @@ import logging
 import time
 from typing import Any
 
-from sagemaker_emulator.instance_types import size_of
-from sagemaker_emulator.runtime import container_access, images
-from sagemaker_emulator.runtime.docker_engine import ContainerSpec
-
 from . import training_config as tc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
-from .engine import JobEngine, JobRun
-from .logsink import LogSink
+from .engine import FAILURE_LIMIT, SHUTDOWN_REASON, JobEngine, JobRun
 from .metrics import MetricExtractor
 from .records import elapsed_seconds, transition
-from .workdir import JobDir
 
 log = logging.getLogger(__name__)
 
 KIND = "training-job"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-FAILURE_LIMIT = 1024
 
 
 class TrainingEngine(JobEngine["TrainingRun"]):
     """Runs training jobs in background threads; the API handlers call submit/stop."""
 
-    kind, status_field, noun = KIND, "TrainingJobStatus", "training job"
+    kind, status_field, noun, folder = KIND, "TrainingJobStatus", "training job", "training"
 
     @property
     def run_class(self) -> type:
@@ -51,12 +45,12 @@ class TrainingEngine(JobEngine["TrainingRun"]):
 class TrainingRun(JobRun):
     """One training job's life, in its own thread."""
 
+    log_group, container_noun, failure_file = LOG_GROUP, "training", "output/failure"
+
     def __init__(self, engine: TrainingEngine, region: str, name: str) -> None:
         super().__init__(engine, region, name)
-        config = engine.services.config
-        self.config = config
-        self.dir = JobDir(config.data_dir, "training", region, name)
-        self.cluster: Cluster | None = None
+        self._extractor: MetricExtractor | None = None
+        self._extractor_made = False
 
     # -- status helpers -------------------------------------------------------------------------
     def status(self, secondary: str, message: str, **fields: Any) -> dict[str, Any] | None:
@@ -86,50 +80,34 @@ class TrainingRun(JobRun):
         self.record.edit(change)
         log.info("training job %s: Failed/Failed - %s", self.name, reason.splitlines()[0] if reason else "")
 
-    # -- the job --------------------------------------------------------------------------------
+    # -- the job (JobRun.run_cluster's steps) ---------------------------------------------------
     def _run(self, adopt: dict | None) -> None:
-        job = self.record.read()
-        if job is None:
-            return
-        hosts = tc.hosts_of(job["ResourceConfig"])
-        data = JobData(self.engine.services, self.region)
-        cluster: Cluster | None = None
-        try:
-            if adopt is None:
-                self.dir.create()
-                self.status("Starting", "Preparing the instances for training", TrainingStartTime=time.time())
-                try:
-                    image = self._resolve_image(job["AlgorithmSpecification"]["TrainingImage"])
-                except images.ImageUnavailable as exc:
-                    self.fail(str(exc))
-                    return
-                self.status("Downloading", "Downloading input data")
-                feeders = self._stage(job, hosts, data)
-                if feeders is None:
-                    return
-                cluster = self._cluster(job, hosts, image)
-                self.status("Training", "Training image download completed. Training in progress.")
-                for feeder in feeders:  # <channel>_0 must exist before the algorithm looks for it
-                    feeder.start()
-                for feeder in feeders:
-                    feeder.ready.wait(10)
-                cluster.start()
-            else:
-                image = job["AlgorithmSpecification"]["TrainingImage"]
-                cluster = self._cluster(job, hosts, image)
-                cluster.adopt({h.name: adopt[h.name] for h in hosts if h.name in adopt}, self._log_positions(job))
-            self.cluster = cluster
-            deadline = job.get("TrainingStartTime", time.time()) + job["StoppingCondition"]["MaxRuntimeInSeconds"]
-            outcome = cluster.wait(self.stop_requested, deadline, self._grace)
-            self._finish(job, hosts, data, outcome, cluster)
-        finally:
-            if cluster is not None:
-                cluster.teardown()
-            data.close()
-            self.dir.remove()
+        self.run_cluster(adopt)
 
-    def _stage(self, job: dict[str, Any], hosts: list[tc.Host], data: JobData) -> list | None:
+    def hosts(self, job: dict[str, Any]) -> list[tc.Host]:
+        return tc.hosts_of(job["ResourceConfig"])
+
+    def image_of(self, job: dict[str, Any]) -> str:
+        return job["AlgorithmSpecification"]["TrainingImage"]
+
+    def labels(self, job: dict[str, Any]) -> dict[str, str]:
+        return {"sagemaker-emulator.kind": "training", "sagemaker-emulator.resource": job["TrainingJobArn"]}
+
+    def isolated(self, job: dict[str, Any]) -> bool:
+        return bool(job.get("EnableNetworkIsolation"))
+
+    def deadline(self, job: dict[str, Any]) -> float:
+        return job.get("TrainingStartTime", time.time()) + job["StoppingCondition"]["MaxRuntimeInSeconds"]
+
+    def begin(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        return self.status("Starting", "Preparing the instances for training", TrainingStartTime=time.time())
+
+    def launching(self, job: dict[str, Any]) -> None:
+        self.status("Training", "Training image download completed. Training in progress.")
+
+    def stage(self, job: dict[str, Any], hosts: list[tc.Host], data: JobData) -> list | None:
         """Write config files and channel data for every host; returns Pipe-mode feeders to start."""
+        self.status("Downloading", "Downloading input data")
         feeders = []
         input_config = tc.input_data_config(job)
         for host in hosts:
@@ -141,6 +119,9 @@ class TrainingRun(JobRun):
             (config_dir / "resourceconfig.json").write_text(json.dumps(tc.resource_config(host, hosts)))
             for sub in ("model", "output/data", "checkpoints", "input/data"):
                 (root / sub).mkdir(parents=True, exist_ok=True)
+        for name, meta in input_config.items():
+            if meta["TrainingInputMode"] == "Pipe" and self.refuse_pipe(f"channel '{name}'"):
+                return None
         if job.get("CheckpointConfig", {}).get("S3Uri"):
             try:
                 for host in hosts:
@@ -163,19 +144,18 @@ class TrainingRun(JobRun):
                 return None
         return feeders
 
-    def _cluster(self, job: dict[str, Any], hosts: list[tc.Host], image: str) -> Cluster:
+    def _checkpoint_path(self, job: dict[str, Any]) -> str:
+        return (job.get("CheckpointConfig") or {}).get("LocalPath") or "/opt/ml/checkpoints"
+
+    def members(self, job: dict[str, Any], hosts: list[tc.Host], image: str, network: str | None) -> list[Member]:
         spec = job["AlgorithmSpecification"]
-        isolated = bool(job.get("EnableNetworkIsolation"))
         user_env = job.get("Environment") or {}
-        access = {} if isolated else container_access.environment(self.config, self.region, user_env)
-        env = {**access, **user_env, "TRAINING_JOB_NAME": self.name, "TRAINING_JOB_ARN": job["TrainingJobArn"]}
-        labels = {"sagemaker-emulator.kind": "training", "sagemaker-emulator.resource": job["TrainingJobArn"]}
-        network = f"sm-training-{self.name}" if len(hosts) > 1 else None
+        env = {**user_env, "TRAINING_JOB_NAME": self.name, "TRAINING_JOB_ARN": job["TrainingJobArn"]}
         entrypoint = spec.get("ContainerEntrypoint")
         command = spec.get("ContainerArguments")
         if entrypoint is None and command is None:
             command = ["train"]
-        checkpoint_path = (job.get("CheckpointConfig") or {}).get("LocalPath") or "/opt/ml/checkpoints"
+        checkpoint_path = self._checkpoint_path(job)
         modes = tc.input_data_config(job)
         members = []
         for host in hosts:
@@ -186,50 +166,35 @@ class TrainingRun(JobRun):
             for channel, meta in modes.items():
                 if meta["TrainingInputMode"] == "FastFile":
                     mounts[str(root / "input" / "data" / channel)] = (f"/opt/ml/input/data/{channel}", "ro")
-            limits = size_of(host.instance_type) if self.config.limit_resources else None
             members.append(Member(
                 host=host.name,
-                spec=ContainerSpec(
-                    image=image, command=command, entrypoint=entrypoint, environment=env,
-                    mounts=mounts, labels={**labels, "sagemaker-emulator.host": host.name},
-                    name=f"sm-training-{self.name}-{host.name}", hostname=host.name, network=network,
-                    network_aliases=[host.name] if network else None,
-                    network_disabled=isolated and network is None,
-                    cpus=limits[0] if limits else None, memory_gib=limits[1] if limits else None),
-                make_sink=self._sink_factory(job, host)))
-        return Cluster(self.engine.runtime, members, labels, network_name=network, internal_network=isolated)
+                spec=self.container_spec(job, host.name, image, network, mounts=mounts, environment=env,
+                                         command=command, entrypoint=entrypoint, instance_type=host.instance_type),
+                make_sink=self.sink_factory(host.name, self._metric_hook(job, host.name)),
+                outputs=["/opt/ml/model", "/opt/ml/output", checkpoint_path]))
+        return members
 
-    def _sink_factory(self, job: dict[str, Any], host: tc.Host):
+    def _metric_hook(self, job: dict[str, Any], host: str):
         extractor = self._metrics(job)
-
-        def make(started: float) -> LogSink:
-            stream = f"{self.name}/{host.name}-{int(started)}"
-            hook = None
-            if extractor is not None:
-                dimension = f"{self.name}/{host.name}"
-                hook = lambda ts, line: extractor.feed(line, ts, dimension)  # noqa: E731
-            return LogSink(self.region, LOG_GROUP, stream, on_line=hook)
-
-        return make
+        if extractor is None:
+            return None
+        dimension = f"{self.name}/{host}"
+        return lambda ts, line: extractor.feed(line, ts, dimension)
 
     def _metrics(self, job: dict[str, Any]) -> MetricExtractor | None:
-        if not hasattr(self, "_extractor"):
+        if not self._extractor_made:
             definitions = job["AlgorithmSpecification"].get("MetricDefinitions") or []
             self._extractor = MetricExtractor(definitions) if definitions else None
+            self._extractor_made = True
         return self._extractor
 
-    def _log_positions(self, job: dict[str, Any]) -> dict[str, float]:
-        from sagemaker_emulator.storage import logs
-
-        return logs.last_event_times(self.region, LOG_GROUP, f"{self.name}/")
-
-    def _finish(self, job: dict[str, Any], hosts: list[tc.Host], data: JobData, outcome: Outcome,
-                cluster: Cluster) -> None:
+    def finish(self, job: dict[str, Any], hosts: list[tc.Host], data: JobData, outcome: Outcome,
+               cluster: Cluster) -> None:
         if self.shutdown_requested:  # the server is going away: no upload, just record why
-            self.fail("InternalServerError: The emulator was shut down while the job was running.")
+            self.fail(SHUTDOWN_REASON)
             return
         stopped = outcome.reason in ("stopped", "timeout")
-        failure = None if stopped else self._failure_reason(hosts, outcome, cluster)
+        failure = None if stopped else self.failure_reason(hosts, outcome, cluster)
         if failure is None and not stopped and data.feeder_errors():
             failure = "ClientError: " + "; ".join(data.feeder_errors())
         if not stopped and failure is None:
@@ -273,28 +238,3 @@ class TrainingRun(JobRun):
             detail = (doc.get("FailureReason") or doc["SecondaryStatusTransitions"][-1]["StatusMessage"]).splitlines()
             log.info("training job %s: %s/%s - %s", self.name, doc["TrainingJobStatus"], doc["SecondaryStatus"],
                      detail[0] if detail else "")
-
-    def _failure_reason(self, hosts: list[tc.Host], outcome: Outcome, cluster: Cluster) -> str | None:
-        failed = outcome.failed_hosts
-        if not failed:
-            return None
-        for host in [h for h in hosts if h.name in failed] + hosts:
-            failure_file = self.dir.host(host.name) / "output" / "failure"
-            if failure_file.is_file():
-                text = failure_file.read_text(errors="replace").strip()
-                if text:
-                    return f"AlgorithmError: {text}"
-        host = failed[0]
-        code = outcome.exit_codes[host]
-        tail = _last_lines(cluster, host)
-        quoted = f", with the last log lines: {tail}" if tail else ""
-        return f"AlgorithmError: The training container on {host} exited with code {code}{quoted}"
-
-
-def _last_lines(cluster: Cluster, host: str, count: int = 5) -> str:
-    for member in cluster.members:
-        if member.host == host and member.sink is not None:
-            lines = member.sink.recent(count)
-            return " | ".join(line.strip() for line in lines if line.strip())
-    return ""
-

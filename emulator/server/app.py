@@ -194,6 +194,7 @@ class EmulatorApp:
         return self.moto(environ, start_response)
 
 
-def create_app(config: Config | None = None) -> EmulatorApp:
-    """Build the application (opening the database in `config.data_dir`)."""
-    return EmulatorApp(Services(config or Config()))
+def create_app(config: Config | None = None, runtime: Any = None) -> EmulatorApp:
+    """Build the application (opening the database in `config.data_dir`); `runtime`: a ContainerRuntime
+    other than the Docker engine of the configuration (tests: runtime.fake.FakeRuntime)."""
+    return EmulatorApp(Services(config or Config(), runtime=runtime))

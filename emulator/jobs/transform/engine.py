@@ -27,8 +27,8 @@ from typing import Any
 from sagemaker_emulator import staging
 from sagemaker_emulator.hosting.fleet import ContainerReplyError, ModelFleet, ServingError, ServingInstance, post
 from sagemaker_emulator.jobs.data import JobData
-from sagemaker_emulator.jobs.engine import JobEngine, JobRun
-from sagemaker_emulator.jobs.logsink import LogSink
+from sagemaker_emulator.jobs.engine import FAILURE_LIMIT, SHUTDOWN_REASON, JobEngine, JobRun
+from sagemaker_emulator.jobs.logsink import LogSink, open_sink
 from sagemaker_emulator.jobs.workdir import JobDir
 from sagemaker_emulator.storage import resources
 
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 KIND = "transform-job"
 STATUS = "TransformJobStatus"
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
-FAILURE_LIMIT = 1024
 HEALTH_TIMEOUT = 240  # as endpoints without ContainerStartupHealthCheckTimeoutInSeconds (docs/decisions.md)
 DEFAULT_INVOCATION_TIMEOUT = 600
 TEARDOWN_GRACE = 2  # SIGTERM -> SIGKILL when a job's containers go
@@ -64,7 +63,7 @@ def object_name(uri: str) -> str:
 class TransformEngine(JobEngine["TransformRun"]):
     """Runs transform jobs in background threads; the API handlers call submit/stop."""
 
-    kind, status_field, noun = KIND, STATUS, "transform job"
+    kind, status_field, noun, folder = KIND, STATUS, "transform job", "transform"
 
     @property
     def run_class(self) -> type:
@@ -78,7 +77,7 @@ class TransformEngine(JobEngine["TransformRun"]):
                     self.services.runtime.remove(handle)
             except Exception:
                 log.exception("transform job %s: could not remove its containers", row.name)
-            JobDir(self.services.config.data_dir, "transform", row.region, row.name).remove()
+            JobDir(self.services.config.data_dir, self.folder, row.region, row.name).remove()
             run = TransformRun(self, row.region, row.name)
             if row.status == "Stopping":
                 run.finish("Stopped", None)
@@ -92,7 +91,6 @@ class TransformRun(JobRun):
     def __init__(self, engine: TransformEngine, region: str, name: str) -> None:
         super().__init__(engine, region, name)
         self.services = engine.services
-        self.dir = JobDir(self.services.config.data_dir, "transform", region, name)
         self.halt = threading.Event()  # stop requested, or an object failed: no new requests
         self.failure: str | None = None
         self._failure_lock = threading.Lock()
@@ -115,7 +113,7 @@ class TransformRun(JobRun):
             self._teardown()
             self.dir.remove()
         if self.shutdown_requested:
-            status, reason = "Failed", "InternalServerError: The emulator was shut down while the job was running."
+            status, reason = "Failed", SHUTDOWN_REASON
         elif self.stop_requested.is_set() and status != "Failed":
             status, reason = "Stopped", None
         self.finish(status, reason)
@@ -198,7 +196,7 @@ class TransformRun(JobRun):
                   for i in range(len(self.instances))]
         workers = []
         for instance, share in zip(self.instances, shares, strict=True):
-            data_log = LogSink(self.region, LOG_GROUP, f"{self.name}/{instance.instance_id}-{started}/data-log")
+            data_log = open_sink(self.region, LOG_GROUP, f"{self.name}/{instance.instance_id}-{started}/data-log")
             worker = threading.Thread(target=self._instance_worker,
                                       args=(job, fleet, instance, share, settings, processor, store, data_log),
                                       name=f"transform:{self.name}:{instance.instance_id}", daemon=True)
