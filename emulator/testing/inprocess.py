@@ -57,6 +57,14 @@ class InProcessServer:
             self.app.services.close()
             self._server = None
 
+    def abandon(self) -> None:
+        """Stop answering HTTP but leave the services as they are (no shutdown of jobs or endpoints): what a
+        kill -9 leaves behind, for tests of re-adoption by a new server on the same data dir."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
     def client(self, service: str, **kwargs: Any):
         kwargs.setdefault("region_name", self.region)
         kwargs.setdefault("config", BotoConfig(retries={"max_attempts": 2, "mode": "standard"}))
