@@ -1,8 +1,9 @@
 """Engine logic on a FakeRuntime (no Docker): failure reasons, stop, runtime limit, re-adoption after
-a restart, processing and transform outcomes, all as DescribeTrainingJob & co. show them.
+a restart, processing, transform and endpoint outcomes, all as DescribeTrainingJob & co. show them.
 
 The containers are scripted (runtime/fake.py); the HTTP API, handlers, engines, records, staging
-and the embedded S3 are the real ones (tests/fake_emulator.py). Tests that claim containers work
+and the embedded S3 are the real ones (testing.inprocess.InProcessServer). tests/test_fake_runtime.py
+covers completed uploads, SIGKILL after the grace and Pipe refusal; tests that claim containers work
 run real ones (test_training.py, test_endpoints.py ...).
 """
 
@@ -15,32 +16,35 @@ from pathlib import Path
 import pytest
 
 from sagemaker_emulator.runtime.fake import FakeRuntime, Script
+from sagemaker_emulator.testing.inprocess import InProcessServer
 
-from .fake_emulator import Crashable, FakeEmulator, wait_for
+from .fake_restart import Crashable, wait_for
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "trainer:1"
 BUCKET = "fake-bucket"
 
 
-def _emulator(tmp_path: Path, fake, **config) -> FakeEmulator:
-    emu = FakeEmulator(tmp_path / "data", fake, **config)
-    emu.client("s3").create_bucket(Bucket=BUCKET)
+def _emulator(tmp_path: Path, fake, create_bucket: bool = True, **config) -> InProcessServer:
+    config.setdefault("stop_grace_seconds", 2.0)
+    emu = InProcessServer(fake, data_dir=tmp_path / "data", **config).start()
+    if create_bucket:
+        emu.client("s3").create_bucket(Bucket=BUCKET)
     return emu
 
 
 @pytest.fixture
 def make_emulator(tmp_path: Path):
-    made: list[FakeEmulator] = []
+    made: list[InProcessServer] = []
 
-    def make(fake, **config) -> FakeEmulator:
+    def make(fake, **config) -> InProcessServer:
         emu = _emulator(tmp_path, fake, **config)
         made.append(emu)
         return emu
 
     yield make
     for emu in made:
-        emu.close()
+        emu.stop()
 
 
 def _create_training(sm, name: str, image: str = IMAGE, max_runtime: int = 3600, **extra) -> None:
@@ -67,19 +71,25 @@ def _the_container(fake: FakeRuntime, name: str):
     return found[0]
 
 
+def _log_lines(server: InProcessServer, prefix: str, group: str = "/aws/sagemaker/TrainingJobs") -> list[str]:
+    logs = server.client("logs")
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)["logStreams"]
+    return [e["message"] for s in streams for e in logs.get_log_events(
+        logGroupName=group, logStreamName=s["logStreamName"], startFromHead=True)["events"]]
+
+
 def _all_removed(fake: FakeRuntime) -> bool:
     return all(c.state == "removed" for c in fake.containers.values()) and not fake.networks and not fake.volumes
 
 
 # -- training: how a job ends ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("workspace", ["bind", pytest.param("copy", marks=pytest.mark.xfail(
-    reason="until the engines start containers through the workspace (runtime branch)", strict=False))])
+@pytest.mark.parametrize("workspace", ["bind", "copy"])
 def test_a_failed_training_job_says_what_its_failure_file_says(make_emulator, workspace: str) -> None:
     fake = FakeRuntime(scripts={IMAGE: Script(lines=["loading"], after=0.2, exit_code=2,
                                               files={"/opt/ml/output/failure": "ValueError: alpha must be > 0\n"})})
     emu = make_emulator(fake, workspace=workspace)
-    sm = emu.client()
+    sm = emu.client("sagemaker")
     _create_training(sm, "fails-with-file")
     doc = _final(sm, "fails-with-file")
     assert doc["TrainingJobStatus"] == "Failed"
@@ -98,7 +108,7 @@ def test_a_failed_training_job_says_what_its_failure_file_says(make_emulator, wo
 def test_a_failed_training_job_without_a_failure_file_quotes_its_last_log_lines(make_emulator) -> None:
     lines = ["epoch 1", "Traceback (most recent call last):", '  File "train.py", line 3', "MemoryError: no room"]
     fake = FakeRuntime(scripts={IMAGE: Script(lines=lines, after=0.2, exit_code=3)})
-    sm = make_emulator(fake).client()
+    sm = make_emulator(fake).client("sagemaker")
     _create_training(sm, "fails-with-logs")
     doc = _final(sm, "fails-with-logs")
     assert doc["TrainingJobStatus"] == "Failed"
@@ -107,25 +117,9 @@ def test_a_failed_training_job_without_a_failure_file_quotes_its_last_log_lines(
     assert "MemoryError: no room" in reason and "Traceback (most recent call last):" in reason
 
 
-def test_a_completed_training_job_uploads_its_model(make_emulator) -> None:
-    fake = FakeRuntime(scripts={IMAGE: Script(lines=["done"], after=0.1,
-                                              files={"/opt/ml/model/weights.txt": "w=1"})})
-    emu = make_emulator(fake, workspace="copy")
-    sm = emu.client()
-    _create_training(sm, "completes")
-    doc = _final(sm, "completes")
-    assert doc["TrainingJobStatus"] == "Completed", doc.get("FailureReason")
-    assert doc["SecondaryStatus"] == "Completed"
-    uri = doc["ModelArtifacts"]["S3ModelArtifacts"]
-    assert uri == f"s3://{BUCKET}/out/completes/output/model.tar.gz"
-    body = emu.client("s3").get_object(Bucket=BUCKET, Key=uri.split("/", 3)[3])["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-        assert tar.extractfile("weights.txt").read() == b"w=1"
-
-
 def test_an_unknown_image_fails_the_job_and_starts_nothing(make_emulator) -> None:
     fake = FakeRuntime(images={IMAGE})
-    sm = make_emulator(fake).client()
+    sm = make_emulator(fake).client("sagemaker")
     _create_training(sm, "no-image", image="missing:1")
     doc = _final(sm, "no-image")
     assert doc["TrainingJobStatus"] == "Failed"
@@ -137,7 +131,7 @@ def test_an_unknown_image_fails_the_job_and_starts_nothing(make_emulator) -> Non
 
 def test_stop_training_job_is_stopping_then_stopped_after_sigterm(make_emulator) -> None:
     fake = FakeRuntime(scripts={IMAGE: Script(lines=["training"], after=None, on_term=0, term_seconds=1.0)})
-    sm = make_emulator(fake).client()
+    sm = make_emulator(fake).client("sagemaker")
     _create_training(sm, "stopped")
     wait_for(lambda: sm.describe_training_job(TrainingJobName="stopped")["SecondaryStatus"] == "Training")
     sm.stop_training_job(TrainingJobName="stopped")
@@ -151,21 +145,9 @@ def test_stop_training_job_is_stopping_then_stopped_after_sigterm(make_emulator)
     assert doc["ModelArtifacts"]["S3ModelArtifacts"].endswith("/stopped/output/model.tar.gz")  # still uploaded
 
 
-def test_a_container_ignoring_sigterm_is_killed_after_the_grace(make_emulator) -> None:
-    fake = FakeRuntime(scripts={IMAGE: Script(after=None, on_term=None)})
-    sm = make_emulator(fake, stop_grace_seconds=0.5).client()
-    _create_training(sm, "killed")
-    wait_for(lambda: sm.describe_training_job(TrainingJobName="killed")["SecondaryStatus"] == "Training")
-    sm.stop_training_job(TrainingJobName="killed")
-    doc = _final(sm, "killed")
-    assert (doc["TrainingJobStatus"], doc["SecondaryStatus"]) == ("Stopped", "Stopped")
-    container = _the_container(fake, "killed")
-    assert container.signals == ["SIGTERM", "SIGKILL"] and container.exit_code == 137
-
-
 def test_max_runtime_stops_the_job_with_max_runtime_exceeded(make_emulator) -> None:
     fake = FakeRuntime(scripts={IMAGE: Script(lines=["forever"], after=None)})
-    sm = make_emulator(fake).client()
+    sm = make_emulator(fake).client("sagemaker")
     _create_training(sm, "too-long", max_runtime=1)
     doc = _final(sm, "too-long", timeout=30)
     assert doc["TrainingJobStatus"] == "Stopped"
@@ -184,51 +166,48 @@ def test_a_restarted_server_adopts_the_running_container_and_the_job_completes(t
                                               after=3.0, files={"/opt/ml/model/m.txt": "adopted"})})
     old_runtime = Crashable(fake)
     old = _emulator(tmp_path, old_runtime, workspace=workspace)
-    sm = old.client()
+    sm = old.client("sagemaker")
     _create_training(sm, "adopted")
     wait_for(lambda: sm.describe_training_job(TrainingJobName="adopted")["SecondaryStatus"] == "Training")
+    wait_for(lambda: "before the restart" in _log_lines(old, "adopted/"))  # recorded before the crash
     old_runtime.crash()  # the old server's job thread is frozen, as by kill -9
-    old.stop_serving()
+    old.abandon()
     container = _the_container(fake, "adopted")
     assert container.state == "running"
-    new = FakeEmulator(tmp_path / "data", fake, workspace=workspace)
+    new = _emulator(tmp_path, fake, create_bucket=False, workspace=workspace)
     try:
-        sm = new.client()
+        sm = new.client("sagemaker")
         doc = _final(sm, "adopted")
         assert doc["TrainingJobStatus"] == "Completed", doc.get("FailureReason")
         assert list(fake.containers) == [container.id]  # adopted, not started again
         body = new.client("s3").get_object(Bucket=BUCKET, Key="out/adopted/output/model.tar.gz")["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(body)) as tar:
             assert tar.extractfile("m.txt").read() == b"adopted"
-        logs = new.client("logs")
-        streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                            logStreamNamePrefix="adopted/")["logStreams"]
-        events = [e["message"] for s in streams for e in logs.get_log_events(
-            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=s["logStreamName"])["events"]]
+        events = _log_lines(new, "adopted/")
         assert "after the restart" in events  # the new server follows the adopted container's output
         assert events.count("before the restart") == 1  # from where the old server's stream stopped
         assert wait_for(lambda: _all_removed(fake))
     finally:
-        new.close()
+        new.stop()
 
 
 def test_a_restarted_server_fails_a_job_whose_container_is_gone(tmp_path: Path) -> None:
     fake = FakeRuntime(scripts={IMAGE: Script(after=None)})
     old_runtime = Crashable(fake)
     old = _emulator(tmp_path, old_runtime)
-    sm = old.client()
+    sm = old.client("sagemaker")
     _create_training(sm, "orphaned")
     wait_for(lambda: sm.describe_training_job(TrainingJobName="orphaned")["SecondaryStatus"] == "Training")
     old_runtime.crash()
-    old.stop_serving()
+    old.abandon()
     fake.remove(_the_container(fake, "orphaned").handle)  # the engine lost it meanwhile
-    new = FakeEmulator(tmp_path / "data", fake)
+    new = _emulator(tmp_path, fake, create_bucket=False)
     try:
-        doc = _final(new.client(), "orphaned")
+        doc = _final(new.client("sagemaker"), "orphaned")
         assert doc["TrainingJobStatus"] == "Failed"
         assert doc["FailureReason"].startswith("InternalServerError: The emulator restarted")
     finally:
-        new.close()
+        new.stop()
 
 
 # -- processing -----------------------------------------------------------------------------------
@@ -255,7 +234,7 @@ def test_a_processing_job_uploads_its_output_and_exit_message(make_emulator, wor
     fake = FakeRuntime(scripts={IMAGE: Script(after=0.1, files={
         "/opt/ml/processing/output/result.csv": "a,b\n", "/opt/ml/output/message": "all good"})})
     emu = make_emulator(fake, workspace=workspace)
-    sm = emu.client()
+    sm = emu.client("sagemaker")
     _create_processing(sm, "proc-ok")
     doc = _final_processing(sm, "proc-ok")
     assert doc["ProcessingJobStatus"] == "Completed", doc.get("FailureReason")
@@ -266,7 +245,7 @@ def test_a_processing_job_uploads_its_output_and_exit_message(make_emulator, wor
 
 def test_a_failed_processing_job_quotes_its_last_log_lines(make_emulator) -> None:
     fake = FakeRuntime(scripts={IMAGE: Script(lines=["reading", "KeyError: 'label'"], after=0.1, exit_code=1)})
-    sm = make_emulator(fake).client()
+    sm = make_emulator(fake).client("sagemaker")
     _create_processing(sm, "proc-fails")
     doc = _final_processing(sm, "proc-fails")
     assert doc["ProcessingJobStatus"] == "Failed"
@@ -276,7 +255,7 @@ def test_a_failed_processing_job_quotes_its_last_log_lines(make_emulator) -> Non
 
 def test_stop_processing_job_stops_the_container(make_emulator) -> None:
     fake = FakeRuntime(scripts={IMAGE: Script(after=None, on_term=0, term_seconds=0.5)})
-    sm = make_emulator(fake).client()
+    sm = make_emulator(fake).client("sagemaker")
     _create_processing(sm, "proc-stop")
     wait_for(lambda: any(c.state == "running" for c in fake.containers.values()))
     sm.stop_processing_job(ProcessingJobName="proc-stop")
@@ -291,7 +270,7 @@ def test_stop_processing_job_stops_the_container(make_emulator) -> None:
 def test_a_transform_job_whose_container_exits_fails_with_a_reason(make_emulator) -> None:
     fake = FakeRuntime(scripts={"server:1": Script(lines=["cannot load the model"], after=0.2, exit_code=4)})
     emu = make_emulator(fake)
-    sm = emu.client()
+    sm = emu.client("sagemaker")
     emu.client("s3").put_object(Bucket=BUCKET, Key="batch/in.csv", Body=b"1,2\n")
     sm.create_model(ModelName="fake-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "server:1"})
     sm.create_transform_job(
@@ -308,7 +287,7 @@ def test_a_transform_job_whose_container_exits_fails_with_a_reason(make_emulator
 
 def test_an_endpoint_whose_container_exits_fails_with_a_reason(make_emulator) -> None:
     fake = FakeRuntime(scripts={"server:1": Script(lines=["no model.pkl"], after=0.2, exit_code=5)})
-    sm = make_emulator(fake).client()
+    sm = make_emulator(fake).client("sagemaker")
     sm.create_model(ModelName="fake-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "server:1"})
     sm.create_endpoint_config(EndpointConfigName="fake-config", ProductionVariants=[{
         "VariantName": "v1", "ModelName": "fake-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
