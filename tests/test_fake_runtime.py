@@ -44,6 +44,8 @@ def server(request, tmp_path):
         "bad": Script(lines=["starting", "Traceback: boom"], after=0.1, exit_code=3),
         "noted": Script(after=0.1, exit_code=1, files={"/opt/ml/output/failure": "bad hyperparameter"}),
         "stubborn": Script(lines=["forever"], after=None, on_term=None),
+        "server": Script(after=None, http=lambda method, path, body: (200, b"echo:" + body if path == "/invocations"
+                                                                         else b"")),
     })
     assert isinstance(fake, ContainerRuntime)
     with InProcessServer(fake, data_dir=tmp_path, workspace=request.param, stop_grace_seconds=0.5) as srv:
@@ -102,3 +104,19 @@ def test_pipe_mode_is_refused_by_the_copy_workspace(server):
         assert not server.runtime.containers  # refused before any container
     else:
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+
+
+def test_endpoint_serves_through_the_scripted_container(server):
+    sm, runtime = server.client("sagemaker"), server.client("sagemaker-runtime")
+    sm.create_model(ModelName="fake-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "server"})
+    sm.create_endpoint_config(EndpointConfigName="fake-config", ProductionVariants=[{
+        "VariantName": "v", "ModelName": "fake-model", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName="fake-endpoint", EndpointConfigName="fake-config")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="fake-endpoint", WaiterConfig={"Delay": 0.2})
+    reply = runtime.invoke_endpoint(EndpointName="fake-endpoint", Body=b"hi", ContentType="text/plain")
+    assert reply["Body"].read() == b"echo:hi"
+    sm.delete_endpoint(EndpointName="fake-endpoint")
+    deadline = time.time() + 10
+    while server.runtime.list_managed(server.runtime.owner):
+        assert time.time() < deadline, "the endpoint's container was not removed"
+        time.sleep(0.05)

@@ -36,6 +36,7 @@ from .interface import (  # noqa: F401  (re-exported: the names engines used to 
     LineCallback,
     RuntimeImageMissing,
     RuntimeUnavailable,
+    remove_all,
 )
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ class DockerRuntime:
     def list_volumes(self, owner: str | None = None) -> list[str]:
         return [v.name for v in self.client.volumes.list(filters=self._owned(owner))]
 
-    def _remove_volume(self, name: str) -> bool:
+    def remove_volume(self, name: str) -> bool:
         try:
             self.client.volumes.get(name).remove()
             return True
@@ -321,16 +322,7 @@ class DockerRuntime:
     # -- cleaning up ------------------------------------------------------------------------------
     def cleanup(self, owner: str | None = None) -> int:
         """Remove every container, network and volume we started (of `owner`, or all); returns the count."""
-        removed = 0
-        for handle in self.list_managed(owner):
-            self.remove(handle)
-            removed += 1
-        for name in self.list_networks(owner):
-            self.remove_network(name)
-            removed += 1
-        for name in self.list_volumes(owner):
-            removed += self._remove_volume(name)
-        return removed
+        return remove_all(self, owner)
 
     def cleanup_kind(self, kind: str) -> int:
         """Remove every container of one kind (e.g. all endpoint containers) of this owner."""
@@ -349,6 +341,6 @@ class DockerRuntime:
                 removed.append(network.name)
         for volume in self.client.volumes.list(filters=self._owned(self.owner)):
             if (volume.attrs.get("Labels") or {}).get(RESOURCE_LABEL) not in live_resources:
-                if self._remove_volume(volume.name):
+                if self.remove_volume(volume.name):
                     removed.append(volume.name)
         return removed

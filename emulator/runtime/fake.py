@@ -16,6 +16,7 @@ Scripting a container::
         files={"/opt/ml/output/failure": "boom"},   # written (container paths) when it exits on its own
         on_term=0,               # exit code on SIGTERM; None = ignores SIGTERM (SIGKILL: 137 after the grace)
         term_seconds=0.0,        # how long it takes to exit after SIGTERM
+        http=lambda method, path, body: (200, b"{}"),  # serves its published ports (serving containers)
     )
 
 Scripts are picked by image name (`scripts`), else by `script_for(spec)` if given, else `Script()`
@@ -24,7 +25,8 @@ land where the workspace put that container path: in a bind-mounted host directo
 workspace), or in the container's in-memory file system, which `put_archive`/`get_archive` fill and
 read as a Docker engine would (the copy workspace). `fake.containers` keeps every container ever
 created (`FakeContainer`: spec, state, exit code, lines, files, stop signals) for assertions.
-Published ports get an `Address` on 127.0.0.1 where nothing listens.
+A script with `http` answers on a real loopback port for each published port while it runs (so
+/ping, /invocations and /execution-parameters work); without it nothing listens at the `Address`.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .interface import (
     HOST_LABEL,
@@ -51,6 +53,7 @@ from .interface import (
     ContainerStartError,
     LineCallback,
     RuntimeImageMissing,
+    remove_all,
 )
 
 Line = str | tuple[float, str, str]
@@ -67,6 +70,7 @@ class Script:
     on_term: int | None = 0
     term_seconds: float = 0.0
     fail_to_start: str | None = None  # ContainerStartError with this message on start
+    http: Callable[[str, str, bytes], tuple[int, bytes]] | None = None  # (method, path, body) -> (status, body)
 
 
 @dataclass
@@ -82,6 +86,7 @@ class FakeContainer:
     lines: list[tuple[float, str, str]] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)  # container path -> content (not bind-mounted)
     signals: list[str] = field(default_factory=list)  # "SIGTERM", "SIGKILL"
+    servers: dict[int, Any] = field(default_factory=dict)  # container port -> loopback HTTP server (script.http)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -149,6 +154,9 @@ class FakeRuntime:
             self.remove(handle)
             raise ContainerStartError(container.script.fail_to_start)
         container.state, container.started_at = "running", time.time()
+        if container.script.http is not None:
+            for port in container.spec.ports:
+                container.servers[port] = _serve(container.script.http)
         threading.Thread(target=self._life, args=(container,), name=f"fake:{container.name}", daemon=True).start()
 
     def run(self, spec: ContainerSpec) -> ContainerHandle:
@@ -191,6 +199,7 @@ class FakeRuntime:
             if container.state == "running":
                 container.state, container.exit_code = "exited", code
             container.changed.notify_all()
+        _close_servers(container)
 
     def write_file(self, container: FakeContainer, path: str, content: str | bytes) -> None:
         """Write a container path: through a bind mount if one covers it, else into the container's files."""
@@ -237,7 +246,9 @@ class FakeRuntime:
         return True
 
     def address(self, handle: ContainerHandle, container_port: int) -> Address:
-        return Address("127.0.0.1", next(self._ports))
+        container = self._get(handle)
+        server = container.servers.get(container_port) if container else None
+        return Address("127.0.0.1", server.server_port if server else next(self._ports))
 
     def stream_logs(self, handle: ContainerHandle, on_line: LineCallback,
                     since: float | None = None) -> threading.Thread:
@@ -300,6 +311,7 @@ class FakeRuntime:
         with container.changed:
             container.state = "removed"
             container.changed.notify_all()
+        _close_servers(container)
         with self._lock:
             for name in [n for n, labels in self.volumes.items() if labels.get("container") == handle.id]:
                 del self.volumes[name]
@@ -336,18 +348,17 @@ class FakeRuntime:
     def bridge_gateway(self) -> str | None:
         return self.gateway
 
-    def cleanup(self, owner: str | None = None) -> int:
-        removed = 0
-        for handle in self.list_managed(owner):
-            self.remove(handle)
-            removed += 1
-        for name in self.list_networks(owner):
-            self.remove_network(name)
-            removed += 1
-        for name in self.list_volumes(owner):
+    def remove_volume(self, name: str) -> bool:
+        with self._lock:
+            labels = self.volumes.get(name)
+            container = self.containers.get(labels["container"]) if labels else None
+            if container is not None and container.state != "removed":
+                return False  # in use
             self.volumes.pop(name, None)
-            removed += 1
-        return removed
+        return True
+
+    def cleanup(self, owner: str | None = None) -> int:
+        return remove_all(self, owner)
 
     def cleanup_kind(self, kind: str) -> int:
         handles = self.find_containers({KIND_LABEL: kind}).values()
@@ -356,14 +367,14 @@ class FakeRuntime:
         return len(handles)
 
     def sweep_orphans(self, live_resources: set[str]) -> list[str]:
-        removed = []
-        with self._lock:
-            for store in (self.networks, self.volumes):
-                for name, labels in list(store.items()):
-                    if labels.get(OWNER) == self.owner and labels.get(RESOURCE_LABEL) not in live_resources:
-                        del store[name]
-                        removed.append(name)
-        return removed
+        def orphans(store: dict[str, dict[str, str]]) -> list[str]:
+            return [name for name, labels in list(store.items())
+                    if labels.get(OWNER) == self.owner and labels.get(RESOURCE_LABEL) not in live_resources]
+
+        removed = orphans(self.networks)
+        for name in removed:
+            self.remove_network(name)
+        return removed + [name for name in orphans(self.volumes) if self.remove_volume(name)]
 
 
 def _dir_entry(name: str) -> tarfile.TarInfo:
@@ -371,3 +382,36 @@ def _dir_entry(name: str) -> tarfile.TarInfo:
     info.type = tarfile.DIRTYPE
     info.mode = 0o755
     return info
+
+
+def _serve(answer: Callable[[str, str, bytes], tuple[int, bytes]]) -> Any:
+    """A loopback HTTP server answering every request with `answer(method, path, body)`."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _reply(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, data = answer(self.command, self.path, body)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = _reply  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="fake-http", daemon=True).start()
+    return server
+
+
+def _close_servers(container: FakeContainer) -> None:
+    servers, container.servers = container.servers, {}
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()

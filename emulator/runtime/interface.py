@@ -162,6 +162,10 @@ class ContainerRuntime(Protocol):
 
     def list_volumes(self, owner: str | None = None) -> list[str]: ...
 
+    def remove_volume(self, name: str) -> bool:
+        """Remove a volume; False if it is still in use (it stays)."""
+        ...
+
     def bridge_gateway(self) -> str | None:
         """The default bridge's gateway address (where containers reach the host), if any."""
         ...
@@ -178,3 +182,18 @@ class ContainerRuntime(Protocol):
     def sweep_orphans(self, live_resources: set[str]) -> list[str]:
         """Remove this owner's networks and volumes whose resource label is not in `live_resources`."""
         ...
+
+
+def remove_all(runtime: ContainerRuntime, owner: str | None) -> int:
+    """Every container, network and volume of `owner` (or of every owner) removed; returns the count.
+    What `ContainerRuntime.cleanup` does, written once for every runtime."""
+    removed = 0
+    for handle in runtime.list_managed(owner):
+        runtime.remove(handle)
+        removed += 1
+    for name in runtime.list_networks(owner):
+        runtime.remove_network(name)
+        removed += 1
+    for name in runtime.list_volumes(owner):
+        removed += runtime.remove_volume(name)
+    return removed
