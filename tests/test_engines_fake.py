@@ -73,7 +73,10 @@ def _the_container(fake: FakeRuntime, name: str):
 
 def _log_lines(server: InProcessServer, prefix: str, group: str = "/aws/sagemaker/TrainingJobs") -> list[str]:
     logs = server.client("logs")
-    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)["logStreams"]
+    try:
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)["logStreams"]
+    except logs.exceptions.ResourceNotFoundException:  # no line recorded yet
+        return []
     return [e["message"] for s in streams for e in logs.get_log_events(
         logGroupName=group, logStreamName=s["logStreamName"], startFromHead=True)["events"]]
 
