@@ -76,8 +76,6 @@ def remote_server(second_engine: SecondEngine, training_image: str, serving_imag
         server.close()
 
 
-@pytest.mark.xfail(reason="until the engines start containers through the copy workspace (runtime branch)",
-                   strict=False)
 def test_training_and_an_endpoint_on_a_tcp_engine_with_copied_workspaces(remote_server: EmulatorServer,
                                                                          second_engine: SecondEngine,
                                                                          training_image: str,
