@@ -23,8 +23,9 @@ must not disturb:
 Teardown removes every container, volume and network, stops dockerd (which stops its containerd),
 kills any of its processes still alive (found by our temp dir in their command line), unmounts
 whatever is left under the temp dir, deletes the bridges and the rule, and removes the temp dir,
-whatever state the test left. Start-up takes about 2 s; loading an image about 15 s for the base
-image's layers, much less for the images on top of it.
+whatever state the test left; a run killed before its teardown is reaped by the next one
+(`reap_stale`, from the `state.json` in its temp dir). Start-up takes about 2 s; loading an image
+about 15 s for the base image's layers, much less for the images on top of it.
 """
 
 from __future__ import annotations
@@ -105,20 +106,30 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 class SecondEngine:
     """One private dockerd; `start()` then `url` / `client`; `close()` leaves nothing behind."""
 
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))
-        self.block = _pick_block()
+    def __init__(self, state_dir: Path | None = None) -> None:
+        """A new engine (nothing started yet), or, with `state_dir`, the remains of an old one to `close()`."""
+        if state_dir is None:
+            self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))
+            self.block = _pick_block()
+            self.bridge = "smemu" + os.urandom(4).hex()
+            self._write_state()
+        else:
+            self.dir = state_dir
+            state = json.loads((state_dir / "state.json").read_text())
+            self.block, self.bridge = ipaddress.ip_network(state["block"]), state["bridge"]
         subnets = list(self.block.subnets(new_prefix=21))
         self.bridge_net = next(subnets[0].subnets(new_prefix=24))  # the default bridge
         self.pool = subnets[1]  # user-defined networks, /24 each
-        self.bridge = "smemu" + os.urandom(4).hex()
         self.port = 0
         self.process: subprocess.Popen | None = None
         self._client: docker.DockerClient | None = None
         self._rule = ["FORWARD", "-s", str(self.block), "-d", str(self.block), "-m", "physdev",
                       "--physdev-is-bridged", "-j", "ACCEPT"]
-        self._rule_added = False
-        (self.dir / "state.json").write_text(json.dumps({"block": str(self.block), "bridge": self.bridge}))
+        self._rule_added = state_dir is not None  # an old engine's rule may be there: delete it if so
+
+    def _write_state(self, pid: int | None = None) -> None:
+        (self.dir / "state.json").write_text(json.dumps({"block": str(self.block), "bridge": self.bridge,
+                                                         "pid": pid}))
 
     @property
     def url(self) -> str:
@@ -164,6 +175,7 @@ class SecondEngine:
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
         log.close()
+        self._write_state(self.process.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -250,6 +262,43 @@ class SecondEngine:
         while self._strays() and time.monotonic() < deadline:
             time.sleep(0.1)
 
+    def _container_ids(self) -> list[str]:
+        folder = self.dir / "data" / "containers"
+        return [p.name for p in folder.iterdir()] if folder.is_dir() else []
+
+    def _container_processes(self, ids: list[str]) -> list[int]:
+        """Pids in the cgroups of containers `ids`: alive only if dockerd died without stopping them."""
+        if not ids:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    text = (entry / "cgroup").read_text()
+                except OSError:
+                    continue
+                if any(f"/{cid}" in text for cid in ids):
+                    pids.append(int(entry.name))
+        return pids
+
+    def _kill_containers(self, ids: list[str]) -> None:
+        """SIGKILL what runs in the containers `ids`, then remove their (then empty) cgroups."""
+        for pid in self._container_processes(ids):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while self._container_processes(ids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for cid in ids:  # cgroup v1 (one tree per controller) or v2, under the cgroupfs driver's /docker
+            root = Path("/sys/fs/cgroup")
+            for group in [*root.glob(f"*/docker/{cid}"), *root.glob(f"docker/{cid}")]:
+                try:
+                    group.rmdir()
+                except OSError:
+                    pass
+
     def mounts(self) -> list[str]:
         """Mount points under the temp dir, deepest first."""
         prefix = str(self.dir)
@@ -275,6 +324,7 @@ class SecondEngine:
     def close(self) -> list[str]:
         """Tear everything down; returns what could not be removed (empty when clean)."""
         problems = []
+        ids = self._container_ids()
         if self.process is not None and self.process.poll() is None:
             try:
                 self.remove_all()
@@ -285,17 +335,20 @@ class SecondEngine:
             self._client = None
         self._stop_daemon()
         self._kill_strays()
+        self._kill_containers(ids)
         for point in self.mounts():
             if _run("umount", point).returncode:
                 _run("umount", "-l", point)
-        if self._rule_added:
-            _run("iptables", "-D", *self._rule)
+        if self._rule_added and shutil.which("iptables"):
+            while _run("iptables", "-D", *self._rule).returncode == 0:
+                pass
             self._rule_added = False
         for name in self.interfaces():
             _run("ip", "link", "del", name)
         shutil.rmtree(self.dir, ignore_errors=True)
         problems += [f"mount left: {p}" for p in self.mounts()] + [f"process left: {p}" for p in self._strays()]
         problems += [f"interface left: {n}" for n in self.interfaces()]
+        problems += [f"container process left: {p}" for p in self._container_processes(ids)]
         if self.dir.exists():
             problems.append(f"dir left: {self.dir}")
         return problems
@@ -307,11 +360,39 @@ class SecondEngine:
         self.close()
 
 
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def reap_stale() -> list[str]:
+    """Tear down the engines of earlier test runs that died without their teardown (kill -9): those
+    whose dockerd is gone (or never started). A live engine, e.g. a parallel run's, is left alone."""
+    reaped = []
+    for state in Path(tempfile.gettempdir()).glob(PREFIX + "*/state.json"):
+        try:
+            pid = json.loads(state.read_text()).get("pid")
+            old = state.stat().st_mtime < time.time() - 120  # not one being started right now
+        except (OSError, ValueError):
+            continue
+        if old and not _alive(pid):
+            engine = SecondEngine(state_dir=state.parent)
+            engine.close()
+            reaped.append(str(state.parent))
+    return reaped
+
+
 def start_second_engine() -> SecondEngine:
     """A started engine, or a pytest skip when this machine cannot run a second dockerd at all."""
     reason = unavailable()
     if reason:
         pytest.skip(f"no second Docker engine: {reason}")
+    reap_stale()
     engine = SecondEngine()
     try:
         return engine.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 import urllib.request
 from pathlib import Path
@@ -11,7 +12,7 @@ import docker
 
 from sagemaker_emulator.testing import BASE_IMAGE
 
-from .second_engine import SecondEngine, start_second_engine
+from .second_engine import SecondEngine, reap_stale, start_second_engine
 
 SERVE = ["python3", "-m", "http.server", "8080", "--bind", "0.0.0.0"]
 
@@ -93,3 +94,22 @@ def test_teardown_leaves_nothing_behind(docker_ready) -> None:
     assert engine.mounts() == [] and engine.interfaces() == [] and engine._strays() == []
     assert bridge not in Path("/proc/net/dev").read_text()
     assert not _on_main_engine(sleeper.id)
+
+
+def test_an_engine_whose_test_run_was_killed_is_reaped_by_the_next_one(docker_ready) -> None:
+    engine = start_second_engine()
+    engine.load_images(BASE_IMAGE)
+    sleeper = engine.client.containers.run(BASE_IMAGE, ["sleep", "600"], detach=True)
+    ids = [sleeper.id]
+    assert engine._container_processes(ids)
+    engine.process.kill()  # the test run dies with its dockerd: containerd, shims and containers remain
+    engine.process.wait()
+    engine.process = None
+    assert engine._strays() and engine.mounts()
+    state = engine.dir / "state.json"
+    os.utime(state, (time.time() - 600, time.time() - 600))
+    assert str(engine.dir) in reap_stale()
+    assert not engine.dir.exists()
+    assert engine.mounts() == [] and engine.interfaces() == [] and engine._strays() == []
+    assert engine._container_processes(ids) == []
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/docker/{sleeper.id}"))
