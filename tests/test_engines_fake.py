@@ -18,9 +18,10 @@ import pytest
 from sagemaker_emulator.runtime.fake import FakeRuntime, Script
 from sagemaker_emulator.testing.inprocess import InProcessServer
 
+from .conftest import ROLE
 from .fake_restart import Crashable, wait_for
+from .test_training import job_request
 
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "trainer:1"
 BUCKET = "fake-bucket"
 
@@ -47,13 +48,8 @@ def make_emulator(tmp_path: Path):
         emu.stop()
 
 
-def _create_training(sm, name: str, image: str = IMAGE, max_runtime: int = 3600, **extra) -> None:
-    sm.create_training_job(
-        TrainingJobName=name, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": max_runtime}, **extra)
+def _create_training(sm, name: str, image: str = IMAGE, max_runtime: int = 3600) -> None:
+    sm.create_training_job(**job_request(name, BUCKET, image, StoppingCondition={"MaxRuntimeInSeconds": max_runtime}))
 
 
 def _final(sm, name: str, timeout: float = 20) -> dict:
@@ -183,7 +179,7 @@ def test_a_restarted_server_adopts_the_running_container_and_the_job_completes(t
         doc = _final(sm, "adopted")
         assert doc["TrainingJobStatus"] == "Completed", doc.get("FailureReason")
         assert list(fake.containers) == [container.id]  # adopted, not started again
-        body = new.client("s3").get_object(Bucket=BUCKET, Key="out/adopted/output/model.tar.gz")["Body"].read()
+        body = new.client("s3").get_object(Bucket=BUCKET, Key="output/adopted/output/model.tar.gz")["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(body)) as tar:
             assert tar.extractfile("m.txt").read() == b"adopted"
         events = _log_lines(new, "adopted/")

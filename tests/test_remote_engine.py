@@ -9,9 +9,7 @@ main engine was not used is its event log for this server's owner label.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import threading
 import time
 
@@ -22,6 +20,7 @@ from sagemaker_emulator.testing import EmulatorServer
 
 from .conftest import ROLE, unique
 from .second_engine import SecondEngine
+from .test_training import job_request, model_files
 
 OWNER_LABEL = "sagemaker-emulator.owner"
 
@@ -50,13 +49,6 @@ class Inspector:
 
     def close(self) -> None:
         self._events.close()
-
-
-def _model_files(s3, uri: str) -> dict[str, bytes]:
-    bucket, key = uri[5:].split("/", 1)
-    raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
 def _kinds(seen: dict[str, dict]) -> list[str]:
@@ -91,19 +83,14 @@ def test_training_and_an_endpoint_on_a_tcp_engine_with_copied_workspaces(remote_
     try:
         # -- a training job: inputs copied in, the model copied out -------------------------------
         job = unique("remote-train")
-        sm.create_training_job(
-            TrainingJobName=job, RoleArn=ROLE, HyperParameters={"epochs": "1"},
-            AlgorithmSpecification={"TrainingImage": training_image, "TrainingInputMode": "File"},
-            InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train"}}}],
-            OutputDataConfig={"S3OutputPath": f"s3://{bucket}/output"},
-            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-            StoppingCondition={"MaxRuntimeInSeconds": 300})
+        sm.create_training_job(**job_request(job, bucket, training_image, HyperParameters={"epochs": "1"},
+                                             InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                                                 "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train"}}}]))
         sm.get_waiter("training_job_completed_or_stopped").wait(
             TrainingJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
         doc = sm.describe_training_job(TrainingJobName=job)
         assert doc["TrainingJobStatus"] == "Completed", doc.get("FailureReason")
-        files = _model_files(s3, doc["ModelArtifacts"]["S3ModelArtifacts"])
+        files = model_files(s3, doc["ModelArtifacts"]["S3ModelArtifacts"])
         report = json.loads(files["report-algo-1.json"])
         assert report["channels"]["train"] == {"a.csv": "1,2\n", "sub/b.csv": "3,4\n"}
         assert report["hyperparameters"] == {"epochs": "1"}
