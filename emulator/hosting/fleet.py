@@ -26,7 +26,13 @@ from sagemaker_emulator.jobs.data import JobData
 from sagemaker_emulator.jobs.logsink import LogSink
 from sagemaker_emulator.runtime import container_http, images
 from sagemaker_emulator.runtime.container_http import Reply
-from sagemaker_emulator.runtime.interface import Address, ContainerHandle, ContainerSpec, ContainerStartError
+from sagemaker_emulator.runtime.interface import (
+    Address,
+    ContainerHandle,
+    ContainerRuntime,
+    ContainerSpec,
+    ContainerStartError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +108,7 @@ class ModelFleet:
         self.data = JobData(services, region)  # one S3 client for model data (and multi-model fetches)
 
     @property
-    def runtime(self):
+    def runtime(self) -> ContainerRuntime:
         return self.services.runtime
 
     def prepare(self) -> None:

@@ -22,7 +22,8 @@ from typing import Any, Generic, TypeVar
 
 from sagemaker_emulator.instance_types import size_of
 from sagemaker_emulator.runtime import container_access, images
-from sagemaker_emulator.runtime.interface import ContainerSpec, ContainerStartError
+from sagemaker_emulator.runtime.interface import ContainerRuntime, ContainerSpec, ContainerStartError
+from sagemaker_emulator.runtime.workspace import Workspace
 
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
@@ -57,11 +58,11 @@ class JobEngine(Generic[Run]):
         self._lock = threading.Lock()
 
     @property
-    def runtime(self):
+    def runtime(self) -> ContainerRuntime:
         return self.services.runtime
 
     @property
-    def workspace(self):
+    def workspace(self) -> Workspace:
         return self.services.workspace
 
     def submit(self, region: str, name: str) -> None:
@@ -153,7 +154,7 @@ class JobRun:
         self._thread: threading.Thread | None = None
 
     @property
-    def workspace(self):
+    def workspace(self) -> Workspace:
         return self.engine.workspace
 
     def _grace(self) -> float:

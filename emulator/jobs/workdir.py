@@ -1,4 +1,5 @@
-"""Per-job directories on the host, bind-mounted into the job's containers under /opt/ml.
+"""Per-job directories on the host, shown to the job's containers under /opt/ml by the workspace
+(bind-mounted, or copied in and out: runtime/workspace.py).
 
 Everything a job writes lives under `<data_dir>/jobs/<kind>/<region>/<name>/`, so one `rmtree`
 cleans it and no container ever gets a host path outside its own job.

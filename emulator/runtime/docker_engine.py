@@ -66,6 +66,7 @@ def is_remote(docker_host: str) -> bool:
 class DockerRuntime:
     def __init__(self, owner: str, client: docker.DockerClient | None = None, docker_host: str | None = None) -> None:
         self.owner = owner
+        self._explicit = bool(docker_host)
         self.docker_host = docker_host_of(docker_host)
         self._client = client
         self._lock = threading.Lock()
@@ -87,7 +88,8 @@ class DockerRuntime:
         with self._lock:
             if self._client is None:
                 try:
-                    self._client = docker.DockerClient(base_url=self.docker_host, timeout=120)
+                    self._client = docker.DockerClient(base_url=self.docker_host, timeout=120) if self._explicit \
+                        else docker.from_env(timeout=120)  # DOCKER_HOST and DOCKER_TLS_* as the docker CLI reads them
                     self._client.ping()
                 except DockerException as exc:
                     self._client = None
