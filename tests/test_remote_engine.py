@@ -55,12 +55,15 @@ def _kinds(seen: dict[str, dict]) -> list[str]:
     return sorted(d["Config"]["Labels"].get("sagemaker-emulator.kind", "") for d in seen.values() if "Config" in d)
 
 
-@pytest.fixture
-def remote_server(second_engine: SecondEngine, training_image: str, serving_image: str):
+@pytest.fixture(params=["flags", "environment"])
+def remote_server(request, second_engine: SecondEngine, training_image: str, serving_image: str):
+    """The emulator on the second engine: --docker-host/--workspace, or their SAGEMAKER_EMULATOR_* variables."""
     second_engine.load_images(training_image, serving_image)
-    server = EmulatorServer(extra_args=["--docker-host", second_engine.url, "--workspace", "copy",
-                                        "--stop-grace-seconds", "5"],
-                            env={"DOCKER_HOST": ""})
+    if request.param == "flags":
+        args, env = ["--docker-host", second_engine.url, "--workspace", "copy"], {}
+    else:
+        args, env = [], {"SAGEMAKER_EMULATOR_DOCKER_HOST": second_engine.url, "SAGEMAKER_EMULATOR_WORKSPACE": "copy"}
+    server = EmulatorServer(extra_args=[*args, "--stop-grace-seconds", "5"], env={"DOCKER_HOST": "", **env})
     server.start()
     try:
         yield server
