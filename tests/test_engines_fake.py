@@ -252,6 +252,26 @@ def test_a_failed_processing_job_quotes_its_last_log_lines(make_emulator) -> Non
     assert "KeyError: 'label'" in doc["FailureReason"]
 
 
+def test_a_restarted_server_adopts_a_running_processing_job(tmp_path: Path) -> None:
+    fake = FakeRuntime(scripts={IMAGE: Script(after=2.0, files={"/opt/ml/processing/output/late.csv": "x\n"})})
+    old_runtime = Crashable(fake)
+    old = _emulator(tmp_path, old_runtime, workspace="copy")
+    _create_processing(old.client("sagemaker"), "proc-adopted")
+    wait_for(lambda: any(c.state == "running" for c in fake.containers.values()))
+    old_runtime.crash()
+    old.abandon()
+    new = _emulator(tmp_path, fake, create_bucket=False, workspace="copy")
+    try:
+        doc = _final_processing(new.client("sagemaker"), "proc-adopted")
+        assert doc["ProcessingJobStatus"] == "Completed", doc.get("FailureReason")
+        assert len(fake.containers) == 1  # adopted, not started again
+        got = new.client("s3").get_object(Bucket=BUCKET, Key="processed/proc-adopted/late.csv")["Body"].read()
+        assert got == b"x\n"  # copied out of the adopted container by the new server
+        assert wait_for(lambda: _all_removed(fake))
+    finally:
+        new.stop()
+
+
 def test_stop_processing_job_stops_the_container(make_emulator) -> None:
     fake = FakeRuntime(scripts={IMAGE: Script(after=None, on_term=0, term_seconds=0.5)})
     sm = make_emulator(fake).client("sagemaker")
