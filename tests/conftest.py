@@ -17,6 +17,7 @@ from .docker_fixtures import (  # noqa: F401  (fixtures)
     toolkit_training_image,
     training_image,
 )
+from .second_engine import second_engine  # noqa: F401  (fixture)
 
 
 def resource_arn(kind: str, name: str) -> str:

@@ -268,7 +268,9 @@ class FakeRuntime:
                     seen = len(container.lines)
                     done = container.state != "running"
                 for stamp, text, stream in batch:
-                    if since is None or stamp > since:
+                    # `since` is a recorded log position, in CloudWatch's milliseconds: a line of that
+                    # millisecond was recorded already (Docker's own `since` is coarser still)
+                    if since is None or int(stamp * 1000) > round(since * 1000):
                         on_line(stamp, text, stream)
                 if done and seen >= len(container.lines):
                     return

@@ -54,6 +54,14 @@ class InProcessServer:
             self.app.services.close()
             self._server = None
 
+    def abandon(self) -> None:
+        """Stop answering HTTP but leave the services as they are (no shutdown of jobs or endpoints): what a
+        kill -9 leaves behind, for tests of re-adoption by a new server on the same data dir."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
     def client(self, service: str, **kwargs: Any):
         from sagemaker_emulator.testing import server_client
 
