@@ -67,6 +67,21 @@ def test_needs_a_container(sagemaker_client, name):
     assert "PrimaryContainer or Containers" in error_of(exc)[1]
 
 
+@pytest.mark.parametrize("form", ["PrimaryContainer", "Containers"])
+def test_model_package_refused_until_packages_exist(sagemaker_client, name, form):
+    """An endpoint on a model package could never start (no image): refused at CreateModel, naming it."""
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/my-group/1"
+    container = {"ModelPackageName": package}
+    spec = {"PrimaryContainer": container} if form == "PrimaryContainer" else {"Containers": [container]}
+    with pytest.raises(ClientError) as exc:
+        sagemaker_client.create_model(ModelName=name, ExecutionRoleArn=ROLE, **spec)
+    code, message, status = error_of(exc)
+    assert (code, status) == ("ValidationException", 400)
+    assert package in message and "model package" in message.lower()
+    with pytest.raises(ClientError):
+        sagemaker_client.describe_model(ModelName=name)
+
+
 def test_region_from_signature(sagemaker_emulator, name):
     sm = sagemaker_emulator.client("sagemaker", region_name="eu-west-1")
     arn = make_model(sm, name)["ModelArn"]
