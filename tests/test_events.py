@@ -127,37 +127,61 @@ def test_endpoint_whose_image_is_missing_fails(services):
     assert {e.kind for e in heard.events} == {"endpoint"}
 
 
-def test_job_created_stopped_and_recovered_after_a_restart(tmp_path):
-    """Created and stopped while no run exists (as after a kill -9): a fresh process's subscriber
-    rebuilds what it waits for from the database, then hears the recovery fail the job."""
-    first = Services(Config(data_dir=tmp_path, pull_images=False))
-    first.training.submit = lambda region, name: None  # the process "dies" before the job runs
+def stopped_before_running(data_dir) -> tuple[str, Recorder]:
+    """A training job created and stopped while no run exists (the process "dies" before it runs)."""
+    first = Services(Config(data_dir=data_dir, pull_images=False))
+    first.training.submit = lambda region, name: None
     heard = Recorder(first.events)
     name = unique("ev-job")
     arn = first.sagemaker.call("CreateTrainingJob", training_request(name, "ev-bucket", "img:1"))["TrainingJobArn"]
     first.sagemaker.call("StopTrainingJob", {"TrainingJobName": name})
     heard.wait_for(name, "Stopping")
+    first.events.close()
+    first.db.close()
+    return arn, heard
+
+
+def test_job_created_then_stopped(tmp_path):
+    _, heard = stopped_before_running(tmp_path)
     created, stopping = heard.events
     assert (created.previous, created.status, created.secondary_status) == (None, "InProgress", "Starting")
     assert (stopping.previous, stopping.status) == ("InProgress", "Stopping")
     assert (stopping.previous_secondary_status, stopping.secondary_status) == ("Starting", "Stopping")
     assert heard.stored[-1] == "Stopping"
-    first.events.close()
-    first.db.close()
 
-    second = Services(Config(data_dir=tmp_path, pull_images=False))
+
+def restarted(data_dir, arn: str) -> tuple[Services, dict, list[StatusChange]]:
+    """A new process on the same data dir, with a subscriber that rebuilds what it waits for on start-up."""
+    services = Services(Config(data_dir=data_dir, pull_images=False))
     waiting: dict[str, str | None] = {}
     after: list[StatusChange] = []
-    second.events.subscribe(after.append, kinds=["training-job"],
-                            recover=lambda: waiting.update(second.events.current_status([arn])))
+    services.events.subscribe(after.append, kinds=["training-job"],
+                              recover=lambda: waiting.update(services.events.current_status([arn])))
+    services.start_background()  # events.recover() first, then (with an engine) the jobs' recovery
+    return services, waiting, after
+
+
+def test_subscribers_recover_from_the_database_after_a_restart(tmp_path, monkeypatch):
+    arn, _ = stopped_before_running(tmp_path)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # no engine: only the subscribers recover
+    services, waiting, after = restarted(tmp_path, arn)
     try:
-        second.start_background()  # recover() first; then the engine fails the orphaned job
+        wait_until(lambda: waiting, 10, "the recover hook")
+        assert waiting == {arn: "Stopping"} and after == []
+    finally:
+        services.close()
+
+
+def test_recovery_of_an_orphaned_job_is_heard(tmp_path, docker_ready):
+    arn, _ = stopped_before_running(tmp_path)
+    services, waiting, after = restarted(tmp_path, arn)
+    try:
         wait_until(lambda: after, 30, "the recovery's status change")
-        assert waiting == {arn: "Stopping"}
+        assert waiting == {arn: "Stopping"}  # the hook ran before the engine failed the job
         assert (after[0].previous, after[0].status) == ("Stopping", "Failed")
         assert resources.get_by_arn(arn).status == "Failed"
     finally:
-        second.close()
+        services.close()
 
 
 def read_status(path, arn: str) -> str | None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"sagemaker_emulator": "emulator", "sagemaker_emulator.handlers": "handlers",

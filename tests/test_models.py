@@ -8,12 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE, error_of, unique
-
-
-def make_model(sm, name: str, **extra):
-    return sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                           PrimaryContainer={"Image": "my-serve:latest", "Environment": {"A": "1"}}, **extra)
+from .helpers import ROLE, error_of, make_model, unique
 
 
 def test_create_describe_delete(sagemaker_client, name):
