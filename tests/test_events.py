@@ -13,7 +13,7 @@ from sagemaker_emulator.events import EventBus, StatusChange
 from sagemaker_emulator.services import Services
 from sagemaker_emulator.storage import resources
 
-from .helpers import ROLE, containers_with, training_request, unique, wait_until
+from .helpers import ROLE, containers_with, processing_request, training_request, unique, wait_until
 
 
 def change(name: str, previous: str | None, status: str | None, kind: str = "training-job") -> StatusChange:
@@ -148,6 +148,27 @@ def test_job_created_then_stopped(tmp_path):
     assert (stopping.previous, stopping.status) == ("InProgress", "Stopping")
     assert (stopping.previous_secondary_status, stopping.secondary_status) == ("Starting", "Stopping")
     assert heard.stored[-1] == "Stopping"
+
+
+def test_processing_and_transform_jobs_publish_too(services):
+    services.processing.submit = services.transform.submit = lambda region, name: None  # records only
+    heard = Recorder(services.events)
+    processing = unique("ev-proc")
+    services.sagemaker.call("CreateProcessingJob", processing_request(processing, "ev-bucket", "img:1"))
+    model, transform = unique("ev-model"), unique("ev-tx")
+    services.sagemaker.call("CreateModel", {"ModelName": model, "ExecutionRoleArn": ROLE,
+                                            "PrimaryContainer": {"Image": "img:1"}})
+    services.sagemaker.call("CreateTransformJob", {
+        "TransformJobName": transform, "ModelName": model,
+        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in/"}}},
+        "TransformOutput": {"S3OutputPath": "s3://b/out/"},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}})
+    services.sagemaker.call("StopTransformJob", {"TransformJobName": transform})
+    heard.wait_for(transform, "Stopping")
+    assert [(e.kind, e.name, e.previous, e.status, e.secondary_status) for e in heard.events] == [
+        ("processing-job", processing, None, "InProgress", None),
+        ("transform-job", transform, None, "InProgress", None),
+        ("transform-job", transform, "InProgress", "Stopping", None)]
 
 
 def restarted(data_dir, arn: str) -> tuple[Services, dict, list[StatusChange]]:
