@@ -116,7 +116,7 @@ class JsonService:
         ctx = self.context(region)
         document = json.loads(json.dumps(params or {}, default=_jsonable))
         try:
-            result = self._run(operation, document, ctx, operation)
+            result = self._run(operation, lambda: document, ctx, operation)
         except AwsError:
             raise
         except Exception as exc:  # a bug of ours: the caller gets what a client would
@@ -125,9 +125,10 @@ class JsonService:
         return json.loads(json.dumps(result))
 
     def _call(self, target: str, body: bytes, ctx: RequestContext) -> dict:
-        return self._run(self.operation_for(target), _decode(body), ctx, target)
+        # the operation is checked before the body is read: an unknown one is answered as such
+        return self._run(self.operation_for(target), lambda: _decode(body), ctx, target)
 
-    def _run(self, operation: str, document: Any, ctx: RequestContext, target: str) -> dict:
+    def _run(self, operation: str, document: Callable[[], Any], ctx: RequestContext, target: str) -> dict:
         if operation not in self.model.operation_names:
             raise UnknownOperation(f"Operation '{target}' is not a {self.model.service_name} operation.")
         ctx.operation = operation
@@ -137,7 +138,7 @@ class JsonService:
                 f"The {self.model.metadata.get('serviceId', self.prefix)} operation {operation} is not "
                 "implemented by sagemaker-emulator yet.")
         op_model = self.model.operation_model(operation)
-        params = parse_and_validate(op_model.input_shape, document)
+        params = parse_and_validate(op_model.input_shape, document())
         result = handler(ctx, params) or {}
         return to_wire(op_model.output_shape, result) or {}
 
