@@ -94,6 +94,7 @@ def wait_job(sm: Any, kind: str, name: str, timeout: float = 180) -> dict:
     last: dict = {}
 
     def finished() -> bool:
+        last.clear()  # the latest description only: a member may go away (PendingDeploymentSummary, ...)
         last.update(getattr(sm, describe)(**{member: name}))
         return last[status] in TERMINAL
 
@@ -130,6 +131,7 @@ def wait_endpoint(sm: Any, name: str, wanted: str = "InService", timeout: float 
     last: dict = {}
 
     def reached() -> bool:
+        last.clear()
         last.update(sm.describe_endpoint(EndpointName=name))
         return last["EndpointStatus"] == wanted
 
