@@ -58,7 +58,10 @@ class JobRecord:
         return row.document if row else None
 
     def edit(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
-        """Apply `change` atomically; returns the new document (None if the job was deleted)."""
+        """Apply `change` atomically; returns the new document (None if the job was deleted).
+
+        With `events`, a status change is published once the edit's transaction has committed, so the
+        edit must then not run inside a transaction of the caller's (a savepoint, committed later)."""
         result: dict[str, Any] = {}
         before: dict[str, Any] = {}
 
