@@ -1,7 +1,7 @@
 """ListTrainingJobs and DescribeTrainingJob latency with 10,000 training job records, vs moto's server.
 
-The emulator's records are written straight into its SQLite data dir through the same handler
-code CreateTrainingJob runs (with the engine that would start containers left out), then marked
+The emulator's records are written into its SQLite data dir through an in-process
+CreateTrainingJob call (with the engine that would start containers left out), then marked
 Completed; moto's server gets the same jobs through its API. The same boto3 client code then
 times both (targets: ListTrainingJobs page p50 < 20 ms, DescribeTrainingJob p50 < 5 ms).
 Prints one JSON document.
@@ -17,7 +17,6 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
 from bench.common import ROLE, sagemaker_client
 from sagemaker_emulator.testing import EmulatorServer
@@ -37,23 +36,23 @@ def job_params(index: int) -> dict:
 
 
 def populate_emulator(data_dir: str, count: int) -> None:
-    """Records through the CreateTrainingJob handler, in one transaction, then Completed."""
-    from sagemaker_emulator.handlers import training_jobs
-    from sagemaker_emulator.protocol.json_protocol import RequestContext
-    from sagemaker_emulator.storage import resources
-    from sagemaker_emulator.storage.database import open_database
+    """Records through CreateTrainingJob (an in-process call: the wire's validation and handler, with
+    the engine that would start containers left out), in one transaction, then Completed the way
+    the training engine records it."""
+    from sagemaker_emulator.config import Config
+    from sagemaker_emulator.jobs.records import JobRecord
+    from sagemaker_emulator.services import Services
 
-    db = open_database(data_dir)
-    services = SimpleNamespace(training=SimpleNamespace(submit=lambda region, name: None))
-    ctx = RequestContext(region="us-east-1", account_id="123456789012", request_id="bench", services=services)
-    with db.atomic():
-        for index in range(count):
-            training_jobs.create_training_job(ctx, job_params(index))
-            row = resources.get("training-job", "us-east-1", f"bench-job-{index:05d}")
-            document = row.document
-            document.update(TrainingJobStatus="Completed", SecondaryStatus="Completed")
-            resources.save(row, document, status="Completed")
-    db.close()
+    services = Services(Config(data_dir=data_dir))
+    services.training.submit = lambda region, name: None  # the records only: nothing runs
+    try:
+        with services.db.atomic():
+            for index in range(count):
+                services.sagemaker.call("CreateTrainingJob", job_params(index), region="us-east-1")
+                JobRecord("training-job", "us-east-1", f"bench-job-{index:05d}", "TrainingJobStatus").edit(
+                    lambda d: d.update(TrainingJobStatus="Completed", SecondaryStatus="Completed"))
+    finally:
+        services.close()
 
 
 def populate_moto(url: str, count: int) -> None:

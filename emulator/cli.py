@@ -29,26 +29,47 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class Running:
+    """An emulator bound to its port: the app, the HTTP server, and (once `start`ed) the side listener
+    for containers and the background work (recovery, event subscribers). `serve` runs one in the
+    foreground; tests run one in a thread to reach its `app.services` (e.g. the event bus)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.app = create_app(config)
+        self.server = make_server(config.host, config.port, self.app)
+        port = self.server.server_port
+        shown_host = config.host if _is_loopback(config.host) else "127.0.0.1"
+        self.url = f"http://{shown_host}:{port}"
+        config.self_url = f"http://127.0.0.1:{port}" if not _is_loopback(config.host) else self.url
+        self.side = None
+
+    def start(self) -> None:
+        self.side = container_access.start_listener(self.config, self.app, self.app.services.runtime, make_server)
+        self.app.services.start_background()
+
+    def close(self) -> None:
+        self.server.server_close()
+        if self.side is not None:
+            self.side.shutdown()
+            self.side.server_close()
+        self.app.services.close()
+
+
 def serve(config: Config) -> None:
-    app = create_app(config)
-    server = make_server(config.host, config.port, app)
-    port = server.server_port
-    shown_host = config.host if _is_loopback(config.host) else "127.0.0.1"
-    url = f"http://{shown_host}:{port}"
-    config.self_url = f"http://127.0.0.1:{port}" if not _is_loopback(config.host) else url
+    running = Running(config)
     if not _is_loopback(config.host):
         log.warning("listening on %s: anyone who can reach this address can drive Docker through "
                     "the emulator; bind 127.0.0.1 unless you mean it", config.host)
-    print(f"SageMaker emulator listening on {url} (data dir {config.data_dir})", flush=True)
-    print(f"export AWS_ENDPOINT_URL={url}", flush=True)
+    print(f"SageMaker emulator listening on {running.url} (data dir {config.data_dir})", flush=True)
+    print(f"export AWS_ENDPOINT_URL={running.url}", flush=True)
 
     def _stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
-    side = container_access.start_listener(config, app, app.services.runtime, make_server)
-    app.services.start_background()
+    running.start()
     # Everything loaded so far (botocore models, moto's backends: millions of objects) lives as long
     # as the process: keep it out of the cyclic collector's full passes, and collect the young
     # generation less often (each request allocates a few hundred short-lived objects).
@@ -56,15 +77,11 @@ def serve(config: Config) -> None:
     gc.freeze()
     gc.set_threshold(20000, 20, 20)
     try:
-        server.serve_forever()
+        running.server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        if side is not None:
-            side.shutdown()
-            side.server_close()
-        app.services.close()
+        running.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
-"""The running emulator's shared state: configuration, database and the wire services.
+"""The running emulator's shared state: configuration, database, event bus and the services.
 
 One `Services` object per server process; handlers reach it through `RequestContext.services`.
+Code inside the emulator calls an operation the way a client would, through the same validation
+and handler: `services.sagemaker.call("CreateTrainingJob", params, region=...)` (and `services.logs`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import os
 from sagemaker_emulator.storage.database import open_database
 
 from .config import Config, owner_id
-from .protocol.json_protocol import JsonService, collect_handlers
+from .events import EventBus
+from .protocol.json_protocol import JsonService, RequestContext, collect_handlers, new_request_id
 from .protocol.rest_protocol import RestService
 from .protocol.service import service_model
 from .runtime.interface import ContainerRuntime
@@ -50,9 +53,11 @@ class Services:
         # moto reads the account id from the environment on every request.
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.db = open_database(config.data_dir)
+        self.events = EventBus()
         self.sagemaker = JsonService(
-            "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()))
-        self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()))
+            "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()), self.request_context)
+        self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()),
+                                self.request_context)
         self.json_services = [self.sagemaker, self.logs]
         from sagemaker_emulator.handlers import runtime as runtime_handlers
 
@@ -77,8 +82,15 @@ class Services:
 
         self.transform = TransformEngine(self)
 
+    def request_context(self, region: str | None = None) -> RequestContext:
+        """The context of one operation call, from the wire (region from the signature) or from inside."""
+        return RequestContext(region=region or self.config.region, account_id=self.config.account_id,
+                              request_id=new_request_id(), services=self)
+
     def start_background(self) -> None:
-        """Once the server is bound (so jobs can reach our S3): re-attach or fail interrupted jobs."""
+        """Once the server is bound (so jobs can reach our S3): subscribers rebuild what they wait for
+        from the database, then interrupted jobs are re-attached or failed."""
+        self.events.recover()
         if not self.runtime.available():
             log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
                         "(scripts/ensure-docker starts one on Debian)")
@@ -121,4 +133,5 @@ class Services:
             self.hosting.shutdown()
         except Exception:
             log.exception("could not remove every endpoint container")
+        self.events.close()
         self.db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sagemaker_emulator.events import STATUS_FIELDS, change_of
 from sagemaker_emulator.protocol.errors import ValidationError
 from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
@@ -72,12 +73,28 @@ def create(ctx: RequestContext, kind: str, name: str, document: dict[str, Any], 
     """Store a new resource; a taken name gets `Cannot create already existing <noun> "<arn>".`"""
     resource_arn = arn(ctx, kind, name)
     try:
-        return resources.create(kind, ctx.region, name, resource_arn, document, status=status,
-                                tags=tags or [], created=document.get("CreationTime"))
+        row = resources.create(kind, ctx.region, name, resource_arn, document, status=status,
+                               tags=tags or [], created=document.get("CreationTime"))
     except resources.AlreadyExists:
         if duplicate is not None:
             raise duplicate(resource_arn) from None
         raise ValidationError(f'Cannot create already existing {noun} "{resource_arn}".') from None
+    _published(ctx, row, None, document)
+    return row
+
+
+def delete(ctx: RequestContext, row: Resource) -> None:
+    """Remove a resource (its tags go with it); jobs and endpoints publish their deletion."""
+    document = row.document if row.kind in STATUS_FIELDS else None
+    resources.delete(row)
+    _published(ctx, row, document, None)
+
+
+def _published(ctx: RequestContext, row: Resource, before: dict | None, after: dict | None) -> None:
+    """Tell the event bus of a job's or endpoint's creation or deletion (after the commit)."""
+    change = change_of(row.kind, row.region, row.name, row.arn, before, after)
+    if change is not None:
+        ctx.services.events.publish(change)
 
 
 def job_not_found(name: str) -> ValidationError:
@@ -123,5 +140,5 @@ def delete_job(ctx: RequestContext, kind: str, name: str, title: str) -> None:
     if row.status not in TERMINAL:
         raise ResourceInUse(f"{title} {name} is in status {row.status}; only Completed, Failed or Stopped "
                             "jobs can be deleted.")
-    resources.delete(row)
+    delete(ctx, row)
 

@@ -80,4 +80,4 @@ def list_endpoint_configs(ctx: RequestContext, params: dict[str, Any]) -> dict[s
 
 
 def delete_endpoint_config(ctx: RequestContext, params: dict[str, Any]) -> None:
-    resources.delete(common.require(ctx, KIND, params["EndpointConfigName"], NOUN))
+    common.delete(ctx, common.require(ctx, KIND, params["EndpointConfigName"], NOUN))

@@ -91,7 +91,7 @@ def update_endpoint(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
             doc.pop("LastDeploymentConfig", None)
         return "Updating"
 
-    resources.update(KIND, ctx.region, row.name, updating)
+    ctx.services.hosting.record(ctx.region, row.name).edit(updating)  # publishes the status change
     excluded = [p["VariantPropertyType"] for p in params.get("ExcludeRetainedVariantProperties") or []]
     ctx.services.hosting.update(ctx.region, row.name, params["EndpointConfigName"],
                                 bool(params.get("RetainAllVariantProperties")), excluded)
@@ -126,7 +126,7 @@ def update_endpoint_weights_and_capacities(ctx: RequestContext, params: dict[str
         doc["LastModifiedTime"] = resources.now()
         return "Updating"
 
-    resources.update(KIND, ctx.region, row.name, updating)
+    ctx.services.hosting.record(ctx.region, row.name).edit(updating)  # publishes the status change
     ctx.services.hosting.update_weights(ctx.region, row.name, desired)
     return {"EndpointArn": row.arn}
 
@@ -136,4 +136,4 @@ def delete_endpoint(ctx: RequestContext, params: dict[str, Any]) -> None:
     if row.status == "Deleting":
         raise ValidationError(f'Cannot delete endpoint "{row.arn}" while it is being deleted.')
     ctx.services.hosting.delete(ctx.region, row.name)
-    resources.delete(row)
+    common.delete(ctx, row)

@@ -30,6 +30,10 @@ def _check_containers(params: dict[str, Any]) -> None:
     for container in containers or [primary]:
         if not container.get("Image") and not container.get("ModelPackageName"):
             raise ValidationError("Each container must specify Image or ModelPackageName.")
+        if container.get("ModelPackageName"):  # no model packages yet: an endpoint on one could never start
+            raise ValidationError(f"Model package {container['ModelPackageName']} does not exist: model packages "
+                                  "are not supported by sagemaker-emulator yet; give the container an Image "
+                                  "(and ModelDataUrl) instead.")
 
 
 def create_model(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -53,4 +57,4 @@ def list_models(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_model(ctx: RequestContext, params: dict[str, Any]) -> None:
-    resources.delete(common.require(ctx, KIND, params["ModelName"], NOUN))
+    common.delete(ctx, common.require(ctx, KIND, params["ModelName"], NOUN))

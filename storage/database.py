@@ -18,15 +18,33 @@ log = logging.getLogger(__name__)
 
 database_proxy = DatabaseProxy()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# Migrations from version N to N+1, in order; each receives the open database.
-MIGRATIONS: dict[int, Callable[[SqliteDatabase], None]] = {}
+
+def _v1_to_v2(db: SqliteDatabase) -> None:
+    """Version 2: parent/child relations between resources (models.Relation), indexed both ways.
+
+    The DDL is written out rather than taken from the model, so this step keeps producing exactly
+    what version 2 was even after the model changes again (a later change is a later migration).
+    """
+    db.execute_sql(
+        'CREATE TABLE "relation" ("id" INTEGER NOT NULL PRIMARY KEY, "parent_id" INTEGER NOT NULL, '
+        '"child_id" INTEGER NOT NULL, "kind" VARCHAR(255) NOT NULL, '
+        'FOREIGN KEY ("parent_id") REFERENCES "resource" ("id") ON DELETE CASCADE, '
+        'FOREIGN KEY ("child_id") REFERENCES "resource" ("id") ON DELETE CASCADE)')
+    db.execute_sql('CREATE UNIQUE INDEX "relation_parent_id_kind_child_id" ON "relation" '
+                   '("parent_id", "kind", "child_id")')
+    db.execute_sql('CREATE INDEX "relation_child_id_kind" ON "relation" ("child_id", "kind")')
+
+
+# Migrations from version N to N+1, in order; each receives the open database (inside the
+# transaction that also records the new version, so a failed step changes nothing).
+MIGRATIONS: dict[int, Callable[[SqliteDatabase], None]] = {1: _v1_to_v2}
 
 
 def open_database(data_dir: str | os.PathLike) -> SqliteDatabase:
     """Open (creating or migrating as needed) `<data_dir>/emulator.db` and bind the models to it."""
-    from . import models  # noqa: F401  (registers every model on the proxy)
+    from . import log_models, models  # noqa: F401  (registers every model on the proxy)
 
     path = Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
@@ -48,7 +66,10 @@ def open_database(data_dir: str | os.PathLike) -> SqliteDatabase:
 
 
 def _migrate(db: SqliteDatabase) -> None:
-    from .models import ALL_MODELS, SchemaInfo
+    from .log_models import LOG_MODELS
+    from .models import RESOURCE_MODELS, SchemaInfo
+
+    all_models = [*RESOURCE_MODELS, *LOG_MODELS]
 
     with db.atomic("IMMEDIATE"):
         db.create_tables([SchemaInfo])
@@ -59,10 +80,10 @@ def _migrate(db: SqliteDatabase) -> None:
                 f"the database was written by a newer sagemaker-emulator (schema {current}, "
                 f"this one knows {SCHEMA_VERSION}); upgrade the emulator or use another --data-dir")
         if current == 0:
-            db.create_tables(ALL_MODELS)
+            db.create_tables(all_models)
         else:
             for version in range(current, SCHEMA_VERSION):
                 log.info("migrating database schema %d -> %d", version, version + 1)
                 MIGRATIONS[version](db)
-            db.create_tables(ALL_MODELS)  # tables added since, if any
+            db.create_tables(all_models)  # tables added since, if any
         SchemaInfo.replace(key="version", value=str(SCHEMA_VERSION)).execute()

@@ -73,6 +73,25 @@ class Tag(BaseModel):
         indexes = ((("resource", "key"), True),)
 
 
-from .log_models import LOG_MODELS  # noqa: E402  (they subclass BaseModel above)
+class Relation(BaseModel):
+    """A parent/child link between two resources: a tuning job and its training jobs, a pipeline
+    execution and its steps, a model package group and its versions. `kind` names the relation
+    (e.g. "tuning-job/training-job") so one parent can have children of several kinds.
 
-ALL_MODELS = [Resource, Tag, *LOG_MODELS]
+    Indexed both ways, so "the children of X" and "the parent of Y" are lookups, not scans; links
+    die with either end (ON DELETE CASCADE). Added in schema version 2 (storage/database.py).
+    """
+
+    parent = ForeignKeyField(Resource, on_delete="CASCADE", index=False)  # the composite indexes serve
+    child = ForeignKeyField(Resource, on_delete="CASCADE", index=False)
+    kind = CharField()
+
+    class Meta:
+        table_name = "relation"
+        indexes = (
+            (("parent", "kind", "child"), True),
+            (("child", "kind"), False),
+        )
+
+
+RESOURCE_MODELS = [Resource, Tag, Relation]  # the log tables are in log_models.LOG_MODELS

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import IntegrityError, Tuple
+from peewee import IntegrityError, ModelSelect, Tuple
 
 from .database import database_proxy as db
-from .models import Resource, Tag
+from .models import Relation, Resource, Tag
 
 
 class AlreadyExists(Exception):
@@ -175,3 +175,46 @@ def update(kind: str, region: str, name: str, mutate: Any) -> Resource | None:
 def all_with_status(kind: str, statuses: Iterable[str]) -> list[Resource]:
     """Every resource of `kind` (any region) in one of `statuses`: what a restart must re-attach."""
     return list(Resource.select().where((Resource.kind == kind) & (Resource.status.in_(list(statuses)))))
+
+
+def statuses(arns: Iterable[str]) -> dict[str, str | None]:
+    """The stored status of each of `arns` that exists, keyed as given (ARNs are matched lower-cased):
+    what a subscriber of lifecycle events re-reads after a restart. One indexed query per 500 ARNs."""
+    wanted: dict[str, list[str]] = {}
+    for arn in arns:
+        wanted.setdefault(arn.lower(), []).append(arn)
+    keys = list(wanted)
+    out: dict[str, str | None] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for arn, status in Resource.select(Resource.arn, Resource.status).where(Resource.arn.in_(chunk)).tuples():
+            for given in wanted[arn]:
+                out[given] = status
+    return out
+
+
+# -- relations (schema v2) ---------------------------------------------------------------------------
+def relate(parent: Resource, child: Resource, kind: str) -> None:
+    """Record that `child` belongs to `parent` as `kind` (e.g. "tuning-job/training-job"); idempotent."""
+    Relation.insert(parent=parent, child=child, kind=kind).on_conflict_ignore().execute()
+
+
+def unrelate(parent: Resource, child: Resource, kind: str) -> None:
+    Relation.delete().where((Relation.parent == parent) & (Relation.child == child) & (Relation.kind == kind)).execute()
+
+
+def children(parent: Resource, kind: str) -> list[Resource]:
+    """The `kind` children of `parent`, oldest first: one range of the (parent, kind, child) index."""
+    return list(children_query(parent, kind))
+
+
+def children_query(parent: Resource, kind: str) -> ModelSelect:
+    """The query behind `children` (also what tests EXPLAIN to see the index is used)."""
+    return (Resource.select().join(Relation, on=(Relation.child == Resource.id))
+            .where((Relation.parent == parent) & (Relation.kind == kind)).order_by(Relation.child))
+
+
+def parent_of(child: Resource, kind: str) -> Resource | None:
+    """The parent `child` belongs to as `kind`, if any (the (child, kind) index)."""
+    return (Resource.select().join(Relation, on=(Relation.parent == Resource.id))
+            .where((Relation.child == child) & (Relation.kind == kind)).first())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import unique
+from .helpers import unique
 
 
 def test_s3_round_trip(s3_client):

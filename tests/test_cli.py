@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROLE, unique
-from .test_endpoints import endpoint_containers
+from .helpers import ROLE, endpoint_containers, unique, wait_until
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -56,12 +55,8 @@ def readme_block() -> str:
     return match.group(1)
 
 
-
 def wait_gone(name: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while endpoint_containers(name):
-        assert time.monotonic() < deadline, f"the containers of endpoint {name} are still there"
-        time.sleep(0.5)
+    wait_until(lambda: not endpoint_containers(name), timeout, f"the containers of endpoint {name} to go", 0.5)
 
 
 def test_readme_block(sagemaker_emulator, training_image, serving_image, tmp_path):

@@ -26,7 +26,7 @@ from botocore.config import Config as BotoConfig
 
 from sagemaker_emulator.config import owner_id
 
-from .conftest import ROLE
+from .helpers import ROLE
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

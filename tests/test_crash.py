@@ -19,14 +19,24 @@ import pytest
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, containers_with, unique
-from .test_endpoint_updates import make_config, make_model, wait_status
-from .test_endpoints import endpoint_containers
-from .test_training import containers_of, model_files, wait_done
-from .test_training_restart import managed_containers, start_sleeping_job
-from .test_transform import make_model as make_transform_model
-from .test_transform import start_job as start_transform_job
-from .test_transform import wait_terminal as wait_transform
+from .helpers import (
+    ROLE,
+    containers_with,
+    endpoint_config,
+    endpoint_containers,
+    managed_containers,
+    model_files,
+    serving_model,
+    start_sleeping_job,
+    start_transform_job,
+    training_containers,
+    transform_model,
+    unique,
+    wait_endpoint,
+    wait_training,
+    wait_transform,
+    wait_until,
+)
 
 
 def owned_networks(server: EmulatorServer) -> list[str]:
@@ -77,13 +87,6 @@ def some_records(server: EmulatorServer, image: str) -> None:
                         Tags=[{"Key": "k", "Value": str(i)}])
 
 
-def wait_until(predicate, timeout: float = 30, what: str = "") -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def assert_nothing_left(server: EmulatorServer) -> None:
     wait_until(lambda: not managed_containers(server) and not owned_networks(server) and not owned_volumes(server),
                30, "containers/networks/volumes to go")
@@ -102,8 +105,9 @@ def test_kill_during_training(tmp_path, training_image, workspace):
         before = records(server)
         assert owned_networks(server)  # the two-host job has its private network
         server.stop(kill=True)
-        assert len(containers_of(survivor)) == 1 and len(containers_of(cluster)) == 2  # they outlive the crash
-        cluster_ids = containers_of(cluster, running_only=False)
+        # they outlive the crash
+        assert len(training_containers(survivor)) == 1 and len(training_containers(cluster)) == 2
+        cluster_ids = training_containers(cluster, running_only=False)
         subprocess.run(["docker", "rm", "-f", *cluster_ids], capture_output=True, check=True)  # and one job's die
         if workspace == "copy":  # their volumes outlive them (rm without -v): the restart's sweep removes them
             assert len(owned_volumes(server)) == 3
@@ -112,16 +116,16 @@ def test_kill_during_training(tmp_path, training_image, workspace):
         sm, s3 = server.client("sagemaker"), server.client("s3")
         assert records(server) == before
         assert integrity(server) == "ok"
-        failed = wait_done(sm, cluster, timeout=30)
+        failed = wait_training(sm, cluster, timeout=30)
         assert failed["TrainingJobStatus"] == "Failed" and "containers no longer exist" in failed["FailureReason"]
         job = sm.describe_training_job(TrainingJobName=survivor)
-        assert job["TrainingJobStatus"] == "InProgress" and len(containers_of(survivor)) == 1  # re-attached
+        assert job["TrainingJobStatus"] == "InProgress" and len(training_containers(survivor)) == 1  # re-attached
         wait_until(lambda: owned_networks(server) == [], 10, "the dead cluster's network to be removed")
         if workspace == "copy":
             wait_until(lambda: len(owned_volumes(server)) == 1, 10, "the dead cluster's volumes to be removed")
         s3.create_bucket(Bucket=bucket)  # moto's S3 is in memory: recreate it for the upload
         sm.stop_training_job(TrainingJobName=survivor)
-        job = wait_done(sm, survivor, timeout=60)
+        job = wait_training(sm, survivor, timeout=60)
         assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "Stopped")
         assert "stopped.txt" in model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])  # the re-attached run
         assert_nothing_left(server)
@@ -135,7 +139,7 @@ def test_kill_during_transform(tmp_path, serving_image):
         bucket = unique("crash-transform")
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="in/slow.csv", Body=b"1\n" * 200)
-        model = make_transform_model(sm, serving_image, SLEEP_SECONDS="0.3")
+        model = transform_model(sm, serving_image, SLEEP_SECONDS="0.3")
         name = start_transform_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/",
                                    BatchStrategy="SingleRecord")
         arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
@@ -158,9 +162,9 @@ def test_kill_during_update_endpoint(tmp_path, serving_image):
     with EmulatorServer(data_dir=tmp_path) as server:
         sm = server.client("sagemaker")
         some_records(server, serving_image)
-        old_config = make_config(sm, ("AllTraffic", make_model(sm, serving_image, "old"), 1, 1.0))
-        stuck = make_model(sm, serving_image, "new", Environment={"VARIANT_TAG": "new", "NEVER_HEALTHY": "1"})
-        new_config = make_config(sm, ("AllTraffic", stuck, 1, 1.0))
+        old_config = endpoint_config(sm, ("AllTraffic", serving_model(sm, serving_image, "old"), 1, 1.0))
+        stuck = serving_model(sm, serving_image, "new", Environment={"VARIANT_TAG": "new", "NEVER_HEALTHY": "1"})
+        new_config = endpoint_config(sm, ("AllTraffic", stuck, 1, 1.0))
         name = unique("crash-ep")
         sm.create_endpoint(EndpointName=name, EndpointConfigName=old_config)
         sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
@@ -174,17 +178,17 @@ def test_kill_during_update_endpoint(tmp_path, serving_image):
         server.start()
         sm, runtime = server.client("sagemaker"), server.client("sagemaker-runtime")
         assert records(server) == before
-        ep = wait_status(sm, name, "InService", timeout=120)
+        ep = wait_endpoint(sm, name, "InService", timeout=120)
         assert ep["EndpointConfigName"] == old_config and "PendingDeploymentSummary" not in ep
         reply = runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
         assert json.loads(reply["Body"].read())["variant"] == "old"
         assert len(endpoint_containers(name)) == 1  # both pre-crash fleets are gone, one fresh one serves
         assert len([p for p in work_dirs(server) if p.startswith(f"endpoints/us-east-1/{name}/")]) == 1
         # and the endpoint can be changed again
-        good = make_config(sm, ("AllTraffic", make_model(sm, serving_image, "newer"), 1, 1.0))
+        good = endpoint_config(sm, ("AllTraffic", serving_model(sm, serving_image, "newer"), 1, 1.0))
         sm.update_endpoint(EndpointName=name, EndpointConfigName=good)
         time.sleep(0.5)
-        wait_status(sm, name, "InService", timeout=120)
+        wait_endpoint(sm, name, "InService", timeout=120)
         reply = runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
         assert json.loads(reply["Body"].read())["variant"] == "newer"
         sm.delete_endpoint(EndpointName=name)

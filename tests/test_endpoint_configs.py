@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import error_of, unique
-from .test_models import make_model
+from .helpers import error_of, make_model, unique
 
 
 @pytest.fixture

@@ -14,10 +14,18 @@ from botocore.exceptions import ClientError
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, error_of, unique
-from .test_endpoint_updates import make_config
-from .test_endpoints import endpoint_containers, model_tar
-from .test_training import job_request, wait_done
+from .helpers import (
+    ROLE,
+    deploy,
+    endpoint_config,
+    endpoint_containers,
+    error_of,
+    model_tar,
+    training_request,
+    unique,
+    wait_training,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,27 +35,21 @@ def bucket(s3_client) -> str:
     return name
 
 
-def deploy(sm, name: str, config: str) -> str:
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
-    return name
-
-
 def wait_for_object(s3, bucket: str, key: str, timeout: float = 30) -> bytes:
-    deadline = time.time() + timeout
-    while True:
+    def body() -> bytes | None:
         try:
             return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError:
-            assert time.time() < deadline, f"s3://{bucket}/{key} never appeared"
-            time.sleep(0.2)
+            return None
+
+    return wait_until(body, timeout, f"s3://{bucket}/{key} to appear")
 
 
 def test_async_invocation_round_trip(sagemaker_client, sagemaker_runtime_client, s3_client, serving_image, bucket):
     sm = sagemaker_client
     model = unique("async-model")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": serving_image})
-    config = make_config(sm, ("AllTraffic", model, 1, 1.0), AsyncInferenceConfig={"OutputConfig": {
+    config = endpoint_config(sm, ("AllTraffic", model, 1, 1.0), AsyncInferenceConfig={"OutputConfig": {
         "S3OutputPath": f"s3://{bucket}/async-out", "S3FailurePath": f"s3://{bucket}/async-fail"}})
     name = deploy(sm, unique("ep-async"), config)
     try:
@@ -76,7 +78,7 @@ def test_response_stream(sagemaker_client, sagemaker_runtime_client, serving_ima
     sm = sagemaker_client
     model = unique("stream-model")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": serving_image})
-    name = deploy(sm, unique("ep-stream"), make_config(sm, ("AllTraffic", model, 1, 1.0)))
+    name = deploy(sm, unique("ep-stream"), endpoint_config(sm, ("AllTraffic", model, 1, 1.0)))
     try:
         response = sagemaker_runtime_client.invoke_endpoint_with_response_stream(
             EndpointName=name, Body=b"stream:4", ContentType="text/plain")
@@ -98,7 +100,7 @@ def test_serial_pipeline_and_direct_invocation(sagemaker_client, sagemaker_runti
     sm.create_model(ModelName=serial, ExecutionRoleArn=ROLE, Containers=steps)
     sm.create_model(ModelName=direct, ExecutionRoleArn=ROLE, Containers=steps,
                     InferenceExecutionConfig={"Mode": "Direct"})
-    config = make_config(sm, ("Serial", serial, 1, 1.0), ("Direct", direct, 1, 0.0))
+    config = endpoint_config(sm, ("Serial", serial, 1, 1.0), ("Direct", direct, 1, 0.0))
     name = deploy(sm, unique("ep-pipe"), config)
     try:
         assert len(endpoint_containers(name)) == 4  # two containers per instance
@@ -126,7 +128,7 @@ def test_multi_model_endpoint(sagemaker_client, sagemaker_runtime_client, s3_cli
     model = unique("mme")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
         "Image": serving_image, "Mode": "MultiModel", "ModelDataUrl": f"s3://{bucket}/mme/"})
-    name = deploy(sm, unique("ep-mme"), make_config(sm, ("AllTraffic", model, 1, 1.0)))
+    name = deploy(sm, unique("ep-mme"), endpoint_config(sm, ("AllTraffic", model, 1, 1.0)))
     try:
         for _ in range(2):  # the second round finds both models loaded
             for tag in ("a", "b"):
@@ -149,7 +151,7 @@ def test_data_capture_and_metrics(sagemaker_client, sagemaker_runtime_client, s3
     sm = sagemaker_client
     model = unique("capture-model")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": serving_image})
-    config = make_config(sm, ("AllTraffic", model, 1, 1.0), DataCaptureConfig={
+    config = endpoint_config(sm, ("AllTraffic", model, 1, 1.0), DataCaptureConfig={
         "EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": f"s3://{bucket}/capture",
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
     name = deploy(sm, unique("ep-cap"), config)
@@ -254,15 +256,15 @@ def test_serve_the_artifact_of_a_training_job(sagemaker_client, sagemaker_runtim
     sm = sagemaker_client
     job = unique("train-then-serve")
     s3_client.put_object(Bucket=bucket, Key="train/data.csv", Body=b"1,2\n")
-    sm.create_training_job(**job_request(job, bucket, training_image, InputDataConfig=[{
+    sm.create_training_job(**training_request(job, bucket, training_image, InputDataConfig=[{
         "ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}}}]))
-    artifact = wait_done(sm, job)["ModelArtifacts"]["S3ModelArtifacts"]
+    artifact = wait_training(sm, job)["ModelArtifacts"]["S3ModelArtifacts"]
     assert artifact.endswith(f"/{job}/output/model.tar.gz")
     model = unique("trained")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
         "Image": serving_image, "ModelDataUrl": artifact})
-    name = deploy(sm, unique("ep-trained"), make_config(sm, ("AllTraffic", model, 1, 1.0)))
+    name = deploy(sm, unique("ep-trained"), endpoint_config(sm, ("AllTraffic", model, 1, 1.0)))
     try:
         reply = json.loads(sagemaker_runtime_client.invoke_endpoint(EndpointName=name, Body=b"{}")["Body"].read())
         assert "report-algo-1.json" in reply["files"]  # what the training container wrote to /opt/ml/model

@@ -9,33 +9,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE, error_of, unique
-from .test_endpoints import endpoint_containers
-
-
-def make_model(sm, image: str, tag: str, **container) -> str:
-    name = unique(f"model-{tag}")
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": image, "Environment": {"VARIANT_TAG": tag}, **container})
-    return name
-
-
-def make_config(sm, *variants: tuple[str, str, int, float], **extra) -> str:
-    name = unique("cfg")
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": v, "ModelName": m, "InitialInstanceCount": n, "InitialVariantWeight": w,
-         "InstanceType": "ml.m5.large"} for v, m, n, w in variants], **extra)
-    return name
-
-
-def wait_status(sm, name: str, wanted: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        ep = sm.describe_endpoint(EndpointName=name)
-        if ep["EndpointStatus"] == wanted:
-            return ep
-        assert time.time() < deadline, f"{name} is {ep['EndpointStatus']}, waiting for {wanted}"
-        time.sleep(0.1)
+from .helpers import endpoint_config, endpoint_containers, error_of, serving_model, unique, wait_endpoint
 
 
 class InvokeLoop:
@@ -68,9 +42,9 @@ class InvokeLoop:
 
 def test_update_endpoint_is_blue_green(sagemaker_client, sagemaker_runtime_client, serving_image):
     sm = sagemaker_client
-    old_model, new_model = make_model(sm, serving_image, "old"), make_model(sm, serving_image, "new")
-    old_config = make_config(sm, ("AllTraffic", old_model, 1, 1.0))
-    new_config = make_config(sm, ("AllTraffic", new_model, 2, 1.0))
+    old_model, new_model = serving_model(sm, serving_image, "old"), serving_model(sm, serving_image, "new")
+    old_config = endpoint_config(sm, ("AllTraffic", old_model, 1, 1.0))
+    new_config = endpoint_config(sm, ("AllTraffic", new_model, 2, 1.0))
     name = unique("ep-bg")
     sm.create_endpoint(EndpointName=name, EndpointConfigName=old_config)
     sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
@@ -85,7 +59,7 @@ def test_update_endpoint_is_blue_green(sagemaker_client, sagemaker_runtime_clien
             with pytest.raises(ClientError) as exc:  # one change at a time
                 sm.update_endpoint(EndpointName=name, EndpointConfigName=old_config)
             assert error_of(exc)[0] == "ValidationException" and "in-progress" in error_of(exc)[1]
-            done = wait_status(sm, name, "InService")
+            done = wait_endpoint(sm, name, "InService")
             time.sleep(0.3)
         assert loop.failures == [] and len(loop.tags) > 10
         assert loop.tags[0] == "old" and loop.tags[-1] == "new"
@@ -100,8 +74,8 @@ def test_update_endpoint_is_blue_green(sagemaker_client, sagemaker_runtime_clien
 
 def test_failed_update_rolls_back(sagemaker_client, sagemaker_runtime_client, serving_image, training_image):
     sm = sagemaker_client
-    good = make_config(sm, ("AllTraffic", make_model(sm, serving_image, "good"), 1, 1.0))
-    broken = make_config(sm, ("AllTraffic", make_model(sm, training_image, "broken"), 1, 1.0))  # no server
+    good = endpoint_config(sm, ("AllTraffic", serving_model(sm, serving_image, "good"), 1, 1.0))
+    broken = endpoint_config(sm, ("AllTraffic", serving_model(sm, training_image, "broken"), 1, 1.0))  # no server
     name = unique("ep-rb")
     sm.create_endpoint(EndpointName=name, EndpointConfigName=good)
     sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
@@ -109,7 +83,7 @@ def test_failed_update_rolls_back(sagemaker_client, sagemaker_runtime_client, se
         with InvokeLoop(sagemaker_runtime_client, name) as loop:
             sm.update_endpoint(EndpointName=name, EndpointConfigName=broken)
             time.sleep(0.5)
-            ep = wait_status(sm, name, "InService")
+            ep = wait_endpoint(sm, name, "InService")
             time.sleep(0.2)
         assert loop.failures == [] and set(loop.tags) == {"good"}
         assert ep["EndpointConfigName"] == good and "Update failed" in ep["FailureReason"]
@@ -120,8 +94,8 @@ def test_failed_update_rolls_back(sagemaker_client, sagemaker_runtime_client, se
 
 def test_update_weights_and_capacities(sagemaker_client, sagemaker_runtime_client, serving_image):
     sm = sagemaker_client
-    config = make_config(sm, ("A", make_model(sm, serving_image, "a"), 1, 1.0),
-                         ("B", make_model(sm, serving_image, "b"), 1, 1.0))
+    config = endpoint_config(sm, ("A", serving_model(sm, serving_image, "a"), 1, 1.0),
+                                ("B", serving_model(sm, serving_image, "b"), 1, 1.0))
     name = unique("ep-wc")
     sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
     sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
@@ -134,7 +108,7 @@ def test_update_weights_and_capacities(sagemaker_client, sagemaker_runtime_clien
             sm.update_endpoint_weights_and_capacities(EndpointName=name, DesiredWeightsAndCapacities=[
                 {"VariantName": "A", "DesiredWeight": 0.0}, {"VariantName": "B", "DesiredInstanceCount": 2}])
             assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating"
-            ep = wait_status(sm, name, "InService")
+            ep = wait_endpoint(sm, name, "InService")
         assert loop.failures == []
         summary = {v["VariantName"]: v for v in ep["ProductionVariants"]}
         assert (summary["A"]["CurrentWeight"], summary["B"]["CurrentInstanceCount"]) == (0.0, 2)
@@ -144,7 +118,7 @@ def test_update_weights_and_capacities(sagemaker_client, sagemaker_runtime_clien
         assert tags == {"b"}
         sm.update_endpoint_weights_and_capacities(EndpointName=name, DesiredWeightsAndCapacities=[
             {"VariantName": "B", "DesiredInstanceCount": 1}])
-        ep = wait_status(sm, name, "InService")
+        ep = wait_endpoint(sm, name, "InService")
         assert {v["VariantName"]: v["CurrentInstanceCount"] for v in ep["ProductionVariants"]} == {"A": 1, "B": 1}
         assert len(endpoint_containers(name)) == 2
     finally:

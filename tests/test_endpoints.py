@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections import Counter
 
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from .conftest import ROLE, containers_with, error_of, resource_arn, unique
-
-
-def model_tar(content: dict) -> bytes:
-    data = json.dumps(content).encode()
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
-def endpoint_containers(name: str) -> list[str]:
-    return containers_with(resource_arn("endpoint", name))
-
-
-def create_single_variant(sm, image: str, name: str, wait: bool = True) -> None:
-    """Model, config and endpoint `name` with one AllTraffic instance of `image`."""
-    sm.create_model(ModelName=f"{name}-model", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
-    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": f"{name}-model", "InitialInstanceCount": 1,
-         "InstanceType": "ml.m5.large"}])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
-    if wait:
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
+from .helpers import ROLE, create_single_variant, endpoint_containers, error_of, model_tar, unique
 
 
 @pytest.fixture(scope="module")

@@ -36,9 +36,7 @@ from sagemaker_emulator.protocol.service import service_model
 from sagemaker_emulator.services import _logs_handlers, _sagemaker_handlers
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, error_of, unique
-from .test_training import job_request, wait_done
-from .test_training_restart import managed_containers
+from .helpers import ROLE, error_of, managed_containers, training_request, unique, wait_training
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0")) or None
 FUZZ = settings(max_examples=EXAMPLES or 25, deadline=None, derandomize=EXAMPLES is None,
@@ -537,17 +535,17 @@ def test_channel_keys_and_names_cannot_escape(server, training_image, tmp_path):
     for case, (overrides, fragment) in cases.items():
         name = unique(case)
         try:
-            sm.create_training_job(**job_request(name, bucket, training_image, **overrides))
+            sm.create_training_job(**training_request(name, bucket, training_image, **overrides))
         except ClientError as exc:  # refused at the door is as good
             assert error_of(exc)[0] == "ValidationException", (case, exc)
             continue
-        job = wait_done(sm, name, timeout=60)
+        job = wait_training(sm, name, timeout=60)
         assert job["TrainingJobStatus"] == "Failed", (case, job.get("FailureReason"))
         assert fragment in job["FailureReason"] and "ClientError" in job["FailureReason"], job["FailureReason"]
     for bad in ("..", "."):
         with pytest.raises(ClientError) as exc:
-            sm.create_training_job(**job_request(unique("dots"), bucket, training_image,
-                                                 InputDataConfig=channel(f"s3://{bucket}/data/", bad)))
+            sm.create_training_job(**training_request(unique("dots"), bucket, training_image,
+                                                      InputDataConfig=channel(f"s3://{bucket}/data/", bad)))
         assert error_of(exc)[0] == "ValidationException" and "/opt/ml/input/data" in error_of(exc)[1]
     for root in (server.data_dir, server.data_dir.parent, tmp_path):
         assert not (root / "evil.txt").exists() and not (root / "evil-ckpt.txt").exists()

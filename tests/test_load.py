@@ -12,7 +12,7 @@ import time
 import boto3
 from botocore.config import Config as BotoConfig
 
-from .conftest import ROLE, unique
+from .helpers import ROLE, unique
 
 CLIENTS = 50
 SECONDS = float(os.environ.get("LOAD_SECONDS", "8"))

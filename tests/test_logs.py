@@ -7,7 +7,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import error_of, unique
+from .helpers import error_of, sdk_style_tail, unique
 
 
 @pytest.fixture
@@ -103,24 +103,6 @@ def test_errors(logs_client, group):
     assert error_of(exc)[0] == "ResourceNotFoundException"
     logs_client.delete_log_group(logGroupName=group)
     assert logs_client.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []
-
-
-def sdk_style_tail(logs_client, group: str, job: str) -> list[str]:
-    """The SageMaker SDK's logs_for_job reading loop (spec §6.2), one pass."""
-    streams = logs_client.describe_log_streams(logGroupName=group, logStreamNamePrefix=job + "/",
-                                               orderBy="LogStreamName", limit=2)["logStreams"]
-    events = []
-    for stream in streams:
-        token = None
-        while True:
-            kwargs = {"nextToken": token} if token else {}
-            page = logs_client.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"],
-                                              startTime=0, startFromHead=True, **kwargs)
-            if not page["events"]:
-                break
-            events += page["events"]
-            token = page["nextForwardToken"]
-    return [e["message"] for e in sorted(events, key=lambda e: e["timestamp"])]
 
 
 def test_sdk_style_tail_terminates(logs_client, group):

@@ -8,12 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE, error_of, unique
-
-
-def make_model(sm, name: str, **extra):
-    return sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                           PrimaryContainer={"Image": "my-serve:latest", "Environment": {"A": "1"}}, **extra)
+from .helpers import ROLE, error_of, make_model, unique
 
 
 def test_create_describe_delete(sagemaker_client, name):
@@ -65,6 +60,21 @@ def test_needs_a_container(sagemaker_client, name):
         sagemaker_client.create_model(ModelName=name, ExecutionRoleArn=ROLE)
     assert error_of(exc)[0] == "ValidationException"
     assert "PrimaryContainer or Containers" in error_of(exc)[1]
+
+
+@pytest.mark.parametrize("form", ["PrimaryContainer", "Containers"])
+def test_model_package_refused_until_packages_exist(sagemaker_client, name, form):
+    """An endpoint on a model package could never start (no image): refused at CreateModel, naming it."""
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/my-group/1"
+    container = {"ModelPackageName": package}
+    spec = {"PrimaryContainer": container} if form == "PrimaryContainer" else {"Containers": [container]}
+    with pytest.raises(ClientError) as exc:
+        sagemaker_client.create_model(ModelName=name, ExecutionRoleArn=ROLE, **spec)
+    code, message, status = error_of(exc)
+    assert (code, status) == ("ValidationException", 400)
+    assert package in message and "model package" in message.lower()
+    with pytest.raises(ClientError):
+        sagemaker_client.describe_model(ModelName=name)
 
 
 def test_region_from_signature(sagemaker_emulator, name):

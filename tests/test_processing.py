@@ -12,9 +12,19 @@ from botocore.exceptions import ClientError
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, containers_with, error_of, resource_arn, unique
+from .helpers import (
+    ROLE,
+    error_of,
+    processing_containers,
+    processing_request,
+    s3_input,
+    s3_output,
+    start_sleeping_processing,
+    unique,
+    wait_processing,
+    wait_processing_sleeping,
+)
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
 GROUP = "/aws/sagemaker/ProcessingJobs"
 
 
@@ -33,61 +43,6 @@ def bucket(s3_client) -> str:
     return name
 
 
-def s3_input(name: str, uri: str, local: str, **extra) -> dict:
-    return {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix",
-                                           "S3InputMode": "File", **extra}}
-
-
-def s3_output(name: str, uri: str, local: str, mode: str = "EndOfJob") -> dict:
-    return {"OutputName": name, "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": mode}}
-
-
-def job_request(name: str, bucket: str, image: str, count: int = 1, inputs: list | None = None,
-                **overrides) -> dict:
-    request = {
-        "ProcessingJobName": name, "RoleArn": ROLE,
-        "AppSpecification": {"ImageUri": image},
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": count, "InstanceType": "ml.m5.large",
-                                                  "VolumeSizeInGB": 1}},
-        "ProcessingInputs": inputs or [],
-        "ProcessingOutputConfig": {"Outputs": [
-            s3_output("report", f"s3://{bucket}/out/{name}/report", "/opt/ml/processing/report"),
-            s3_output("data", f"s3://{bucket}/out/{name}/data", "/opt/ml/processing/output/data")]},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
-    }
-    request.update(overrides)
-    return request
-
-
-def wait_done(sm, name: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        job = sm.describe_processing_job(ProcessingJobName=name)
-        if job["ProcessingJobStatus"] in TERMINAL:
-            return job
-        assert time.time() < deadline, f"{name} still {job['ProcessingJobStatus']}"
-        time.sleep(0.3)
-
-
-def containers_of(name: str) -> list[str]:
-    return containers_with(resource_arn("processing-job", name))
-
-
-def wait_sleeping(logs, name: str, timeout: float = 60) -> None:
-    """Until the container runs with its SIGTERM handler installed (it logs `sleeping` after that)."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            streams = logs.describe_log_streams(logGroupName=GROUP, logStreamNamePrefix=name + "/")["logStreams"]
-        except logs.exceptions.ResourceNotFoundException:  # a fresh server: no group until a job logs
-            streams = []
-        if streams and any(e["message"] == "sleeping" for e in logs.get_log_events(
-                logGroupName=GROUP, logStreamName=streams[0]["logStreamName"], startFromHead=True)["events"]):
-            return
-        assert time.time() < deadline, f"{name} never started sleeping"
-        time.sleep(0.2)
-
-
 def read(s3, bucket: str, key: str) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -104,7 +59,7 @@ def report_of(s3, bucket: str, name: str, host: str = "algo-1") -> dict:
 def full_job(sagemaker_client, bucket, processing_image) -> tuple[str, dict]:
     """Three inputs (prefix, manifest, gzipped Pipe) and two outputs, run to completion."""
     name = unique("proc")
-    sagemaker_client.create_processing_job(**job_request(
+    sagemaker_client.create_processing_job(**processing_request(
         name, bucket, processing_image, Environment={"MY_SETTING": "on"},
         inputs=[s3_input("raw", f"s3://{bucket}/raw", "/opt/ml/processing/input/raw"),
                 s3_input("manifested", f"s3://{bucket}/manifest.json", "/opt/ml/processing/input/lookup",
@@ -113,7 +68,7 @@ def full_job(sagemaker_client, bucket, processing_image) -> tuple[str, dict]:
                          S3InputMode="Pipe", S3CompressionType="Gzip")]))
     sagemaker_client.get_waiter("processing_job_completed_or_stopped").wait(
         ProcessingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-    return name, wait_done(sagemaker_client, name)
+    return name, wait_processing(sagemaker_client, name)
 
 
 def test_inputs_to_outputs(full_job, s3_client, bucket):
@@ -133,7 +88,7 @@ def test_inputs_to_outputs(full_job, s3_client, bucket):
     assert keys(s3_client, bucket, f"out/{name}/") == [
         f"out/{name}/data/nested/combined-algo-1.txt", f"out/{name}/report/report-algo-1.json"]
     assert read(s3_client, bucket, f"out/{name}/data/nested/combined-algo-1.txt") == b"1,2\n3,4\nfrom manifest\n"
-    assert containers_of(name) == []
+    assert processing_containers(name) == []
 
 
 def test_config_files(full_job, s3_client, bucket):
@@ -185,14 +140,14 @@ def test_entrypoint_arguments_and_isolation(sagemaker_client, s3_client, bucket,
     names = {}
     for case, app in cases.items():
         names[case] = unique(f"ep-{case}")
-        sagemaker_client.create_processing_job(**job_request(
+        sagemaker_client.create_processing_job(**processing_request(
             names[case], bucket, processing_image, AppSpecification={"ImageUri": processing_image, **app},
             Environment={"MY_X": "x-value"}))
     isolated = unique("isolated")
-    sagemaker_client.create_processing_job(**job_request(
+    sagemaker_client.create_processing_job(**processing_request(
         isolated, bucket, processing_image, NetworkConfig={"EnableNetworkIsolation": True}))
     for name in [*names.values(), isolated]:
-        job = wait_done(sagemaker_client, name)
+        job = wait_processing(sagemaker_client, name)
         assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
     argv = {case: report_of(s3_client, bucket, name)["argv"] for case, name in names.items()}
     assert argv == {"both": ["a", "b"], "args": ["--only-args"], "entry": [], "shell": ["from-shell", "x-value"]}
@@ -203,22 +158,22 @@ def test_entrypoint_arguments_and_isolation(sagemaker_client, s3_client, bucket,
 
 def test_failure_exit_message_and_reason(sagemaker_client, bucket, processing_image):
     name = unique("fail")
-    sagemaker_client.create_processing_job(**job_request(name, bucket, processing_image,
-                                                         Environment={"BEHAVIOUR": "fail"}))
-    job = wait_done(sagemaker_client, name)
+    sagemaker_client.create_processing_job(**processing_request(name, bucket, processing_image,
+                                                                Environment={"BEHAVIOUR": "fail"}))
+    job = wait_processing(sagemaker_client, name)
     assert job["ProcessingJobStatus"] == "Failed"
     assert job["ExitMessage"] == "bad row 3 in the input"
     assert "exited with code 3" in job["FailureReason"] and "something went badly wrong" in job["FailureReason"]
     assert job["FailureReason"].startswith("AlgorithmError: ")
     summary = sagemaker_client.list_processing_jobs(NameContains=name)["ProcessingJobSummaries"]
     assert [(s["ProcessingJobStatus"], s["ExitMessage"]) for s in summary] == [("Failed", "bad row 3 in the input")]
-    assert containers_of(name) == []
+    assert processing_containers(name) == []
 
 
 def test_stop_with_continuous_output(sagemaker_client, s3_client, bucket, processing_image):
     name = unique("stop")
     outputs = [s3_output("report", f"s3://{bucket}/out/{name}/report", "/opt/ml/processing/report", "Continuous")]
-    sagemaker_client.create_processing_job(**job_request(
+    sagemaker_client.create_processing_job(**processing_request(
         name, bucket, processing_image, Environment={"BEHAVIOUR": "sleep"},
         ProcessingOutputConfig={"Outputs": outputs}))
     deadline = time.time() + 60
@@ -229,10 +184,10 @@ def test_stop_with_continuous_output(sagemaker_client, s3_client, bucket, proces
     sagemaker_client.stop_processing_job(ProcessingJobName=name)
     assert sagemaker_client.describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"] in (
         "Stopping", "Stopped")
-    job = wait_done(sagemaker_client, name, timeout=60)
+    job = wait_processing(sagemaker_client, name, timeout=60)
     assert job["ProcessingJobStatus"] == "Stopped" and "FailureReason" not in job
     assert read(s3_client, bucket, f"out/{name}/report/stopped-algo-1.txt") == b"saved on SIGTERM"
-    assert containers_of(name) == []
+    assert processing_containers(name) == []
     with pytest.raises(ClientError) as exc:
         sagemaker_client.stop_processing_job(ProcessingJobName=name)
     assert error_of(exc)[0] == "ValidationException"
@@ -240,23 +195,23 @@ def test_stop_with_continuous_output(sagemaker_client, s3_client, bucket, proces
 
 def test_max_runtime_stops(sagemaker_client, bucket, processing_image):
     name = unique("timeout")
-    sagemaker_client.create_processing_job(**job_request(name, bucket, processing_image,
-                                                         Environment={"BEHAVIOUR": "sleep"},
-                                                         StoppingCondition={"MaxRuntimeInSeconds": 2}))
-    job = wait_done(sagemaker_client, name, timeout=60)
+    sagemaker_client.create_processing_job(**processing_request(name, bucket, processing_image,
+                                                                Environment={"BEHAVIOUR": "sleep"},
+                                                                StoppingCondition={"MaxRuntimeInSeconds": 2}))
+    job = wait_processing(sagemaker_client, name, timeout=60)
     assert job["ProcessingJobStatus"] == "Stopped"
     assert (job["ProcessingEndTime"] - job["ProcessingStartTime"]).total_seconds() < 30
-    assert containers_of(name) == []
+    assert processing_containers(name) == []
 
 
 def test_two_instances_shard_and_resolve(sagemaker_client, s3_client, logs_client, bucket, processing_image):
     name = unique("multi")
-    sagemaker_client.create_processing_job(**job_request(
+    sagemaker_client.create_processing_job(**processing_request(
         name, bucket, processing_image, count=2,
         inputs=[s3_input("shards", f"s3://{bucket}/shards/", "/opt/ml/processing/input/shards",
                          S3DataDistributionType="ShardedByS3Key"),
                 s3_input("raw", f"s3://{bucket}/raw/", "/opt/ml/processing/input/raw")]))
-    job = wait_done(sagemaker_client, name)
+    job = wait_processing(sagemaker_client, name)
     assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
     assert job["ExitMessage"] == "processed on algo-1processed on algo-2"
     reports = [report_of(s3_client, bucket, name, f"algo-{i}") for i in (1, 2)]
@@ -272,7 +227,7 @@ def test_two_instances_shard_and_resolve(sagemaker_client, s3_client, logs_clien
     streams = [s["logStreamName"] for s in logs_client.describe_log_streams(
         logGroupName=GROUP, logStreamNamePrefix=name + "/")["logStreams"]]
     assert [s.rsplit("-", 1)[0] for s in streams] == [f"{name}/algo-1", f"{name}/algo-2"]
-    assert containers_of(name) == []
+    assert processing_containers(name) == []
     networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"name=sm-processing-{name}"],
                               capture_output=True, text=True).stdout.split()
     assert networks == []
@@ -280,23 +235,23 @@ def test_two_instances_shard_and_resolve(sagemaker_client, s3_client, logs_clien
 
 def test_list_delete_and_errors(sagemaker_client, logs_client, bucket, processing_image):
     name = unique("dup")
-    arn = sagemaker_client.create_processing_job(**job_request(
+    arn = sagemaker_client.create_processing_job(**processing_request(
         name, bucket, processing_image, Environment={"BEHAVIOUR": "sleep"},
         Tags=[{"Key": "team", "Value": "ml"}]))["ProcessingJobArn"]
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/{name}"
     assert sagemaker_client.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
     assert "Tags" not in sagemaker_client.describe_processing_job(ProcessingJobName=name)
     with pytest.raises(ClientError) as exc:
-        sagemaker_client.create_processing_job(**job_request(name, bucket, processing_image))
+        sagemaker_client.create_processing_job(**processing_request(name, bucket, processing_image))
     assert error_of(exc)[0] == "ResourceInUse" and "must be unique" in error_of(exc)[1]
     with pytest.raises(ClientError) as exc:
         sagemaker_client.delete_processing_job(ProcessingJobName=name)
     assert error_of(exc)[0] == "ResourceInUse"
     listed = sagemaker_client.list_processing_jobs(NameContains=name, StatusEquals="InProgress")
     assert [s["ProcessingJobName"] for s in listed["ProcessingJobSummaries"]] == [name]
-    wait_sleeping(logs_client, name)
+    wait_processing_sleeping(logs_client, name)
     sagemaker_client.stop_processing_job(ProcessingJobName=name)
-    assert wait_done(sagemaker_client, name, timeout=60)["ProcessingJobStatus"] == "Stopped"
+    assert wait_processing(sagemaker_client, name, timeout=60)["ProcessingJobStatus"] == "Stopped"
     sagemaker_client.delete_processing_job(ProcessingJobName=name)
     assert sagemaker_client.list_processing_jobs(NameContains=name)["ProcessingJobSummaries"] == []
     with pytest.raises(ClientError) as exc:
@@ -308,8 +263,8 @@ def test_list_delete_and_errors(sagemaker_client, logs_client, bucket, processin
     with pytest.raises(ClientError) as exc:
         sagemaker_client.delete_processing_job(ProcessingJobName=name)
     assert error_of(exc)[0] == "ResourceNotFound"
-    bad = job_request(unique("bad"), bucket, processing_image,
-                      inputs=[s3_input("in", f"s3://{bucket}/raw", "/tmp/elsewhere")])
+    bad = processing_request(unique("bad"), bucket, processing_image,
+                             inputs=[s3_input("in", f"s3://{bucket}/raw", "/tmp/elsewhere")])
     with pytest.raises(ClientError) as exc:
         sagemaker_client.create_processing_job(**bad)
     assert error_of(exc)[0] == "ValidationException" and "/opt/ml/processing/" in error_of(exc)[1]
@@ -319,9 +274,9 @@ def test_list_pagination_and_order(sagemaker_client, bucket, processing_image):
     prefix = unique("page")
     names = [f"{prefix}-{i}" for i in range(3)]
     for name in names:
-        sagemaker_client.create_processing_job(**job_request(name, bucket, "not-built-anywhere:1"))
+        sagemaker_client.create_processing_job(**processing_request(name, bucket, "not-built-anywhere:1"))
     for name in names:
-        job = wait_done(sagemaker_client, name, timeout=30)
+        job = wait_processing(sagemaker_client, name, timeout=30)
         assert job["ProcessingJobStatus"] == "Failed" and "not-built-anywhere:1" in job["FailureReason"]
     first = sagemaker_client.list_processing_jobs(NameContains=prefix, MaxResults=2)
     second = sagemaker_client.list_processing_jobs(NameContains=prefix, MaxResults=2, NextToken=first["NextToken"])
@@ -331,50 +286,40 @@ def test_list_pagination_and_order(sagemaker_client, bucket, processing_image):
     assert newest["ProcessingJobSummaries"][0]["ProcessingJobName"] == names[-1]
 
 
-def start_sleeping(server, image: str, behaviour: str = "sleep", **overrides) -> tuple[str, str]:
-    """On a server of its own: a job whose container sleeps (SIGTERM handler installed); (name, bucket)."""
-    sm, s3 = server.client("sagemaker"), server.client("s3")
-    bucket, name = unique("restart-bucket"), unique("survivor")
-    s3.create_bucket(Bucket=bucket)
-    sm.create_processing_job(**job_request(name, bucket, image, Environment={"BEHAVIOUR": behaviour}, **overrides))
-    wait_sleeping(server.client("logs"), name)
-    return name, bucket
-
-
 def test_reattached_after_kill(tmp_path, processing_image):
     with EmulatorServer(data_dir=tmp_path) as server:
-        name, bucket = start_sleeping(server, processing_image, StoppingCondition={"MaxRuntimeInSeconds": 6})
+        name, bucket = start_sleeping_processing(server, processing_image, StoppingCondition={"MaxRuntimeInSeconds": 6})
         server.stop(kill=True)
-        assert len(containers_of(name)) == 1  # the container kept running without the emulator
+        assert len(processing_containers(name)) == 1  # the container kept running without the emulator
         server.start()
         sm, s3 = server.client("sagemaker"), server.client("s3")
         s3.create_bucket(Bucket=bucket)  # moto's S3 lives in memory: recreate it for the upload
-        job = wait_done(sm, name, timeout=60)
+        job = wait_processing(sm, name, timeout=60)
         assert job["ProcessingJobStatus"] == "Stopped"
         assert read(s3, bucket, f"out/{name}/report/stopped-algo-1.txt") == b"saved on SIGTERM"
-        assert containers_of(name) == []
+        assert processing_containers(name) == []
 
 
 def test_failed_when_containers_are_gone(tmp_path, processing_image):
     with EmulatorServer(data_dir=tmp_path) as server:
-        name, _ = start_sleeping(server, processing_image)
+        name, _ = start_sleeping_processing(server, processing_image)
         server.stop(kill=True)
-        subprocess.run(["docker", "rm", "-f", *containers_of(name)], capture_output=True, check=True)
+        subprocess.run(["docker", "rm", "-f", *processing_containers(name)], capture_output=True, check=True)
         server.start()
-        job = wait_done(server.client("sagemaker"), name, timeout=30)
+        job = wait_processing(server.client("sagemaker"), name, timeout=30)
         assert job["ProcessingJobStatus"] == "Failed" and "containers no longer exist" in job["FailureReason"]
         assert not (tmp_path / "jobs" / "processing" / "us-east-1" / name).exists()
 
 
 def test_graceful_shutdown_leaves_nothing(tmp_path, processing_image):
     with EmulatorServer(data_dir=tmp_path) as server:
-        name, _ = start_sleeping(server, processing_image, "stubborn")  # ignores SIGTERM
+        name, _ = start_sleeping_processing(server, processing_image, "stubborn")  # ignores SIGTERM
         server.client("sagemaker").stop_processing_job(ProcessingJobName=name)  # grace: 120 s
         time.sleep(0.5)
         started = time.time()
         server.stop()  # the stop under way is cut short; nothing outlives the emulator
         assert time.time() - started < 25
-        assert containers_of(name) == []
+        assert processing_containers(name) == []
         assert not (tmp_path / "jobs" / "processing" / "us-east-1" / name).exists()
         server.start()
         job = server.client("sagemaker").describe_processing_job(ProcessingJobName=name)

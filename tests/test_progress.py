@@ -18,7 +18,7 @@ from sagemaker_emulator.staging import progress as progress_module
 from sagemaker_emulator.staging.progress import ProgressReporter
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, unique
+from .helpers import ROLE, unique
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE, error_of
+from .helpers import ROLE, error_of
 
 
 def raw(url: str, body: bytes | None, target: str | None,

@@ -8,7 +8,7 @@ import pytest
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE
+from .helpers import ROLE
 
 
 @pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])

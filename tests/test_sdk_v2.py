@@ -17,21 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-import sagemaker
 from botocore.exceptions import ClientError
-from sagemaker.deserializers import JSONDeserializer
-from sagemaker.estimator import Estimator
-from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor, ScriptProcessor
-from sagemaker.serializers import JSONSerializer
-from sagemaker.transformer import Transformer
 
-from .conftest import ROLE, unique
+from .helpers import ROLE, endpoint_containers, unique
 from .readme import missing_from
-from .test_endpoints import endpoint_containers
 
-if int(sagemaker.__version__.split(".")[0]) != 2:  # v3 runs in its own env (test_sdk_v3.py)
-    pytest.fail(f"tests/test_sdk_v2.py needs the SageMaker SDK v2 (pyproject's test extra), found "
-                f"{sagemaker.__version__}", pytrace=False)
+# The SDK is imported where it is used: importing it costs seconds, which every `pytest` run would pay
+# at collection, even `-m "not docker"` that runs none of these tests.
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 
@@ -40,6 +32,11 @@ BUCKET = "sagemaker-us-east-1-123456789012"
 def sdk(sagemaker_emulator, training_image, serving_image, tmp_path_factory):
     """The environment of the README (AWS_ENDPOINT_URL & co), the images under the README's names,
     and a record of every telemetry request the SDK would send (there must be none)."""
+    import sagemaker
+
+    if int(sagemaker.__version__.split(".")[0]) != 2:  # v3 runs in its own env (test_sdk_v3.py)
+        pytest.fail(f"tests/test_sdk_v2.py needs the SageMaker SDK v2 (pyproject's test extra), found "
+                    f"{sagemaker.__version__}", pytrace=False)
     subprocess.run(["docker", "tag", training_image, "my-training:1"], check=True)
     subprocess.run(["docker", "tag", serving_image, "my-serving-image:latest"], check=True)
     sent: list[tuple] = []
@@ -61,6 +58,8 @@ def sdk(sagemaker_emulator, training_image, serving_image, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def session(sdk):
+    import sagemaker
+
     # --- README sdk-v2 snippet, part 1 ---
     session = sagemaker.Session(
         default_bucket="sagemaker-us-east-1-123456789012",  # see below: the SDK asks STS at AWS for it
@@ -73,6 +72,8 @@ def session(sdk):
 @pytest.fixture(scope="module")
 def trained(session):
     """fit() with logs=True; returns the estimator, what the SDK printed and how long fit took."""
+    from sagemaker.estimator import Estimator
+
     printed = io.StringIO()
     started = time.monotonic()
     with contextlib.redirect_stdout(printed):
@@ -90,9 +91,12 @@ def trained(session):
 def deploying(trained):
     """estimator.deploy() in a thread, started as soon as the job is trained: the SDK sleeps 30 s before
     it first looks at the endpoint, and the attach and processing tests run meanwhile."""
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.serializers import JSONSerializer
+
     outcome: dict = {}
 
-    def deploy(estimator: Estimator) -> None:
+    def deploy(estimator) -> None:
         try:
             # --- README sdk-v2 snippet, part 3 ---
             predictor = estimator.deploy(initial_instance_count=1, instance_type="ml.m5.large",
@@ -148,6 +152,8 @@ def test_fit_streams_the_log_until_the_job_ends(trained, sagemaker_client, s3_cl
 
 
 def test_attach_rebuilds_the_estimator(trained, session):
+    from sagemaker.estimator import Estimator
+
     estimator = trained[0]
     with contextlib.redirect_stdout(io.StringIO()):
         attached = Estimator.attach(estimator.latest_training_job.name, sagemaker_session=session)
@@ -158,6 +164,8 @@ def test_attach_rebuilds_the_estimator(trained, session):
 
 
 def test_processor_run(session, processing_image, sagemaker_client, s3_client):
+    from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
+
     output = f"s3://{BUCKET}/{unique('proc')}"
     processor = Processor(role=ROLE, image_uri=processing_image, instance_count=1, instance_type="ml.m5.large",
                           env={"MY_FLAG": "on"}, sagemaker_session=session)
@@ -177,6 +185,8 @@ def test_processor_run(session, processing_image, sagemaker_client, s3_client):
 
 
 def test_script_processor_uploads_and_runs_code(session, processing_image, tmp_path, s3_client):
+    from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+
     script = tmp_path / "upper.py"
     script.write_text("import sys\n"
                       "data = open('/opt/ml/processing/input/train.csv').read()\n"
@@ -212,6 +222,8 @@ def deployed_model_name(sagemaker_client, endpoint: str) -> str:
 
 
 def test_transformer_through_the_deployed_model(predictor, session, sagemaker_client):
+    from sagemaker.transformer import Transformer
+
     output = f"s3://{BUCKET}/batch-{unique('out')}"
     transformer = Transformer(model_name=deployed_model_name(sagemaker_client, predictor.endpoint_name),
                               instance_count=1, instance_type="ml.m5.large", output_path=output,
@@ -241,6 +253,7 @@ def test_delete_endpoint(predictor, sagemaker_client):
 
 def test_telemetry_opt_out_from_a_config_file(sdk, tmp_path, monkeypatch):
     """The README's other way to opt out: the same keys in the SDK's YAML config file."""
+    import sagemaker
     from sagemaker.config.config_schema import TELEMETRY_OPT_OUT_PATH
     from sagemaker.utils import resolve_value_from_config
 

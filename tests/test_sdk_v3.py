@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import unique
+from .helpers import endpoint_containers, unique
 from .readme import missing_from
-from .test_endpoints import endpoint_containers
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "sagemaker-us-east-1-123456789012"

@@ -24,10 +24,15 @@ from botocore.exceptions import ClientError
 from sagemaker_emulator.config import Config
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import error_of, unique
-from .test_endpoints import create_single_variant
-from .test_training import job_request, wait_done, wait_secondary
-from .test_training_restart import managed_containers
+from .helpers import (
+    create_single_variant,
+    error_of,
+    managed_containers,
+    training_request,
+    unique,
+    wait_secondary,
+    wait_training,
+)
 
 MISMATCH = ("The request signature we calculated does not match the signature you provided. Check your AWS "
             "Secret Access Key and signing method. Consult the service documentation for details.")
@@ -58,7 +63,7 @@ def signed(url: str, body: bytes, headers: dict[str, str], secret: str = "testin
 
 
 # -- binding ------------------------------------------------------------------------------------------
-def test_binds_loopback_by_default_and_warns_when_wider(monkeypatch):
+def test_binds_loopback_by_default_and_warns_when_wider(monkeypatch, docker_ready):
     monkeypatch.delenv("SAGEMAKER_EMULATOR_HOST", raising=False)
     assert Config().host == "127.0.0.1"
     with EmulatorServer() as server:
@@ -254,9 +259,9 @@ def test_containers_are_confined(tmp_path, training_image, serving_image):
         bucket = unique("confined")
         s3.create_bucket(Bucket=bucket)
         isolated, clustered = unique("isolated"), unique("clustered")
-        sm.create_training_job(**job_request(isolated, bucket, training_image, HyperParameters={"behaviour": "sleep"},
-                                             EnableNetworkIsolation=True))
-        sm.create_training_job(**job_request(
+        sm.create_training_job(**training_request(isolated, bucket, training_image,
+                                                  HyperParameters={"behaviour": "sleep"}, EnableNetworkIsolation=True))
+        sm.create_training_job(**training_request(
             clustered, bucket, training_image, HyperParameters={"behaviour": "sleep"}, EnableNetworkIsolation=True,
             ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1}))
         endpoint = unique("confined-ep")
@@ -283,7 +288,7 @@ def test_containers_are_confined(tmp_path, training_image, serving_image):
         for job in (isolated, clustered):
             sm.stop_training_job(TrainingJobName=job)
         for job in (isolated, clustered):
-            assert wait_done(sm, job, timeout=60)["TrainingJobStatus"] == "Stopped"
+            assert wait_training(sm, job, timeout=60)["TrainingJobStatus"] == "Stopped"
         sm.delete_endpoint(EndpointName=endpoint)
         deadline = time.time() + 30
         while managed_containers(server) and time.time() < deadline:

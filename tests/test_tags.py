@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import error_of
-from .test_models import make_model
+from .helpers import error_of, make_model
 
 
 def test_tag_lifecycle(sagemaker_client, name):

@@ -24,9 +24,16 @@ from botocore.exceptions import ClientError
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, error_of, unique
-from .test_endpoints import endpoint_containers
-from .test_training import containers_of, job_request, model_files, wait_done
+from .helpers import (
+    ROLE,
+    endpoint_containers,
+    error_of,
+    model_files,
+    training_containers,
+    training_request,
+    unique,
+    wait_training,
+)
 
 TRAIN_PY = '''
 import argparse, json, os, socket, time
@@ -147,18 +154,18 @@ def training_logs(server: EmulatorServer, name: str) -> dict[str, list[str]]:
 
 def run_job(server, bucket, image, name, count=1, **user) -> dict:
     sm = server.client("sagemaker")
-    request = job_request(name, bucket, image, HyperParameters=sdk_hyperparameters(bucket, name, **user),
-                          InputDataConfig=[
-                              {"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
-                                  "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}}}])
+    request = training_request(name, bucket, image, HyperParameters=sdk_hyperparameters(bucket, name, **user),
+                               InputDataConfig=[
+                                   {"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+                                       "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}}}])
     request["ResourceConfig"]["InstanceCount"] = count
     sm.create_training_job(**request)
     try:
-        job = wait_done(sm, name, timeout=120)
+        job = wait_training(sm, name, timeout=120)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; logs: {training_logs(server, name)}") from None
     deadline = time.time() + 30  # the containers are removed right after the final status is written
-    while containers_of(name, running_only=False):
+    while training_containers(name, running_only=False):
         assert time.time() < deadline, f"the containers of {name} outlived it"
         time.sleep(0.5)
     return job

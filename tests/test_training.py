@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import ROLE, containers_with, error_of, resource_arn, unique
-
-TERMINAL = {"Completed", "Failed", "Stopped"}
+from .helpers import error_of, model_files, training_request, unique, wait_secondary, wait_training
 
 
 @pytest.fixture(scope="module")
@@ -29,58 +25,12 @@ def bucket(s3_client) -> str:
     return name
 
 
-def job_request(name: str, bucket: str, image: str, **overrides) -> dict:
-    request = {
-        "TrainingJobName": name, "RoleArn": ROLE,
-        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/output"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-    }
-    request.update(overrides)
-    return request
-
-
-def wait_done(sm, name: str, timeout: float = 180) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        job = sm.describe_training_job(TrainingJobName=name)
-        if job["TrainingJobStatus"] in TERMINAL:
-            return job
-        assert time.time() < deadline, f"{name} still {job['TrainingJobStatus']}/{job['SecondaryStatus']}"
-        time.sleep(0.3)
-
-
-def containers_of(name: str, running_only: bool = True) -> list[str]:
-    return containers_with(resource_arn("training-job", name), running_only)
-
-
-def wait_secondary(sm, name: str, status: str, timeout: float = 60) -> None:
-    """Wait for `status`, and (for Training) for the container to run and handle signals."""
-    deadline = time.time() + timeout
-    while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != status:
-        assert time.time() < deadline
-        time.sleep(0.2)
-    if status == "Training":
-        while not containers_of(name):
-            assert time.time() < deadline
-            time.sleep(0.1)
-        time.sleep(1.5)
-
-
-def model_files(s3, uri: str) -> dict[str, bytes]:
-    bucket, key = uri[5:].split("/", 1)
-    raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-
-
 def test_full_contract(sagemaker_client, s3_client, logs_client, bucket, training_image, tmp_path):
     local = tmp_path / "local"
     local.mkdir()
     (local / "l.txt").write_text("local data")
     name = unique("train")
-    sagemaker_client.create_training_job(**job_request(
+    sagemaker_client.create_training_job(**training_request(
         name, bucket, training_image,
         HyperParameters={"epochs": "1", "eta": "0.1"},
         Environment={"MY_SETTING": "on"},
@@ -96,7 +46,7 @@ def test_full_contract(sagemaker_client, s3_client, logs_client, bucket, trainin
                 "S3DataType": "S3Prefix", "S3Uri": f"file://{local}"}}}]))
     sagemaker_client.get_waiter("training_job_completed_or_stopped").wait(
         TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert job["SecondaryStatus"] == "Completed"
     assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
@@ -138,18 +88,18 @@ def test_full_contract(sagemaker_client, s3_client, logs_client, bucket, trainin
 
 def test_failure_file_becomes_failure_reason(sagemaker_client, bucket, training_image):
     name = unique("fail")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image,
-                                                       HyperParameters={"behaviour": "fail-file"}))
-    job = wait_done(sagemaker_client, name)
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image,
+                                                            HyperParameters={"behaviour": "fail-file"}))
+    job = wait_training(sagemaker_client, name)
     assert job["TrainingJobStatus"] == "Failed" and job["SecondaryStatus"] == "Failed"
     assert "Bad hyperparameter: learning_rate must be positive" in job["FailureReason"]
 
 
 def test_exit_code_without_failure_file(sagemaker_client, bucket, training_image):
     name = unique("exit")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image,
-                                                       HyperParameters={"behaviour": "exit-code"}))
-    job = wait_done(sagemaker_client, name)
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image,
+                                                            HyperParameters={"behaviour": "exit-code"}))
+    job = wait_training(sagemaker_client, name)
     assert job["TrainingJobStatus"] == "Failed"
     assert "exited with code 7" in job["FailureReason"]
     assert "something went badly wrong" in job["FailureReason"]
@@ -157,12 +107,12 @@ def test_exit_code_without_failure_file(sagemaker_client, bucket, training_image
 
 def test_stop_keeps_artifacts(sagemaker_client, s3_client, bucket, training_image):
     name = unique("stop")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image,
-                                                       HyperParameters={"behaviour": "sleep"}))
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image,
+                                                            HyperParameters={"behaviour": "sleep"}))
     wait_secondary(sagemaker_client, name, "Training")  # running, with its SIGTERM handler installed
     sagemaker_client.stop_training_job(TrainingJobName=name)
     assert sagemaker_client.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "Stopped")
     assert model_files(s3_client, job["ModelArtifacts"]["S3ModelArtifacts"])["stopped.txt"] == b"saved on SIGTERM"
     with pytest.raises(ClientError) as exc:
@@ -172,10 +122,10 @@ def test_stop_keeps_artifacts(sagemaker_client, s3_client, bucket, training_imag
 
 def test_max_runtime(sagemaker_client, bucket, training_image):
     name = unique("timeout")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image,
-                                                       HyperParameters={"behaviour": "sleep"},
-                                                       StoppingCondition={"MaxRuntimeInSeconds": 4}))
-    job = wait_done(sagemaker_client, name)
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image,
+                                                            HyperParameters={"behaviour": "sleep"},
+                                                            StoppingCondition={"MaxRuntimeInSeconds": 4}))
+    job = wait_training(sagemaker_client, name)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
 
 
@@ -183,21 +133,21 @@ def test_missing_image_fails_fast(sagemaker_client, bucket, docker_ready):
     name = unique("noimage")
     started = time.time()
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/not-built-here:1.0"
-    sagemaker_client.create_training_job(**job_request(name, bucket, image))
-    job = wait_done(sagemaker_client, name, timeout=30)
+    sagemaker_client.create_training_job(**training_request(name, bucket, image))
+    job = wait_training(sagemaker_client, name, timeout=30)
     assert job["TrainingJobStatus"] == "Failed" and time.time() - started < 30
     assert "not-built-here:1.0" in job["FailureReason"] and "docker build" in job["FailureReason"]
 
 
 def test_two_instances_shard_and_resolve(sagemaker_client, s3_client, bucket, training_image):
     name = unique("multi")
-    sagemaker_client.create_training_job(**job_request(
+    sagemaker_client.create_training_job(**training_request(
         name, bucket, training_image,
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 1},
         InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/shards/",
             "S3DataDistributionType": "ShardedByS3Key"}}}]))
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     files = model_files(s3_client, job["ModelArtifacts"]["S3ModelArtifacts"])
     reports = [json.loads(files[f"report-algo-{i}.json"]) for i in (1, 2)]
@@ -210,12 +160,12 @@ def test_two_instances_shard_and_resolve(sagemaker_client, s3_client, bucket, tr
 
 def test_pipe_mode(sagemaker_client, s3_client, bucket, training_image):
     name = unique("pipe")
-    sagemaker_client.create_training_job(**job_request(
+    sagemaker_client.create_training_job(**training_request(
         name, bucket, training_image, HyperParameters={"epochs": "2"},
         AlgorithmSpecification={"TrainingImage": training_image, "TrainingInputMode": "Pipe"},
         InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}}}]))
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     report = json.loads(model_files(s3_client, job["ModelArtifacts"]["S3ModelArtifacts"])["report-algo-1.json"])
     assert report["channels"]["train"]["pipe"] == ["1,2\n3,4\n", "1,2\n3,4\n"]
@@ -225,8 +175,9 @@ def test_checkpoints_restored_on_a_second_job(sagemaker_client, s3_client, bucke
     checkpoint = {"S3Uri": f"s3://{bucket}/checkpoints/{unique('ck')}"}
     first, second = unique("ck1"), unique("ck2")
     for name in (first, second):
-        sagemaker_client.create_training_job(**job_request(name, bucket, training_image, CheckpointConfig=checkpoint))
-        assert wait_done(sagemaker_client, name)["TrainingJobStatus"] == "Completed"
+        sagemaker_client.create_training_job(**training_request(name, bucket, training_image,
+                                                                CheckpointConfig=checkpoint))
+        assert wait_training(sagemaker_client, name)["TrainingJobStatus"] == "Completed"
     job = sagemaker_client.describe_training_job(TrainingJobName=second)
     report = json.loads(model_files(s3_client, job["ModelArtifacts"]["S3ModelArtifacts"])["report-algo-1.json"])
     assert report["checkpoints_found"] == [f"ckpt-{first}"]
@@ -234,14 +185,14 @@ def test_checkpoints_restored_on_a_second_job(sagemaker_client, s3_client, bucke
 
 def test_duplicate_and_missing(sagemaker_client, bucket, training_image):
     name = unique("dup")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image))
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image))
     with pytest.raises(ClientError) as exc:
-        sagemaker_client.create_training_job(**job_request(name, bucket, training_image))
+        sagemaker_client.create_training_job(**training_request(name, bucket, training_image))
     assert error_of(exc)[0] == "ResourceInUse" and "must be unique" in error_of(exc)[1]
     with pytest.raises(ClientError) as exc:
         sagemaker_client.delete_training_job(TrainingJobName=name)
     assert error_of(exc)[0] in ("ResourceInUse", "ResourceNotFound")
-    wait_done(sagemaker_client, name)
+    wait_training(sagemaker_client, name)
     sagemaker_client.delete_training_job(TrainingJobName=name)
     with pytest.raises(ClientError) as exc:
         sagemaker_client.describe_training_job(TrainingJobName=name)

@@ -6,13 +6,11 @@ import datetime as dt
 import gzip
 import json
 
-from .conftest import unique
-from .test_logs import sdk_style_tail
-from .test_training import job_request, model_files, wait_done
+from .helpers import model_files, sdk_style_tail, training_request, unique, wait_training
 
 
 def report_of(sm, s3, name: str, host: str = "algo-1") -> dict:
-    job = wait_done(sm, name)
+    job = wait_training(sm, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     return json.loads(model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])[f"report-{host}.json"])
 
@@ -25,7 +23,7 @@ def test_fastfile_gzip_recordio_and_augmented_manifest(sagemaker_client, s3_clie
     s3_client.put_object(Bucket=bucket, Key="aug.jsonl", Body=b'{"source": "img1", "label": 1}\n'
                                                                  b'{"source": "img2", "label": 0}\n')
     name = unique("inputs")
-    sagemaker_client.create_training_job(**job_request(
+    sagemaker_client.create_training_job(**training_request(
         name, bucket, training_image,
         InputDataConfig=[
             {"ChannelName": "ff", "InputMode": "FastFile", "DataSource": {"S3DataSource": {
@@ -46,11 +44,11 @@ def test_heterogeneous_instance_groups(sagemaker_client, s3_client, training_ima
     bucket = unique("groups-bucket")
     s3_client.create_bucket(Bucket=bucket)
     name = unique("groups")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, ResourceConfig={
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image, ResourceConfig={
         "InstanceGroups": [{"InstanceGroupName": "data", "InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
                            {"InstanceGroupName": "gpu", "InstanceType": "ml.g5.xlarge", "InstanceCount": 1}],
         "VolumeSizeInGB": 1}))
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert job["ResourceConfig"]["InstanceCount"] == 2
     second = report_of(sagemaker_client, s3_client, name, "algo-2")["resourceconfig"]
     assert second["current_group_name"] == "gpu" and second["current_instance_type"] == "ml.g5.xlarge"
@@ -62,8 +60,8 @@ def test_network_isolation(sagemaker_client, s3_client, training_image):
     bucket = unique("isolated-bucket")
     s3_client.create_bucket(Bucket=bucket)
     name = unique("isolated")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, EnableNetworkIsolation=True,
-                                                       HyperParameters={"list_interfaces": "1"}))
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image, EnableNetworkIsolation=True,
+                                                            HyperParameters={"list_interfaces": "1"}))
     report = report_of(sagemaker_client, s3_client, name)
     assert report["interfaces"] == ["lo"]
     assert sagemaker_client.describe_training_job(TrainingJobName=name)["EnableNetworkIsolation"] is True
@@ -77,9 +75,9 @@ def test_container_calls_the_emulators_s3(sagemaker_client, s3_client, training_
     # AWS_ENDPOINT_URL and the injected credentials)
     s3_client.put_object(Bucket=bucket, Key="code/note.txt", Body=b"read from inside the container", ACL="public-read")
     name = unique("reads-s3")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, HyperParameters={
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image, HyperParameters={
         "behaviour": "read-s3", "s3_bucket": bucket, "s3_key": "code/note.txt"}))
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     files = model_files(s3_client, job["ModelArtifacts"]["S3ModelArtifacts"])
     assert files["fetched.txt"] == b"read from inside the container"
@@ -91,9 +89,9 @@ def test_container_access_can_be_turned_off(training_image):
     with EmulatorServer(env={"SAGEMAKER_EMULATOR_CONTAINER_ACCESS": "0"}) as server:
         sm, s3 = server.client("sagemaker"), server.client("s3")
         s3.create_bucket(Bucket="no-access-bucket")
-        sm.create_training_job(**job_request("no-access", "no-access-bucket", training_image, HyperParameters={
+        sm.create_training_job(**training_request("no-access", "no-access-bucket", training_image, HyperParameters={
             "behaviour": "read-s3", "s3_bucket": "no-access-bucket", "s3_key": "x"}))
-        job = wait_done(sm, "no-access")
+        job = wait_training(sm, "no-access")
         assert job["TrainingJobStatus"] == "Failed" and "KeyError: 'AWS_ENDPOINT_URL'" in job["FailureReason"]
 
 
@@ -102,10 +100,10 @@ def test_metrics_in_cloudwatch_and_sdk_tail(sagemaker_emulator, sagemaker_client
     bucket = unique("metrics-bucket")
     s3.create_bucket(Bucket=bucket)
     name = unique("metrics")
-    sagemaker_client.create_training_job(**job_request(name, bucket, training_image, AlgorithmSpecification={
+    sagemaker_client.create_training_job(**training_request(name, bucket, training_image, AlgorithmSpecification={
         "TrainingImage": training_image, "TrainingInputMode": "File",
         "MetricDefinitions": [{"Name": "train:loss", "Regex": "train_loss=([0-9.]+)"}]}))
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert job["FinalMetricDataList"][0]["MetricName"] == "train:loss"
     cloudwatch = sagemaker_emulator.client("cloudwatch")
     stats = cloudwatch.get_metric_statistics(
@@ -128,9 +126,9 @@ def test_entrypoint_and_arguments(sagemaker_client, s3_client, logs_client, trai
                         ("both", {"ContainerEntrypoint": ["python3", "/usr/local/bin/train"],
                                   "ContainerArguments": ["given"]})):
         name = unique(label)
-        sagemaker_client.create_training_job(**job_request(name, bucket, training_image, AlgorithmSpecification={
+        sagemaker_client.create_training_job(**training_request(name, bucket, training_image, AlgorithmSpecification={
             "TrainingImage": training_image, "TrainingInputMode": "File", **spec}))
-        assert wait_done(sagemaker_client, name)["TrainingJobStatus"] == "Completed"
+        assert wait_training(sagemaker_client, name)["TrainingJobStatus"] == "Completed"
         firsts[label] = sdk_style_tail(logs_client, "/aws/sagemaker/TrainingJobs", name)[0]
     assert firsts["args"].endswith("argv=['--x']")
     assert firsts["both"].endswith("argv=['given']")
@@ -143,11 +141,11 @@ def test_pipe_object_missing_fails_the_job(sagemaker_client, s3_client, training
     s3_client.put_object(Bucket=bucket, Key="manifest.json", Body=json.dumps(
         [{"prefix": f"s3://{bucket}/m/"}, "a.txt"]).encode())
     name = unique("vanish")
-    sagemaker_client.create_training_job(**job_request(
+    sagemaker_client.create_training_job(**training_request(
         name, bucket, training_image, HyperParameters={"epochs": "2"},
         AlgorithmSpecification={"TrainingImage": training_image, "TrainingInputMode": "Pipe"},
         InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "ManifestFile", "S3Uri": f"s3://{bucket}/manifest.json"}}}]))
     s3_client.delete_object(Bucket=bucket, Key="m/a.txt")  # gone before the feeder streams it
-    job = wait_done(sagemaker_client, name)
+    job = wait_training(sagemaker_client, name)
     assert job["TrainingJobStatus"] == "Failed"

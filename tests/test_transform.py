@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, containers_with, error_of, unique
+from .helpers import containers_with, error_of, start_transform_job, transform_model, unique, wait_transform
 
 GROUP = "/aws/sagemaker/TransformJobs"
 
@@ -40,40 +40,10 @@ def bucket(s3_client):
     return name
 
 
-def make_model(sm, image: str, **env: str) -> str:
-    name = unique("tx-model")
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": image, "Environment": {k: str(v) for k, v in env.items()}})
-    return name
-
-
-def start_job(sm, model: str, input_uri: str, output_uri: str, *, content_type: str = "text/csv",
-              split: str = "Line", assemble: str = "Line", data_type: str = "S3Prefix", instances: int = 1,
-              **extra) -> str:
-    name = unique("tx")
-    transform_input = {"DataSource": {"S3DataSource": {"S3DataType": data_type, "S3Uri": input_uri}},
-                       "ContentType": content_type, "SplitType": split, **extra.pop("TransformInput", {})}
-    sm.create_transform_job(
-        TransformJobName=name, ModelName=model, TransformInput=transform_input,
-        TransformOutput={"S3OutputPath": output_uri, "AssembleWith": assemble, **extra.pop("TransformOutput", {})},
-        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": instances}, **extra)
-    return name
-
-
 def wait(sm, name: str) -> dict:
     sm.get_waiter("transform_job_completed_or_stopped").wait(
         TransformJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     return sm.describe_transform_job(TransformJobName=name)
-
-
-def wait_terminal(sm, name: str, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = sm.describe_transform_job(TransformJobName=name)
-        if job["TransformJobStatus"] in ("Completed", "Failed", "Stopped"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"{name} did not finish")
 
 
 def get(s3, bucket: str, key: str) -> bytes:
@@ -109,11 +79,11 @@ def test_csv_multi_record_matches_single_record_and_respects_max_payload(
     rows = [[rng.randint(0, 999) for _ in range(40)] for _ in range(10_000)]  # ~1.6 MB: several 1 MB batches
     s3_client.put_object(Bucket=bucket, Key="big/data.csv", Body="\n".join(",".join(map(str, r)) for r in rows))
     expected = "".join(f"{float(sum(r))}\n" for r in rows).encode()
-    model = make_model(sagemaker_client, serving_image, REPORT_PAYLOAD_SIZE="1")
-    multi = start_job(sagemaker_client, model, f"s3://{bucket}/big/", f"s3://{bucket}/multi/",
-                      BatchStrategy="MultiRecord", MaxPayloadInMB=1, MaxConcurrentTransforms=2)
-    single = start_job(sagemaker_client, model, f"s3://{bucket}/big/", f"s3://{bucket}/single/",
-                       BatchStrategy="SingleRecord", MaxConcurrentTransforms=4)
+    model = transform_model(sagemaker_client, serving_image, REPORT_PAYLOAD_SIZE="1")
+    multi = start_transform_job(sagemaker_client, model, f"s3://{bucket}/big/", f"s3://{bucket}/multi/",
+                                BatchStrategy="MultiRecord", MaxPayloadInMB=1, MaxConcurrentTransforms=2)
+    single = start_transform_job(sagemaker_client, model, f"s3://{bucket}/big/", f"s3://{bucket}/single/",
+                                 BatchStrategy="SingleRecord", MaxConcurrentTransforms=4)
     assert sagemaker_client.describe_transform_job(TransformJobName=multi)["TransformJobStatus"] == "InProgress"
     for name in (multi, single):
         job = wait(sagemaker_client, name)
@@ -139,9 +109,9 @@ def test_csv_multi_record_matches_single_record_and_respects_max_payload(
 def test_two_instances_share_input_files(sagemaker_client, s3_client, logs_client, bucket, serving_image, tmp_path):
     for i in range(6):
         s3_client.put_object(Bucket=bucket, Key=f"many/part-{i}.csv", Body=f"{i},1\n{i},2\n".encode())
-    model = make_model(sagemaker_client, serving_image)
+    model = transform_model(sagemaker_client, serving_image)
     out = tmp_path / "out"
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/many/", f"file://{out}", instances=2)
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/many/", f"file://{out}", instances=2)
     job = wait(sagemaker_client, name)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     for i in range(6):
@@ -157,12 +127,12 @@ def test_two_instances_share_input_files(sagemaker_client, s3_client, logs_clien
 def test_jsonlines_input_filter_join_and_output_filter(sagemaker_client, s3_client, bucket, serving_image):
     lines = [{"id": i, "features": [i, i * 2], "label": "x"} for i in range(5)]
     s3_client.put_object(Bucket=bucket, Key="jl/in.jsonl", Body="\n".join(json.dumps(x) for x in lines).encode())
-    model = make_model(sagemaker_client, serving_image)
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/jl/", f"s3://{bucket}/jl-out/",
-                     content_type="application/jsonlines", BatchStrategy="SingleRecord",
-                     TransformOutput={"Accept": "application/json"},
-                     DataProcessing={"InputFilter": "$.features", "JoinSource": "Input",
-                                     "OutputFilter": "$['id','SageMakerOutput']"})
+    model = transform_model(sagemaker_client, serving_image)
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/jl/", f"s3://{bucket}/jl-out/",
+                               content_type="application/jsonlines", BatchStrategy="SingleRecord",
+                               TransformOutput={"Accept": "application/json"},
+                               DataProcessing={"InputFilter": "$.features", "JoinSource": "Input",
+                                               "OutputFilter": "$['id','SageMakerOutput']"})
     job = wait(sagemaker_client, name)
     assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
     assert job["DataProcessing"]["OutputFilter"] == "$['id','SageMakerOutput']"
@@ -176,10 +146,11 @@ def test_jsonlines_input_filter_join_and_output_filter(sagemaker_client, s3_clie
 
 def test_csv_join_with_filters(sagemaker_client, s3_client, bucket, serving_image):
     s3_client.put_object(Bucket=bucket, Key="join/in.csv", Body=b"a,1,2\nb,3,4\nc,5,6\n")
-    model = make_model(sagemaker_client, serving_image)
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/join/", f"s3://{bucket}/join-out",
-                     TransformOutput={"Accept": "text/csv"},
-                     DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"})
+    model = transform_model(sagemaker_client, serving_image)
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/join/", f"s3://{bucket}/join-out",
+                               TransformOutput={"Accept": "text/csv"},
+                               DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input",
+                                               "OutputFilter": "$[0,-1]"})
     assert wait(sagemaker_client, name)["TransformJobStatus"] == "Completed"
     assert get(s3_client, bucket, "join-out/in.csv.out") == b"a,3.0\nb,7.0\nc,11.0\n"
 
@@ -191,9 +162,9 @@ def test_gzip_manifest_and_execution_parameters(sagemaker_client, s3_client, log
     s3_client.put_object(Bucket=bucket, Key="gz/manifest.json", Body=json.dumps(
         [{"prefix": f"s3://{bucket}/gz/"}, "x/one.csv.gz", "y/two.csv.gz"]).encode())
     params = {"MaxConcurrentTransforms": 3, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 2}
-    model = make_model(sagemaker_client, serving_image, EXECUTION_PARAMETERS=json.dumps(params))
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/gz/manifest.json", f"s3://{bucket}/gz-out/",
-                     data_type="ManifestFile", TransformInput={"CompressionType": "Gzip"})
+    model = transform_model(sagemaker_client, serving_image, EXECUTION_PARAMETERS=json.dumps(params))
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/gz/manifest.json", f"s3://{bucket}/gz-out/",
+                               data_type="ManifestFile", TransformInput={"CompressionType": "Gzip"})
     assert wait(sagemaker_client, name)["TransformJobStatus"] == "Completed"
     assert get(s3_client, bucket, "gz-out/x/one.csv.gz.out") == b"2.0\n4.0\n"
     assert get(s3_client, bucket, "gz-out/y/two.csv.gz.out") == b"6.0\n"
@@ -208,9 +179,9 @@ def test_rejected_record_fails_the_job_and_keeps_earlier_outputs(sagemaker_clien
                                                                   serving_image):
     s3_client.put_object(Bucket=bucket, Key="bad/a.csv", Body=b"1,2\n")
     s3_client.put_object(Bucket=bucket, Key="bad/b.csv", Body=b"1,2\nerror:400\n3,4\n")
-    model = make_model(sagemaker_client, serving_image)
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/bad/", f"s3://{bucket}/bad-out/",
-                     BatchStrategy="SingleRecord")
+    model = transform_model(sagemaker_client, serving_image)
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/bad/", f"s3://{bucket}/bad-out/",
+                               BatchStrategy="SingleRecord")
     with pytest.raises(WaiterError):
         wait(sagemaker_client, name)
     job = sagemaker_client.describe_transform_job(TransformJobName=name)
@@ -229,39 +200,40 @@ def test_rejected_record_fails_the_job_and_keeps_earlier_outputs(sagemaker_clien
 
 def test_record_over_max_payload_fails(sagemaker_client, s3_client, bucket, serving_image):
     s3_client.put_object(Bucket=bucket, Key="huge/in.csv", Body=b"1\n" + b"2" * (1024 * 1024 + 10) + b"\n")
-    model = make_model(sagemaker_client, serving_image)
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/huge/", f"s3://{bucket}/huge-out/", MaxPayloadInMB=1)
-    job = wait_terminal(sagemaker_client, name)
+    model = transform_model(sagemaker_client, serving_image)
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/huge/", f"s3://{bucket}/huge-out/",
+                               MaxPayloadInMB=1)
+    job = wait_transform(sagemaker_client, name)
     assert job["TransformJobStatus"] == "Failed"
     assert "huge/in.csv" in job["FailureReason"] and "larger than MaxPayloadInMB" in job["FailureReason"]
 
 
 def test_invocation_timeout_and_retries(sagemaker_client, s3_client, bucket, serving_image):
     s3_client.put_object(Bucket=bucket, Key="timeout/in.csv", Body=b"1\n")
-    model = make_model(sagemaker_client, serving_image, SLEEP_SECONDS="3", REPORT_PAYLOAD_SIZE="1")
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/timeout/", f"s3://{bucket}/timeout-out/",
-                     ModelClientConfig={"InvocationsTimeoutInSeconds": 1, "InvocationsMaxRetries": 1})
-    job = wait_terminal(sagemaker_client, name)
+    model = transform_model(sagemaker_client, serving_image, SLEEP_SECONDS="3", REPORT_PAYLOAD_SIZE="1")
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/timeout/", f"s3://{bucket}/timeout-out/",
+                               ModelClientConfig={"InvocationsTimeoutInSeconds": 1, "InvocationsMaxRetries": 1})
+    job = wait_transform(sagemaker_client, name)
     assert job["TransformJobStatus"] == "Failed"
     assert job["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": 1, "InvocationsMaxRetries": 1}
     assert "timeout/in.csv" in job["FailureReason"] and "within 1 seconds" in job["FailureReason"]
     assert "after 1 retry" in job["FailureReason"]
 
 
-def test_missing_image_fails_the_job(sagemaker_client, s3_client, bucket):
+def test_missing_image_fails_the_job(sagemaker_client, s3_client, bucket, docker_ready):
     s3_client.put_object(Bucket=bucket, Key="noimage/in.csv", Body=b"1\n")
-    model = make_model(sagemaker_client, "sm-no-such-image:404")
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/noimage/", f"s3://{bucket}/noimage-out/")
-    job = wait_terminal(sagemaker_client, name)
+    model = transform_model(sagemaker_client, "sm-no-such-image:404")
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/noimage/", f"s3://{bucket}/noimage-out/")
+    job = wait_transform(sagemaker_client, name)
     assert job["TransformJobStatus"] == "Failed" and "sm-no-such-image:404" in job["FailureReason"]
     assert job["TransformEndTime"] >= job["TransformStartTime"]
 
 
 def test_stop(sagemaker_client, s3_client, bucket, serving_image):
     s3_client.put_object(Bucket=bucket, Key="slow/in.csv", Body=b"".join(b"%d,1\n" % i for i in range(100)))
-    model = make_model(sagemaker_client, serving_image, SLEEP_SECONDS="0.5")
-    name = start_job(sagemaker_client, model, f"s3://{bucket}/slow/", f"s3://{bucket}/slow-out/",
-                     BatchStrategy="SingleRecord", Environment={"MY_SETTING": "42"})
+    model = transform_model(sagemaker_client, serving_image, SLEEP_SECONDS="0.5")
+    name = start_transform_job(sagemaker_client, model, f"s3://{bucket}/slow/", f"s3://{bucket}/slow-out/",
+                               BatchStrategy="SingleRecord", Environment={"MY_SETTING": "42"})
     deadline = time.time() + 60
     while not transform_containers() and time.time() < deadline:
         time.sleep(0.2)
@@ -285,7 +257,7 @@ def test_stop(sagemaker_client, s3_client, bucket, serving_image):
 
 def test_api_errors(sagemaker_client, s3_client, bucket, serving_image):
     with pytest.raises(ClientError) as missing_model:
-        start_job(sagemaker_client, "no-such-model", f"s3://{bucket}/x/", f"s3://{bucket}/y/")
+        start_transform_job(sagemaker_client, "no-such-model", f"s3://{bucket}/x/", f"s3://{bucket}/y/")
     code, message, status = error_of(missing_model)
     assert (code, status) == ("ValidationException", 400) and "no-such-model" in message
     with pytest.raises(ClientError) as missing:
@@ -299,7 +271,7 @@ def test_api_errors(sagemaker_client, s3_client, bucket, serving_image):
             TransformJobName="no-such-job", WaiterConfig={"Delay": 1, "MaxAttempts": 2})
 
     s3_client.put_object(Bucket=bucket, Key="api/in.csv", Body=b"1\n")
-    model = make_model(sagemaker_client, serving_image)
+    model = transform_model(sagemaker_client, serving_image)
     name = unique("tx")
     request = dict(TransformJobName=name, ModelName=model, TransformInput={
         "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/api/"}}},
@@ -335,8 +307,8 @@ def test_emulator_restart_ends_running_jobs_without_leftovers(tmp_path, serving_
         bucket = unique("restart-bucket")
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="in/slow.csv", Body=b"1\n" * 100)
-        model = make_model(sm, serving_image, SLEEP_SECONDS="0.5")
-        name = start_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", BatchStrategy="SingleRecord")
+        model = transform_model(sm, serving_image, SLEEP_SECONDS="0.5")
+        name = start_transform_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/", BatchStrategy="SingleRecord")
         arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
 
         deadline = time.time() + 60
@@ -346,7 +318,7 @@ def test_emulator_restart_ends_running_jobs_without_leftovers(tmp_path, serving_
         server.stop(kill=kill)
         assert bool(containers_with(arn)) == kill  # graceful shutdown removes them; after kill -9 they still run
         server.start()
-        job = wait_terminal(server.client("sagemaker"), name, timeout=30)
+        job = wait_transform(server.client("sagemaker"), name, timeout=30)
         assert job["TransformJobStatus"] == "Failed"
         assert ("restarted" if kill else "shut down") in job["FailureReason"]
         assert containers_with(arn) == []

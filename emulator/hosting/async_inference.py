@@ -16,9 +16,8 @@ from typing import Any
 
 from sagemaker_emulator import staging
 from sagemaker_emulator.jobs.data import JobData
-from sagemaker_emulator.protocol.errors import AwsError
 
-from .invoke import validation
+from .errors import HostingError, InvocationInvalid
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,9 @@ class AsyncInference:
     def submit(self, region: str, account: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         live = self.engine.live(region, name)
         if live is None:
-            raise validation(f"Endpoint {name} of account {account} not found.")
+            raise InvocationInvalid(f"Endpoint {name} of account {account} not found.")
         if not live.async_config:
-            raise validation(f"Endpoint {name} is not configured for asynchronous inference: its endpoint "
+            raise InvocationInvalid(f"Endpoint {name} is not configured for asynchronous inference: its endpoint "
                              "configuration has no AsyncInferenceConfig.")
         inference_id = params.get("InferenceId") or str(uuid.uuid4())
         output_config = live.async_config.get("OutputConfig") or {}
@@ -60,15 +59,14 @@ class AsyncInference:
         store = self._data.setdefault(region, JobData(self.engine.services, region)).store
         try:
             if time.time() > deadline:
-                raise AwsError("The request expired (RequestTTLSeconds) before it was processed.",
-                               code="ValidationError")
+                raise InvocationInvalid("The request expired (RequestTTLSeconds) before it was processed.")
             try:
                 body = store.get_bytes(input_location, max_bytes=1 << 30)
             except staging.StagingError as exc:
-                raise AwsError(f"Could not read the input {input_location}: {exc}", code="ValidationError") from None
+                raise InvocationInvalid(f"Could not read the input {input_location}: {exc}") from None
             reply = self.engine.invoker.invoke(region, account, name, {**request, "Body": body}, timeout=timeout)
             store.put_bytes(reply["Body"], output)
-        except AwsError as err:
+        except HostingError as err:
             self._write_failure(store, failure, err.message)
         except Exception as exc:  # never lose a request silently
             log.exception("async invocation of %s failed", name)

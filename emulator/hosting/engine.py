@@ -77,7 +77,7 @@ class HostingEngine:
         return self.services.runtime
 
     def record(self, region: str, name: str) -> JobRecord:
-        return JobRecord(KIND, region, name, "EndpointStatus")
+        return JobRecord(KIND, region, name, "EndpointStatus", self.services.events)
 
     def live(self, region: str, name: str) -> LiveEndpoint | None:
         # one dict read is atomic; writers swap whole LiveEndpoints under the lock (every invocation

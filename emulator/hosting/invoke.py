@@ -19,16 +19,12 @@ from sagemaker_emulator.hosting.fleet import (
     TargetModelError,
     open_stream,
 )
-from sagemaker_emulator.protocol.errors import AwsError
 
+from .errors import InvocationInvalid, ModelError, ModelStreamError, ServiceUnavailable, Throttled
 from .live import ConcurrencyExceeded, LiveEndpoint, VariantFleet
 
 HEADERS = (("Accept", "Accept"), ("CustomAttributes", "X-Amzn-SageMaker-Custom-Attributes"),
            ("InferenceId", "X-Amzn-SageMaker-Inference-Id"), ("TargetModel", "X-Amzn-SageMaker-Target-Model"))
-
-
-def validation(message: str) -> AwsError:
-    return AwsError(message, code="ValidationError")
 
 
 class Invoker:
@@ -40,45 +36,42 @@ class Invoker:
               ) -> tuple[LiveEndpoint, VariantFleet, ServingInstance]:
         live = self.engine.live(region, name)
         if live is None:
-            raise validation(f"Endpoint {name} of account {account} not found.")
+            raise InvocationInvalid(f"Endpoint {name} of account {account} not found.")
         target = params.get("TargetVariant")
         variant = live.choose(target)
         if variant is None:
-            raise validation(f"Variant {target} not found for endpoint {name}.")
+            raise InvocationInvalid(f"Variant {target} not found for endpoint {name}.")
         fleet = variant.fleet
         hostname = params.get("TargetContainerHostname")
         if fleet.mode == "Direct":
             names = [c.name for c in fleet.containers]
             if not hostname:
-                raise validation(f"Endpoint {name} uses direct invocation mode: TargetContainerHostname is "
+                raise InvocationInvalid(f"Endpoint {name} uses direct invocation mode: TargetContainerHostname is "
                                  f"required (one of {', '.join(names)}).")
             if hostname not in names:
-                raise validation(f"TargetContainerHostname {hostname} is not a container of endpoint {name} "
+                raise InvocationInvalid(f"TargetContainerHostname {hostname} is not a container of endpoint {name} "
                                  f"(containers: {', '.join(names)}).")
         elif hostname:
-            raise validation(f"TargetContainerHostname can only be used with endpoints in direct invocation "
+            raise InvocationInvalid(f"TargetContainerHostname can only be used with endpoints in direct invocation "
                              f"mode; endpoint {name} is not.")
         multi_model = any(c.multi_model for c in fleet.containers)
         if params.get("TargetModel") and not multi_model:
-            raise validation(f"Endpoint {name} is not a multi-model endpoint and does not support the "
+            raise InvocationInvalid(f"Endpoint {name} is not a multi-model endpoint and does not support the "
                              "TargetModel header.")
         if multi_model and not params.get("TargetModel"):
-            raise validation(f"Endpoint {name} is a multi-model endpoint: the TargetModel header is required.")
+            raise InvocationInvalid(f"Endpoint {name} is a multi-model endpoint: the TargetModel header is required.")
         if variant.serverless is not None and not variant.instances:
             try:
                 self.engine.ensure_serverless(live, variant)
             except ServingError as exc:
-                raise AwsError(f"The serverless endpoint {name} could not start: {exc}", code="ServiceUnavailable",
-                               status=503) from None
+                raise ServiceUnavailable(f"The serverless endpoint {name} could not start: {exc}") from None
         try:
             instance = variant.pick()
         except ConcurrencyExceeded as exc:
-            raise AwsError(f"Endpoint {name} is already serving its MaxConcurrency of {exc.limit} concurrent "
-                           f"invocations (variant {variant.name}); retry with backoff.",
-                           code="ThrottlingException", status=429) from None
+            raise Throttled(f"Endpoint {name} is already serving its MaxConcurrency of {exc.limit} concurrent "
+                            f"invocations (variant {variant.name}); retry with backoff.") from None
         if instance is None:
-            raise AwsError(f"Endpoint {name} has no instance of variant {variant.name} in service.",
-                           code="ServiceUnavailable", status=503)
+            raise ServiceUnavailable(f"Endpoint {name} has no instance of variant {variant.name} in service.")
         return live, variant, instance
 
     @staticmethod
@@ -106,7 +99,7 @@ class Invoker:
             self._count(live, variant, started, time.perf_counter() - model_started, exc.status)
             raise model_error(exc, region, account, name) from None
         except TargetModelError as exc:
-            raise validation(str(exc)) from None
+            raise InvocationInvalid(str(exc)) from None
         finally:
             variant.release(instance)
         self._count(live, variant, started, model_seconds, 200)
@@ -146,7 +139,7 @@ class Invoker:
             except ContainerReplyError as exc:
                 code = "ModelInvocationTimeExceeded" if exc.timed_out else "StreamBroken"
                 message = "The model stopped sending data (model timeout)." if exc.timed_out else exc.message
-                raise AwsError(message, code="ModelStreamError", extra={"ErrorCode": code}) from None
+                raise ModelStreamError(message, code) from None
             finally:
                 variant.release(instance)
                 self._count(live, variant, started, time.perf_counter() - started, 200)
@@ -155,7 +148,7 @@ class Invoker:
                 "CustomAttributes": reply.custom_attributes}
 
 
-def model_error(exc: ContainerReplyError, region: str, account: str, endpoint: str) -> AwsError:
+def model_error(exc: ContainerReplyError, region: str, account: str, endpoint: str) -> ModelError:
     """SageMaker's ModelError (HTTP 424) for a container's reply."""
     log_arn = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{endpoint}"
     container = exc.container
@@ -167,6 +160,4 @@ def model_error(exc: ContainerReplyError, region: str, account: str, endpoint: s
     kind = "client" if 400 <= exc.status < 500 else "server"
     message = f'Received {kind} error ({exc.status}) from {container} with message "{original}". See {log_arn} ' \
               "for more information."
-    return AwsError(message, code="ModelError", status=424, extra={
-        "OriginalStatusCode": exc.status, "OriginalMessage": original, "LogStreamArn": log_arn,
-        "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if kind == "client" else "SERVER_ERROR_FROM_MODEL"})
+    return ModelError(message, exc.status, original, log_arn, client_side=kind == "client")

@@ -80,7 +80,7 @@ class JobEngine(Generic[Run]):
             if doc[self.status_field] == "InProgress":
                 self.mark_stopping(doc)
 
-        JobRecord(self.kind, region, name, self.status_field).edit(stopping)
+        JobRecord(self.kind, region, name, self.status_field, self.services.events).edit(stopping)
         with self._lock:
             run = self._runs.get((region, name))
         if run is not None:
@@ -145,7 +145,7 @@ class JobRun:
     def __init__(self, engine: JobEngine, region: str, name: str) -> None:
         self.engine = engine
         self.region, self.name = region, name
-        self.record = JobRecord(engine.kind, region, name, engine.status_field)
+        self.record = JobRecord(engine.kind, region, name, engine.status_field, engine.services.events)
         self.stop_requested = threading.Event()
         self.shutdown_requested = False
         self.config = engine.services.config

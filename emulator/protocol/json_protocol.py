@@ -7,8 +7,12 @@ serialised through the output shape. Nothing here knows any particular operation
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import itertools
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -25,6 +29,18 @@ from .validate import parse_and_validate
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+_REQUEST_ID_PREFIX = str(uuid.uuid4())[:24]
+_request_numbers = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A UUID-shaped request id, unique per emulator process: a random prefix and a counter.
+
+    (uuid4() costs a getrandom system call per request, a visible share of an InvokeEndpoint.)
+    """
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):012x}"  # 12 hex digits for 2**48 requests
 
 
 @dataclass
@@ -56,12 +72,18 @@ def collect_handlers(model: ServiceModel, modules: list[ModuleType]) -> dict[str
 
 
 class JsonService:
-    """Dispatch awsJson requests of one service to its handlers."""
+    """Dispatch awsJson requests of one service to its handlers: from the wire (`dispatch`) or from
+    inside the emulator (`call`), through the same validation, handler and output shape.
 
-    def __init__(self, model_name: str, handlers: dict[str, Handler]) -> None:
+    `context(region)` builds the RequestContext of an internal call (Services.request_context).
+    """
+
+    def __init__(self, model_name: str, handlers: dict[str, Handler],
+                 context: Callable[[str | None], RequestContext] | None = None) -> None:
         self.model = service_model(model_name)
         self.prefix = self.model.metadata["targetPrefix"]
         self.handlers = handlers
+        self.context = context
 
     def owns(self, target: str) -> bool:
         return target.startswith(self.prefix + ".")
@@ -81,8 +103,31 @@ class JsonService:
             log.exception("unhandled error in %s", target)
             return error_response(InternalFailure("We encountered an internal error. Please try again."), headers)
 
+    def call(self, operation: str, params: dict[str, Any] | None = None, *, region: str | None = None) -> dict:
+        """Run `operation` for a caller inside the emulator (a tuning job starting training jobs, ...).
+
+        `params` are what a boto3 client takes (datetimes and bytes allowed); the answer is what a
+        boto3 client would decode from the wire (timestamps as epoch seconds, blobs base64) and
+        failures are the same `AwsError`s a client would get. `region` defaults to the server's.
+        """
+        if self.context is None:
+            raise RuntimeError(f"{self.model.service_name}: no context factory for internal calls")
+        ctx = self.context(region)
+        document = json.loads(json.dumps(params or {}, default=_jsonable))
+        try:
+            result = self._run(operation, lambda: document, ctx, operation)
+        except AwsError:
+            raise
+        except Exception as exc:  # a bug of ours: the caller gets what a client would
+            log.exception("unhandled error in internal call %s", operation)
+            raise InternalFailure("We encountered an internal error. Please try again.") from exc
+        return json.loads(json.dumps(result))
+
     def _call(self, target: str, body: bytes, ctx: RequestContext) -> dict:
-        operation = self.operation_for(target)
+        # the operation is checked before the body is read: an unknown one is answered as such
+        return self._run(self.operation_for(target), lambda: _decode(body), ctx, target)
+
+    def _run(self, operation: str, document: Callable[[], Any], ctx: RequestContext, target: str) -> dict:
         if operation not in self.model.operation_names:
             raise UnknownOperation(f"Operation '{target}' is not a {self.model.service_name} operation.")
         ctx.operation = operation
@@ -92,9 +137,18 @@ class JsonService:
                 f"The {self.model.metadata.get('serviceId', self.prefix)} operation {operation} is not "
                 "implemented by sagemaker-emulator yet.")
         op_model = self.model.operation_model(operation)
-        params = parse_and_validate(op_model.input_shape, _decode(body))
+        params = parse_and_validate(op_model.input_shape, document())
         result = handler(ctx, params) or {}
         return to_wire(op_model.output_shape, result) or {}
+
+
+def _jsonable(value: Any) -> Any:
+    """What botocore's serializer sends for the non-JSON values boto3 accepts."""
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not a request value")
 
 
 def _decode(body: bytes) -> Any:

@@ -7,10 +7,8 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -23,25 +21,13 @@ from sagemaker_emulator.aws.moto_backend import moto_wsgi_app
 from sagemaker_emulator.config import Config
 from sagemaker_emulator.protocol import sigv4
 from sagemaker_emulator.protocol.errors import AwsError, SerializationError
-from sagemaker_emulator.protocol.json_protocol import CONTENT_TYPE, RequestContext, error_response
+from sagemaker_emulator.protocol.json_protocol import CONTENT_TYPE, error_response
 from sagemaker_emulator.services import Services
 
 log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
-
-
-_REQUEST_ID_PREFIX = str(uuid.uuid4())[:24]
-_request_numbers = itertools.count(1)
-
-
-def new_request_id() -> str:
-    """A UUID-shaped request id, unique per emulator process: a random prefix and a counter.
-
-    (uuid4() costs a getrandom system call per request, a visible share of an InvokeEndpoint.)
-    """
-    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):012x}"  # 12 hex digits for 2**48 requests
 
 
 def signing_scope(authorization: str | None) -> tuple[str | None, str | None]:
@@ -103,8 +89,7 @@ def _json_api(services: Services) -> Flask:
         target = request.headers.get("X-Amz-Target", "")
         service = next((s for s in services.json_services if s.owns(target)), None)
         region, _ = signing_scope(request.headers.get("Authorization"))
-        ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
-                             request_id=new_request_id(), services=services)
+        ctx = services.request_context(region)
         limit = services.config.max_request_bytes
         try:
             if service is None:  # a prefix of ours, mis-cased or without an operation
@@ -139,8 +124,7 @@ def _runtime_app(services: Services) -> Callable:
         headers = environ.get("emulator.headers") or EnvironHeaders(environ)  # our server's, already parsed
         path = _raw_path(environ)
         region, _ = signing_scope(headers.get("Authorization"))
-        ctx = RequestContext(region=region or services.config.region, account_id=services.config.account_id,
-                             request_id=new_request_id(), services=services)
+        ctx = services.request_context(region)
         found = rest.find("POST", path)
         limit = rest.payload_limit(found[0]) if found else None
         body: bytes | Iterator[bytes]
