@@ -37,6 +37,7 @@ class SchemaInfo(BaseModel):
 
 class Resource(BaseModel):
     id = AutoField()
+    tags: Any  # the Tag rows' backref (declared by Tag.resource)
     kind = CharField()  # ARN resource type: model, endpoint-config, endpoint, training-job, ...
     region = CharField()
     name = CharField()
@@ -64,6 +65,7 @@ class Resource(BaseModel):
 
 
 class Tag(BaseModel):
+    id = AutoField()
     resource = ForeignKeyField(Resource, backref="tags", on_delete="CASCADE")
     key = CharField()
     value = CharField()

@@ -11,9 +11,9 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from peewee import IntegrityError, ModelSelect, Tuple
+from peewee import Field, IntegrityError, Tuple
 
 from .database import database_proxy as db
 from .models import Relation, Resource, Tag
@@ -100,7 +100,8 @@ class ListQuery:
     status_after_limit: bool = False
 
 
-_SORT_COLUMNS = {"Name": Resource.name, "CreationTime": Resource.creation_time, "Status": Resource.status}
+_SORT_COLUMNS: dict[str, Field] = {"Name": Resource.name, "CreationTime": Resource.creation_time,
+                                   "Status": Resource.status}
 
 
 def page(kind: str, region: str, q: ListQuery) -> tuple[list[Resource], str | None]:
@@ -187,7 +188,9 @@ def statuses(arns: Iterable[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        for arn, status in Resource.select(Resource.arn, Resource.status).where(Resource.arn.in_(chunk)).tuples():
+        rows: Iterable[tuple[str, str | None]] = cast(Any, (
+            Resource.select(Resource.arn, Resource.status).where(Resource.arn.in_(chunk)).tuples()))
+        for arn, status in rows:
             for given in wanted[arn]:
                 out[given] = status
     return out
@@ -205,10 +208,11 @@ def unrelate(parent: Resource, child: Resource, kind: str) -> None:
 
 def children(parent: Resource, kind: str) -> list[Resource]:
     """The `kind` children of `parent`, oldest first: one range of the (parent, kind, child) index."""
-    return list(children_query(parent, kind))
+    rows: Iterable[Resource] = children_query(parent, kind)
+    return list(rows)
 
 
-def children_query(parent: Resource, kind: str) -> ModelSelect:
+def children_query(parent: Resource, kind: str) -> Any:
     """The query behind `children` (also what tests EXPLAIN to see the index is used)."""
     return (Resource.select().join(Relation, on=(Relation.child == Resource.id))
             .where((Relation.parent == parent) & (Relation.kind == kind)).order_by(Relation.child))

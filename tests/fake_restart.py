@@ -10,7 +10,6 @@ new server on the same data dir to adopt.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,15 +49,3 @@ class Crashable:
             return callback(*args, **kwargs)
 
         return guarded
-
-
-def wait_for(probe: Callable[[], Any], timeout: float = 20, interval: float = 0.05) -> Any:
-    """Poll `probe` until it returns something truthy; that value, or AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {probe}")
-        time.sleep(interval)

@@ -18,9 +18,9 @@ import pytest
 from sagemaker_emulator.runtime.fake import FakeRuntime, Script
 from sagemaker_emulator.testing.inprocess import InProcessServer
 
-from .conftest import ROLE
-from .fake_restart import Crashable, wait_for
-from .test_training import job_request
+from .fake_restart import Crashable
+from .helpers import ROLE, training_request
+from .helpers import wait_until as _wait_until
 
 IMAGE = "trainer:1"
 BUCKET = "fake-bucket"
@@ -49,7 +49,8 @@ def make_emulator(tmp_path: Path):
 
 
 def _create_training(sm, name: str, image: str = IMAGE, max_runtime: int = 3600) -> None:
-    sm.create_training_job(**job_request(name, BUCKET, image, StoppingCondition={"MaxRuntimeInSeconds": max_runtime}))
+    sm.create_training_job(**training_request(name, BUCKET, image,
+                                              StoppingCondition={"MaxRuntimeInSeconds": max_runtime}))
 
 
 def _final(sm, name: str, timeout: float = 20) -> dict:
@@ -316,3 +317,8 @@ def test_an_endpoint_whose_container_exits_fails_with_a_reason(make_emulator) ->
     assert doc["EndpointStatus"] == "Failed"
     assert "no model.pkl" in doc["FailureReason"]
     assert wait_for(lambda: _all_removed(fake))
+
+
+def wait_for(probe, timeout: float = 20):
+    """The fake runtime is fast: poll often."""
+    return _wait_until(probe, timeout, what=str(probe), interval=0.05)

@@ -18,9 +18,8 @@ import pytest
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .conftest import ROLE, unique
+from .helpers import ROLE, model_files, training_request, unique
 from .second_engine import SecondEngine
-from .test_training import job_request, model_files
 
 OWNER_LABEL = "sagemaker-emulator.owner"
 
@@ -86,7 +85,7 @@ def test_training_and_an_endpoint_on_a_tcp_engine_with_copied_workspaces(remote_
     try:
         # -- a training job: inputs copied in, the model copied out -------------------------------
         job = unique("remote-train")
-        sm.create_training_job(**job_request(job, bucket, training_image, HyperParameters={"epochs": "1"},
+        sm.create_training_job(**training_request(job, bucket, training_image, HyperParameters={"epochs": "1"},
                                              InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
                                                  "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train"}}}]))
         sm.get_waiter("training_job_completed_or_stopped").wait(

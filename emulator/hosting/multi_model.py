@@ -14,6 +14,7 @@ import hashlib
 import json
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sagemaker_emulator import staging
@@ -29,15 +30,21 @@ def model_id(target_model: str) -> str:
     return hashlib.sha256(target_model.encode()).hexdigest()[:20]
 
 
+def _models_root(container: ModelContainer) -> Path:
+    """Where a multi-model container's models are staged (always set for MultiModel containers)."""
+    assert container.model_dir is not None
+    return container.model_dir
+
+
 def _fetch(fleet: ModelFleet, container: ModelContainer, target_model: str, mid: str) -> None:
     from sagemaker_emulator.hosting.fleet import TargetModelError
 
-    dest = container.model_dir / mid / "model"
+    dest = _models_root(container) / mid / "model"
     key = str(dest)
     with _guard:
         lock = _download_locks.setdefault(key, threading.Lock())
     with lock:
-        if (container.model_dir / mid / ".ready").exists():
+        if (_models_root(container) / mid / ".ready").exists():
             return
         definition = next(d for d in fleet.definitions if d.get("Mode") == "MultiModel")
         prefix = staging.as_folder(definition["ModelDataUrl"])
@@ -47,7 +54,7 @@ def _fetch(fleet: ModelFleet, container: ModelContainer, target_model: str, mid:
         except staging.StagingError as exc:
             raise TargetModelError(f"Failed to download model data ({uri}): {exc}. Please ensure that there is an "
                                    "object located at the URL.") from None
-        (container.model_dir / mid / ".ready").write_text(target_model)
+        (_models_root(container) / mid / ".ready").write_text(target_model)
 
 
 def invoke_target_model(fleet: ModelFleet, container: ModelContainer, running: RunningContainer, body: bytes,
@@ -64,7 +71,7 @@ def invoke_target_model(fleet: ModelFleet, container: ModelContainer, running: R
     with running.lock:
         if mid not in running.loaded_models:
             # the copy workspace copies what the bind workspace shares: the fetched model into this container
-            fleet.services.workspace.push(running.handle, container.model_dir / mid, f"/opt/ml/models/{mid}")
+            fleet.services.workspace.push(running.handle, _models_root(container) / mid, f"/opt/ml/models/{mid}")
             request = json.dumps({"model_name": mid, "url": f"/opt/ml/models/{mid}/model"}).encode()
             for _attempt in range(3):
                 reply = post(running.address, "/models", request, {"Content-Type": "application/json"}, timeout)

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import urllib.parse
-from typing import BinaryIO
+from typing import IO
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
@@ -195,14 +195,14 @@ class DockerRuntime:
         self.start(handle)
         return handle
 
-    def put_archive(self, handle: ContainerHandle, path: str, data: BinaryIO) -> None:
+    def put_archive(self, handle: ContainerHandle, path: str, data: IO[bytes]) -> None:
         try:
             self.client.api.put_archive(handle.id, path, data)
         except APIError as exc:
             raise ContainerStartError(f"Docker could not copy files into {handle.name}:{path}: "
                                       f"{exc.explanation or exc}") from None
 
-    def get_archive(self, handle: ContainerHandle, path: str, out: BinaryIO) -> bool:
+    def get_archive(self, handle: ContainerHandle, path: str, out: IO[bytes]) -> bool:
         try:
             stream, _stat = self.client.api.get_archive(handle.id, path, chunk_size=1 << 20)
             for block in stream:

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from .interface import (
     HOST_LABEL,
@@ -219,7 +219,7 @@ class FakeRuntime:
         else:
             container.files[str(target)] = data
 
-    def put_archive(self, handle: ContainerHandle, path: str, data: BinaryIO) -> None:
+    def put_archive(self, handle: ContainerHandle, path: str, data: IO[bytes]) -> None:
         container = self._get(handle)
         if container is None:
             raise ContainerStartError(f"no such container {handle.name}")
@@ -230,7 +230,7 @@ class FakeRuntime:
                     content = extracted.read() if extracted else b""
                     container.files[str(PurePosixPath(path) / member.name)] = content
 
-    def get_archive(self, handle: ContainerHandle, path: str, out: BinaryIO) -> bool:
+    def get_archive(self, handle: ContainerHandle, path: str, out: IO[bytes]) -> bool:
         container = self._get(handle)
         if container is None:
             return False

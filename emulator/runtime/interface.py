@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO, NamedTuple, Protocol, runtime_checkable
+from typing import IO, NamedTuple, Protocol, runtime_checkable
 
 LABEL = "sagemaker-emulator"
 MANAGED = f"{LABEL}.managed"
@@ -118,11 +118,11 @@ class ContainerRuntime(Protocol):
         """create + start."""
         ...
 
-    def put_archive(self, handle: ContainerHandle, path: str, data: BinaryIO) -> None:
+    def put_archive(self, handle: ContainerHandle, path: str, data: IO[bytes]) -> None:
         """Extract the tar stream `data` at `path` (an existing directory) inside the container."""
         ...
 
-    def get_archive(self, handle: ContainerHandle, path: str, out: BinaryIO) -> bool:
+    def get_archive(self, handle: ContainerHandle, path: str, out: IO[bytes]) -> bool:
         """Write a tar of `path` (its last component as the top entry) to `out`; False if it does not exist."""
         ...
 

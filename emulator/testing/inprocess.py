@@ -24,7 +24,7 @@ class InProcessServer:
     def __init__(self, runtime: Any, data_dir: str | Path | None = None, region: str = "us-east-1",
                  **config: Any) -> None:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="sm-emulator-inproc-")
-        self.config = Config(host="127.0.0.1", port=0, data_dir=Path(data_dir or self._tmp.name),
+        self.config = Config(host="127.0.0.1", port=0, data_dir=Path(data_dir) if data_dir else Path(self._tmp.name),  # type: ignore[union-attr]
                              region=region, container_access=False, **config)
         self.runtime = runtime
         self.region = region

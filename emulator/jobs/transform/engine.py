@@ -80,9 +80,9 @@ class TransformEngine(JobEngine["TransformRun"]):
             JobDir(self.services.config.data_dir, self.folder, row.region, row.name).remove()
             run = TransformRun(self, row.region, row.name)
             if row.status == "Stopping":
-                run.finish("Stopped", None)
+                run.finish_job("Stopped", None)
             else:
-                run.finish("Failed", "InternalServerError: The emulator restarted while the job was running.")
+                run.finish_job("Failed", "InternalServerError: The emulator restarted while the job was running.")
 
 
 class TransformRun(JobRun):
@@ -115,12 +115,12 @@ class TransformRun(JobRun):
             status, reason = "Failed", SHUTDOWN_REASON
         elif self.stop_requested.is_set() and status != "Failed":
             status, reason = "Stopped", None
-        self.finish(status, reason)
+        self.finish_job(status, reason)
 
     def fail(self, reason: str) -> None:
-        self.finish("Failed", reason)
+        self.finish_job("Failed", reason)
 
-    def finish(self, status: str, reason: str | None) -> None:
+    def finish_job(self, status: str, reason: str | None) -> None:
         now = time.time()
 
         def change(doc: dict[str, Any]) -> None:
