@@ -293,15 +293,19 @@ def test_model_timeout_and_payload_limit(serving_image):
         assert endpoint_containers("slow") == []
 
 
+def create_never_healthy(sm, image: str, name: str) -> None:
+    """An endpoint (model and config of the same name) whose container never answers /ping with 200."""
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": image, "Environment": {"NEVER_HEALTHY": "1"}})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
 def test_never_healthy_container_fails_the_endpoint(serving_image):
     with EmulatorServer(env={"SAGEMAKER_EMULATOR_HEALTH_CHECK_TIMEOUT_SECONDS": "3"}) as server:
         sm = server.client("sagemaker")
-        sm.create_model(ModelName="sick", ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": serving_image, "Environment": {"NEVER_HEALTHY": "1"}})
-        sm.create_endpoint_config(EndpointConfigName="sick", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "sick", "InitialInstanceCount": 1,
-            "InstanceType": "ml.m5.large"}])
-        sm.create_endpoint(EndpointName="sick", EndpointConfigName="sick")
+        create_never_healthy(sm, serving_image, "sick")
         deadline = time.time() + 30
         while (ep := sm.describe_endpoint(EndpointName="sick"))["EndpointStatus"] == "Creating":
             assert time.time() < deadline
@@ -316,12 +320,7 @@ def test_delete_while_creating_stops_everything_at_once(serving_image):
     """The health-check window is 240 s; DeleteEndpoint must not wait it out, nor report Failed later."""
     with EmulatorServer() as server:
         sm = server.client("sagemaker")
-        sm.create_model(ModelName="slowstart", ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": serving_image, "Environment": {"NEVER_HEALTHY": "1"}})
-        sm.create_endpoint_config(EndpointConfigName="slowstart", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "slowstart", "InitialInstanceCount": 1,
-            "InstanceType": "ml.m5.large"}])
-        sm.create_endpoint(EndpointName="slowstart", EndpointConfigName="slowstart")
+        create_never_healthy(sm, serving_image, "slowstart")
         deadline = time.time() + 30
         while not endpoint_containers("slowstart"):  # its container is up, failing /ping
             assert time.time() < deadline

@@ -20,23 +20,12 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
+from . import interface
 from .docker_logs import body_blocks, log_lines, open_log_stream, parse_timestamp
-from .interface import (  # noqa: F401  (re-exported: the names engines used to import from here)
-    HOST_LABEL,
-    KIND_LABEL,
-    LABEL,
-    MANAGED,
-    OWNER,
-    RESOURCE_LABEL,
-    Address,
+from .interface import (
     ContainerHandle,
-    ContainerSpec,
     ContainerStartError,
-    DockerUnavailable,
-    LineCallback,
-    RuntimeImageMissing,
     RuntimeUnavailable,
-    remove_all,
 )
 
 log = logging.getLogger(__name__)
@@ -103,10 +92,10 @@ class DockerRuntime:
             return False
 
     def _labels(self, extra: dict[str, str]) -> dict[str, str]:
-        return {MANAGED: "true", OWNER: self.owner, **extra}
+        return {interface.MANAGED: "true", interface.OWNER: self.owner, **extra}
 
     def _owned(self, owner: str | None, *more: str) -> dict:
-        return {"label": [MANAGED + "=true"] + ([f"{OWNER}={owner}"] if owner else []) + list(more)}
+        return {"label": [interface.MANAGED + "=true"] + ([f"{interface.OWNER}={owner}"] if owner else []) + list(more)}
 
     # -- images -----------------------------------------------------------------------------------
     def image_exists(self, name: str) -> bool:
@@ -135,7 +124,7 @@ class DockerRuntime:
         return bool(result and result[0])
 
     # -- containers -------------------------------------------------------------------------------
-    def create(self, spec: ContainerSpec) -> ContainerHandle:
+    def create(self, spec: interface.ContainerSpec) -> ContainerHandle:
         """Create a container from `spec` (bind mounts, fresh labelled volumes, published ports)."""
         labels = self._labels(spec.labels)
         mounts = []
@@ -163,7 +152,7 @@ class DockerRuntime:
         try:
             container = self.client.containers.create(**{k: v for k, v in kwargs.items() if v is not None})
         except ImageNotFound as exc:
-            raise RuntimeImageMissing(spec.image) from exc
+            raise interface.RuntimeImageMissing(spec.image) from exc
         except APIError as exc:
             raise ContainerStartError(f"Docker could not create a container from {spec.image}: "
                                       f"{exc.explanation or exc}") from None
@@ -189,7 +178,7 @@ class DockerRuntime:
             self.remove(handle)
             raise
 
-    def run(self, spec: ContainerSpec) -> ContainerHandle:
+    def run(self, spec: interface.ContainerSpec) -> ContainerHandle:
         """Create and start a detached container from `spec`."""
         handle = self.create(spec)
         self.start(handle)
@@ -211,15 +200,15 @@ class DockerRuntime:
             return False
         return True
 
-    def address(self, handle: ContainerHandle, container_port: int) -> Address:
+    def address(self, handle: ContainerHandle, container_port: int) -> interface.Address:
         container = self.client.containers.get(handle.id)
         bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp") or []
         for binding in bindings:
             if binding.get("HostIp") in (self.public_host, "", "0.0.0.0"):
-                return Address(self.public_host, int(binding["HostPort"]))
+                return interface.Address(self.public_host, int(binding["HostPort"]))
         raise RuntimeError(f"port {container_port} of {handle.name} is not published")
 
-    def stream_logs(self, handle: ContainerHandle, on_line: LineCallback,
+    def stream_logs(self, handle: ContainerHandle, on_line: interface.LineCallback,
                     since: float | None = None) -> threading.Thread:
         """Follow stdout+stderr with timestamps in a thread that ends when the container does."""
         def follow() -> None:
@@ -274,7 +263,7 @@ class DockerRuntime:
         filters = self._owned(self.owner, *[f"{k}={v}" for k, v in labels.items()])
         found = {}
         for container in self.client.containers.list(all=True, filters=filters):
-            host = container.labels.get(HOST_LABEL, container.name)
+            host = container.labels.get(interface.HOST_LABEL, container.name)
             found[host] = ContainerHandle(container.id, container.name, container.labels)
         return found
 
@@ -324,12 +313,13 @@ class DockerRuntime:
     # -- cleaning up ------------------------------------------------------------------------------
     def cleanup(self, owner: str | None = None) -> int:
         """Remove every container, network and volume we started (of `owner`, or all); returns the count."""
-        return remove_all(self, owner)
+        return interface.remove_all(self, owner)
 
     def cleanup_kind(self, kind: str) -> int:
         """Remove every container of one kind (e.g. all endpoint containers) of this owner."""
         removed = 0
-        for container in self.client.containers.list(all=True, filters=self._owned(self.owner, f"{KIND_LABEL}={kind}")):
+        owned = self._owned(self.owner, f"{interface.KIND_LABEL}={kind}")
+        for container in self.client.containers.list(all=True, filters=owned):
             container.remove(force=True, v=True)
             removed += 1
         return removed
@@ -338,11 +328,11 @@ class DockerRuntime:
         """This owner's networks and volumes of no live resource (a kill -9 leaves them behind)."""
         removed = []
         for network in self.client.networks.list(filters=self._owned(self.owner)):
-            if (network.attrs.get("Labels") or {}).get(RESOURCE_LABEL) not in live_resources:
+            if (network.attrs.get("Labels") or {}).get(interface.RESOURCE_LABEL) not in live_resources:
                 self.remove_network(network.name)
                 removed.append(network.name)
         for volume in self.client.volumes.list(filters=self._owned(self.owner)):
-            if (volume.attrs.get("Labels") or {}).get(RESOURCE_LABEL) not in live_resources:
+            if (volume.attrs.get("Labels") or {}).get(interface.RESOURCE_LABEL) not in live_resources:
                 if self.remove_volume(volume.name):
                     removed.append(volume.name)
         return removed

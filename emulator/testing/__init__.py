@@ -11,38 +11,26 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-import boto3
-from botocore.config import Config as BotoConfig
-
 from sagemaker_emulator.config import owner_id
+
+from .base import ServerBase, server_client  # noqa: F401  (server_client: part of this module's API)
 
 _URL = re.compile(r"listening on (http://\S+)")
 
 
-def server_client(endpoint_url: str, region: str, service: str, **kwargs: object):
-    """A boto3 client for an emulator at `endpoint_url`, with dummy credentials and few retries."""
-    kwargs.setdefault("region_name", region)
-    kwargs.setdefault("config", BotoConfig(retries={"max_attempts": 2, "mode": "standard"}))
-    return boto3.client(service, endpoint_url=endpoint_url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing", **kwargs)
-
-
-class EmulatorServer:
+class EmulatorServer(ServerBase):
     """A `sagemaker-emulator serve` process on a free loopback port."""
 
     def __init__(self, data_dir: str | os.PathLike | None = None, region: str = "us-east-1",
                  extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
-        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="sm-emulator-")
-        self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)  # type: ignore[union-attr]
+        super().__init__(data_dir, region, "sm-emulator-")
         self.owner = owner_id(self.data_dir)  # the owner label of this server's containers
-        self.region = region
         self.extra_args = list(extra_args)
         self.env = env
         self.process: subprocess.Popen | None = None
@@ -99,20 +87,6 @@ class EmulatorServer:
         self.stop()
         return self.start()
 
-    def close(self) -> None:
-        self.stop()
-        if self._tmp:
-            self._tmp.cleanup()
-
-    def client(self, service: str, **kwargs: object):
-        """A boto3 client bound to this server, with dummy credentials and few retries."""
-        return server_client(self.endpoint_url, self.region, service, **kwargs)
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

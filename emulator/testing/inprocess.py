@@ -12,22 +12,22 @@ Only one per process at a time (moto's state and the database binding are proces
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from sagemaker_emulator.config import Config
 
+from .base import ServerBase
 
-class InProcessServer:
+
+class InProcessServer(ServerBase):
     def __init__(self, runtime: Any, data_dir: str | Path | None = None, region: str = "us-east-1",
                  **config: Any) -> None:
-        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="sm-emulator-inproc-")
-        self.config = Config(host="127.0.0.1", port=0, data_dir=Path(data_dir) if data_dir else Path(self._tmp.name),  # type: ignore[union-attr]
-                             region=region, container_access=False, **config)
+        super().__init__(data_dir, region, "sm-emulator-inproc-")
+        self.config = Config(host="127.0.0.1", port=0, data_dir=self.data_dir, region=region,
+                             container_access=False, **config)
         self.runtime = runtime
-        self.region = region
         self.endpoint_url = ""
         self.app: Any = None
         self._server: Any = None
@@ -62,15 +62,3 @@ class InProcessServer:
             self._server.server_close()
             self._server = None
 
-    def client(self, service: str, **kwargs: Any):
-        from sagemaker_emulator.testing import server_client
-
-        return server_client(self.endpoint_url, self.region, service, **kwargs)
-
-    def __enter__(self) -> InProcessServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        if self._tmp:
-            self._tmp.cleanup()

@@ -11,6 +11,7 @@ dir, for the whole run. Its `.endpoint_url` is what to give any other AWS client
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -23,26 +24,18 @@ def sagemaker_emulator() -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def sagemaker_client(sagemaker_emulator: EmulatorServer):
-    return sagemaker_emulator.client("sagemaker")
+def _client_fixture(service: str, doc: str) -> Any:
+    """A session-scoped fixture: a boto3 client of `service` bound to the `sagemaker_emulator` server."""
+
+    def fixture(sagemaker_emulator: EmulatorServer) -> Any:
+        return sagemaker_emulator.client(service)
+
+    fixture.__doc__ = doc
+    return pytest.fixture(scope="session", name=service.replace("-", "_") + "_client")(fixture)
 
 
-@pytest.fixture(scope="session")
-def sagemaker_runtime_client(sagemaker_emulator: EmulatorServer):
-    return sagemaker_emulator.client("sagemaker-runtime")
-
-
-@pytest.fixture(scope="session")
-def s3_client(sagemaker_emulator: EmulatorServer):
-    return sagemaker_emulator.client("s3")
-
-
-@pytest.fixture(scope="session")
-def logs_client(sagemaker_emulator: EmulatorServer):
-    return sagemaker_emulator.client("logs")
-
-
-@pytest.fixture(scope="session")
-def cloudwatch_client(sagemaker_emulator: EmulatorServer):
-    return sagemaker_emulator.client("cloudwatch")
+sagemaker_client = _client_fixture("sagemaker", "SageMaker (control plane).")
+sagemaker_runtime_client = _client_fixture("sagemaker-runtime", "SageMaker Runtime (InvokeEndpoint & co.).")
+s3_client = _client_fixture("s3", "The embedded S3.")
+logs_client = _client_fixture("logs", "CloudWatch Logs.")
+cloudwatch_client = _client_fixture("cloudwatch", "CloudWatch metrics.")
