@@ -158,6 +158,21 @@ def test_two_instances_shard_and_resolve(sagemaker_client, s3_client, bucket, tr
     assert [r["resourceconfig"]["current_host"] for r in reports] == ["algo-1", "algo-2"]
 
 
+@pytest.mark.parametrize("count", [3])
+def test_every_host_resolves_every_other_from_the_first_instruction(sagemaker_client, s3_client, bucket,
+                                                                    training_image, count):
+    """On AWS every host is resolvable before the algorithm starts: one lookup, no retry, on each host."""
+    name = unique("resolve")
+    sagemaker_client.create_training_job(**training_request(
+        name, bucket, training_image, HyperParameters={"resolve_once": "1"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": count, "VolumeSizeInGB": 1}))
+    job = wait_training(sagemaker_client, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    files = model_files(s3_client, job["ModelArtifacts"]["S3ModelArtifacts"])
+    hosts = [f"algo-{i}" for i in range(1, count + 1)]
+    assert [json.loads(files[f"report-{host}.json"])["resolved"] for host in hosts] == [hosts] * count
+
+
 def test_pipe_mode(sagemaker_client, s3_client, bucket, training_image):
     name = unique("pipe")
     sagemaker_client.create_training_job(**training_request(

@@ -67,8 +67,14 @@ class Cluster:
     def start(self) -> None:
         """Create the network, then start every container and follow its output."""
         if self.network_name:
-            self.runtime.create_network(self.network_name, labels=self.labels, internal=self.internal_network)
+            addresses = self.runtime.create_network(self.network_name, labels=self.labels,
+                                                    internal=self.internal_network, addresses=len(self.members))
             self._network_created = True
+            # fixed addresses in every host's /etc/hosts: algo-1 resolves algo-N before algo-N has started
+            hosts = {member.host: address for member, address in zip(self.members, addresses, strict=True)}
+            for member in self.members:
+                member.spec.ip_address = hosts[member.host]
+                member.spec.extra_hosts = {host: address for host, address in hosts.items() if host != member.host}
         for member in self.members:
             member.handle = self.workspace.start(member.spec)
             self._follow(member, time.time())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import random
 import socket
 import threading
 import urllib.parse
@@ -18,7 +19,7 @@ from typing import IO
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import Mount
+from docker.types import IPAMConfig, IPAMPool, Mount
 
 from . import interface
 from .docker_logs import body_blocks, log_lines, open_log_stream, parse_timestamp
@@ -31,6 +32,8 @@ from .interface import (
 log = logging.getLogger(__name__)
 
 _SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
+# where clusters' networks take their /24s (outside Docker's default pools 172.17-31/16 and 192.168/16)
+NETWORK_POOL = "10.215.0.0/16"
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
@@ -140,6 +143,7 @@ class DockerRuntime:
             "hostname": spec.hostname, "mounts": mounts, "detach": True, "privileged": False,
             "working_dir": spec.working_dir,
             "ports": {f"{p}/tcp": (self.public_host, None) for p in spec.ports} or None,
+            "extra_hosts": spec.extra_hosts or None,
         }
         if spec.network_disabled:
             kwargs["network_mode"] = "none"
@@ -157,11 +161,11 @@ class DockerRuntime:
             raise ContainerStartError(f"Docker could not create a container from {spec.image}: "
                                       f"{exc.explanation or exc}") from None
         handle = ContainerHandle(container.id, container.name, labels)
-        if spec.network and spec.network_aliases and not spec.network_disabled:
+        if spec.network and (spec.network_aliases or spec.ip_address) and not spec.network_disabled:
             try:
                 net = self.client.networks.get(spec.network)
                 net.disconnect(container)
-                net.connect(container, aliases=spec.network_aliases)
+                net.connect(container, aliases=spec.network_aliases, ipv4_address=spec.ip_address)
             except Exception:
                 self.remove(handle)
                 raise
@@ -272,8 +276,27 @@ class DockerRuntime:
                 for c in self.client.containers.list(all=True, filters=self._owned(owner))]
 
     # -- networks and volumes ---------------------------------------------------------------------
-    def create_network(self, name: str, labels: dict[str, str] | None = None, internal: bool = False) -> None:
-        self.client.networks.create(name, driver="bridge", internal=internal, labels=self._labels(labels or {}))
+    def create_network(self, name: str, labels: dict[str, str] | None = None, internal: bool = False,
+                       addresses: int = 0) -> list[str]:
+        """Docker gives fixed addresses only on networks with a subnet of their own: one /24 of
+        NETWORK_POOL that no other network of this engine overlaps (the engine refuses an overlap)."""
+        if not addresses:
+            self.client.networks.create(name, driver="bridge", internal=internal, labels=self._labels(labels or {}))
+            return []
+        blocks = list(ipaddress.IPv4Network(NETWORK_POOL).subnets(new_prefix=24))
+        first = random.randrange(len(blocks))
+        for subnet in blocks[first:] + blocks[:first]:
+            hosts = list(subnet.hosts())  # .1 is the gateway
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=str(hosts[0]))])
+            try:
+                self.client.networks.create(name, driver="bridge", internal=internal, ipam=ipam,
+                                            labels=self._labels(labels or {}))
+            except APIError as exc:
+                if "overlap" in str(exc).lower():
+                    continue
+                raise
+            return [str(address) for address in hosts[1:addresses + 1]]
+        raise ContainerStartError(f"no free /24 left in {NETWORK_POOL} for network {name}")
 
     def remove_network(self, name: str) -> None:
         try:

@@ -333,11 +333,13 @@ class FakeRuntime:
                 if c.state != "removed" and (owner is None or c.labels.get(OWNER) == owner)]
 
     # -- networks and volumes ---------------------------------------------------------------------
-    def create_network(self, name: str, labels: dict[str, str] | None = None, internal: bool = False) -> None:
+    def create_network(self, name: str, labels: dict[str, str] | None = None, internal: bool = False,
+                       addresses: int = 0) -> list[str]:
         with self._lock:
             if name in self.networks:
                 raise ContainerStartError(f"network {name} already exists")
             self.networks[name] = {**self._labels(labels), "internal": str(internal)}
+        return [f"10.215.0.{index}" for index in range(2, addresses + 2)]
 
     def remove_network(self, name: str) -> None:
         with self._lock:

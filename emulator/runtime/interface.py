@@ -76,6 +76,10 @@ class ContainerSpec:
     working_dir: str | None = None
     # container paths backed by a fresh engine volume (labelled like the container, removed with it)
     volumes: list[str] = field(default_factory=list)
+    # a fixed address on `network` (one of those create_network reserved) and /etc/hosts entries:
+    # every host of a cluster resolves every other from its first instruction, whatever the start order
+    ip_address: str | None = None
+    extra_hosts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,7 +158,11 @@ class ContainerRuntime(Protocol):
     def list_managed(self, owner: str | None = None) -> list[ContainerHandle]: ...
 
     # -- networks and volumes ---------------------------------------------------------------------
-    def create_network(self, name: str, labels: dict[str, str] | None = None, internal: bool = False) -> None: ...
+    def create_network(self, name: str, labels: dict[str, str] | None = None, internal: bool = False,
+                       addresses: int = 0) -> list[str]:
+        """A private network; with `addresses`, a subnet of its own and that many fixed container
+        addresses reserved on it (returned in order, for ContainerSpec.ip_address)."""
+        ...
 
     def remove_network(self, name: str) -> None: ...
 
