@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import subprocess
 import threading
 import time
 
@@ -344,3 +346,36 @@ def test_delete_while_creating_stops_everything_at_once(serving_image):
         log = "\n".join(server.output)
         assert "slowstart: Failed" not in log
         assert "deleted while Creating" in log
+
+
+def test_network_isolation_blocks_outbound_traffic(serving_image):
+    """EnableNetworkIsolation: the serving container still answers, but can open no connection out,
+    not even to the emulator's listener for containers, which a model without isolation reaches."""
+    with EmulatorServer() as server:
+        found = [re.search(r"reach the emulator at http://([\d.]+):(\d+)", line) for line in server.output]
+        target = next((m.groups() for m in found if m), None)
+        if target is None:
+            pytest.skip("no Docker bridge listener for containers on this machine")
+        sm, runtime = server.client("sagemaker"), server.client("sagemaker-runtime")
+        replies = {}
+        for isolated in (False, True):
+            name = unique("iso" if isolated else "open")
+            sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, EnableNetworkIsolation=isolated,
+                            PrimaryContainer={"Image": serving_image})
+            sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+                "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large"}])
+            deploy(sm, name, name)
+            echo = json.loads(runtime.invoke_endpoint(EndpointName=name, Body=b"hello")["Body"].read())
+            assert echo["echo"] == "hello"
+            probe = f"connect:{target[0]}:{target[1]}".encode()
+            replies[isolated] = runtime.invoke_endpoint(EndpointName=name, Body=probe)["Body"].read().decode()
+            sm.delete_endpoint(EndpointName=name)
+            wait_until(lambda name=name: not endpoint_containers(name), 15, "the endpoint's containers to go")
+        assert replies[False] == "connected"
+        assert replies[True].startswith("blocked"), replies[True]
+        for kind in ("network", "volume"):  # the relay's socket volume goes with the instance
+            left = subprocess.run(["docker", kind, "ls", "-q", "--filter",
+                                   f"label=sagemaker-emulator.owner={server.owner}"],
+                                  capture_output=True, text=True, check=True).stdout.split()
+            assert left == [], kind

@@ -34,6 +34,8 @@ from sagemaker_emulator.runtime.interface import (
     ContainerStartError,
 )
 
+from . import isolation
+
 log = logging.getLogger(__name__)
 
 SERVING_PORT = 8080
@@ -89,6 +91,7 @@ class ServingInstance:
     instance_id: str
     containers: list[RunningContainer]
     inflight: int = 0
+    isolated: isolation.IsolatedInstance | None = None  # EnableNetworkIsolation: its relay (gateways)
 
 
 class ModelFleet:
@@ -146,23 +149,33 @@ class ModelFleet:
                        host_label: str = "") -> ServingInstance:
         """Start one instance's containers (not yet healthy: see `wait_healthy`)."""
         instance = ServingInstance(f"i-{uuid.uuid4().hex[:17]}", [])
+        if self.model.get("EnableNetworkIsolation"):  # no network at all; reached through a relay
+            instance.isolated = isolation.for_instance(instance.instance_id)
+        isolated = instance.isolated
         try:
             for container in self.containers:
                 mount_point = "/opt/ml/models" if container.multi_model else "/opt/ml/model"
+                spec = ContainerSpec(
+                    image=container.image, command=["serve"], environment=dict(container.environment),
+                    mounts={str(container.model_dir): (mount_point, "ro")}, ports=[container.port],
+                    labels={**self.labels, "sagemaker-emulator.host": f"{host_label}{instance.instance_id}"
+                                                                      f"/{container.name}"})
                 try:
-                    handle = self.services.workspace.start(ContainerSpec(
-                        image=container.image, command=["serve"], environment=dict(container.environment),
-                        mounts={str(container.model_dir): (mount_point, "ro")}, ports=[container.port],
-                        labels={**self.labels, "sagemaker-emulator.host": f"{host_label}{instance.instance_id}"
-                                                                          f"/{container.name}"}))
+                    handle = self.services.workspace.start(isolated.serving_spec(spec) if isolated else spec)
+                    if isolated:
+                        isolated.attach(self.runtime, handle, container.name, container.port, self.labels)
                 except ContainerStartError as exc:
                     raise ServingError(f"ClientError: The {container.name} container could not start: {exc}") \
                         from None
                 sink = LogSink(self.region, log_group, stream_for(instance.instance_id, container.name))
-                running = RunningContainer(container.name, handle, self.runtime.address(handle, container.port),
-                                           sink, container)
+                running = RunningContainer(container.name, handle, Address("", 0) if isolated else
+                                           self.runtime.address(handle, container.port), sink, container)
                 running.log_thread = self.runtime.stream_logs(handle, sink.write)
                 instance.containers.append(running)
+            if isolated:
+                isolated.open(self.runtime, [c.name for c in self.containers], self.labels)
+                for running in instance.containers:
+                    running.address = isolated.address_of(self.runtime, running.name)
         except BaseException:
             self.stop_instance(instance)
             raise
@@ -206,6 +219,9 @@ class ModelFleet:
                 container.log_thread.join(10)
             self.runtime.remove(container.handle)
             container.sink.close()
+        if instance.isolated is not None:
+            instance.isolated.remove(self.runtime)
+            instance.isolated = None
 
     # -- invocations ----------------------------------------------------------------------------
     def invoke(self, instance: ServingInstance, body: bytes, headers: dict[str, str], timeout: float,

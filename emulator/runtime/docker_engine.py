@@ -137,6 +137,8 @@ class DockerRuntime:
             mounts.append(Mount(target=target, source=host, type="bind", read_only=(mode == "ro")))
         for target in spec.volumes:  # anonymous: `remove(v=True)` removes them with the container
             mounts.append(Mount(target=target, source=None, type="volume", labels=labels))
+        for volume, target in spec.shared_volumes.items():
+            mounts.append(Mount(target=target, source=volume, type="volume", labels=labels))
         kwargs: dict = {
             "image": spec.image, "command": spec.command, "entrypoint": spec.entrypoint,
             "environment": spec.environment, "labels": labels, "name": spec.name,
@@ -147,6 +149,8 @@ class DockerRuntime:
         }
         if spec.network_disabled:
             kwargs["network_mode"] = "none"
+        elif spec.network and spec.network.startswith("container:"):
+            kwargs["network_mode"] = spec.network
         elif spec.network:
             kwargs["network"] = spec.network
         if spec.cpus:
@@ -297,6 +301,9 @@ class DockerRuntime:
                 raise
             return [str(address) for address in hosts[1:addresses + 1]]
         raise ContainerStartError(f"no free /24 left in {NETWORK_POOL} for network {name}")
+
+    def connect_network(self, handle: ContainerHandle, network: str, aliases: list[str] | None = None) -> None:
+        self.client.networks.get(network).connect(handle.id, aliases=aliases)
 
     def remove_network(self, name: str) -> None:
         try:

@@ -341,6 +341,11 @@ class FakeRuntime:
             self.networks[name] = {**self._labels(labels), "internal": str(internal)}
         return [f"10.215.0.{index}" for index in range(2, addresses + 2)]
 
+    def connect_network(self, handle: ContainerHandle, network: str, aliases: list[str] | None = None) -> None:
+        with self._lock:
+            if network not in self.networks:
+                raise ContainerStartError(f"network {network} does not exist")
+
     def remove_network(self, name: str) -> None:
         with self._lock:
             self.networks.pop(name, None)

@@ -80,6 +80,10 @@ class ContainerSpec:
     # every host of a cluster resolves every other from its first instruction, whatever the start order
     ip_address: str | None = None
     extra_hosts: dict[str, str] = field(default_factory=dict)
+    # named engine volumes (name -> container path), shared by the containers that name them; created
+    # on first use with the container's labels, removed with remove_volume once none uses them
+    shared_volumes: dict[str, str] = field(default_factory=dict)
+    # `network="container:<id>"` joins another container's network namespace (Docker's network_mode)
 
 
 @dataclass
@@ -162,6 +166,10 @@ class ContainerRuntime(Protocol):
                        addresses: int = 0) -> list[str]:
         """A private network; with `addresses`, a subnet of its own and that many fixed container
         addresses reserved on it (returned in order, for ContainerSpec.ip_address)."""
+        ...
+
+    def connect_network(self, handle: ContainerHandle, network: str, aliases: list[str] | None = None) -> None:
+        """Attach a created container to one more network (it keeps the one it was created on)."""
         ...
 
     def remove_network(self, name: str) -> None: ...
