@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from sagemaker_emulator.instance_types import size_of
-from sagemaker_emulator.runtime import container_access, images
+from sagemaker_emulator.runtime import container_access, framework_images, images
 from sagemaker_emulator.runtime.docker_engine import ContainerSpec
 
 from . import training_config as tc
@@ -199,6 +199,12 @@ class TrainingRun(JobRun):
                 make_sink=self._sink_factory(job, host)))
         return Cluster(self.engine.runtime, members, labels, network_name=network, internal_network=isolated)
 
+    def _image_observer(self) -> Any:
+        from .image_progress import JobBuildObserver
+
+        return JobBuildObserver(self.region, LOG_GROUP, f"{self.name}/algo-1",
+                                lambda uri: self.status("Downloading", f"Building the local stand-in for {uri}"))
+
     def _sink_factory(self, job: dict[str, Any], host: tc.Host):
         extractor = self._metrics(job)
 
@@ -214,7 +220,9 @@ class TrainingRun(JobRun):
 
     def _metrics(self, job: dict[str, Any]) -> MetricExtractor | None:
         if not hasattr(self, "_extractor"):
-            definitions = job["AlgorithmSpecification"].get("MetricDefinitions") or []
+            definitions = (job["AlgorithmSpecification"].get("MetricDefinitions") or []) + \
+                framework_images.implied_metric_definitions(job["AlgorithmSpecification"].get("TrainingImage", ""),
+                                                            job.get("HyperParameters") or {})
             self._extractor = MetricExtractor(definitions) if definitions else None
         return self._extractor
 
