@@ -170,3 +170,52 @@ def test_a_wait_ends_at_the_deadline_and_a_failed_build_says_why(fake_recipes):
 
 def test_base_image_constant_matches_the_tests():
     assert Path(fi.STANDINS_DIR).name == "standins" and BASE_IMAGE == "sagemaker-emulator-base:py311"
+
+
+# -- jobs waiting for a real stand-in build ------------------------------------------------------------------
+def test_two_jobs_needing_a_missing_standin_share_one_build(sagemaker_emulator, sagemaker_client, s3_client):
+    """Both jobs sit in Downloading ("Building the local stand-in for <uri>") while one build runs."""
+    import subprocess
+    import sys
+
+    from .test_toolkits import sdk_hyperparameters, tar_gz
+    from .test_training import wait_done
+
+    subprocess.run([sys.executable, "-m", "sagemaker_emulator", "images", "remove", "sklearn:1.4-2"], check=True)
+    bucket = "standin-build-" + uuid.uuid4().hex[:8]
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz",
+                         Body=tar_gz({"train.py": "import sklearn; print('sklearn', sklearn.__version__)\n"}))
+    uri = image_uris.retrieve("sklearn", "eu-west-1", "1.4-2", instance_type="ml.m5.large")
+    names = ["standin-" + uuid.uuid4().hex[:8] for _ in range(2)]
+    marker = len([line for line in sagemaker_emulator.output if "docker build sagemaker-emulator/sklearn:1.4-2" in line])
+    for job_name in names:
+        sagemaker_client.create_training_job(
+            TrainingJobName=job_name, RoleArn="arn:aws:iam::123456789012:role/R",
+            AlgorithmSpecification={"TrainingImage": uri, "TrainingInputMode": "File"},
+            HyperParameters=sdk_hyperparameters(bucket, job_name),
+            OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 1800})
+    seen_building = set()
+    deadline = time.time() + 900
+    while time.time() < deadline and len(seen_building) < 2:
+        for job_name in names:
+            job = sagemaker_client.describe_training_job(TrainingJobName=job_name)
+            if job["SecondaryStatus"] == "Downloading" and "Building the local stand-in for " + uri in \
+                    job["SecondaryStatusTransitions"][-1]["StatusMessage"]:
+                seen_building.add(job_name)
+            assert job["TrainingJobStatus"] == "InProgress" or job_name in seen_building, job.get("FailureReason")
+        time.sleep(0.3)
+    assert seen_building == set(names)
+    for job_name in names:
+        job = wait_done(sagemaker_client, job_name, timeout=900)
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    builds = [line for line in sagemaker_emulator.output if "docker build sagemaker-emulator/sklearn:1.4-2" in line]
+    assert len(builds) - marker == 1
+    logs = sagemaker_emulator.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=names[0])["logStreams"]
+    text = "\n".join(event["message"] for stream in streams for event in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"])["events"])
+    assert "Building the local stand-in sagemaker-emulator/sklearn:1.4-2" in text and "sklearn 1.4.2" in text

@@ -53,7 +53,6 @@ class JobBuildObserver(BuildObserver):
         self._write(f"Building the local stand-in {image} for {uri}")
 
     def line(self, text: str) -> None:
-        super().line(text)
         self._write(text)
 
     def close(self) -> None:

@@ -184,7 +184,7 @@ class BuildObserver:
         log.info("building the local stand-in %s for %s", image, uri)
 
     def line(self, text: str) -> None:
-        log.info("stand-in build: %s", text)
+        """One line of build output (the builder already logs each line once to the server log)."""
 
 
 def resolve(image: str, mapping: dict[str, str], runtime: Any, pull: Callable[[str], bool] | None = None,

@@ -118,6 +118,7 @@ class _Build:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def line(self, text: str) -> None:
+        log.info("stand-in build %s: %s", self.standin.image, text)
         with self.lock:
             observers = list(self.observers)
         for observer in observers:
