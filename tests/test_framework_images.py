@@ -188,7 +188,8 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(sagemaker_emulator, 
                          Body=tar_gz({"train.py": "import sklearn; print('sklearn', sklearn.__version__)\n"}))
     uri = image_uris.retrieve("sklearn", "eu-west-1", "1.4-2", instance_type="ml.m5.large")
     names = ["standin-" + uuid.uuid4().hex[:8] for _ in range(2)]
-    marker = len([line for line in sagemaker_emulator.output if "docker build sagemaker-emulator/sklearn:1.4-2" in line])
+    built = "docker build sagemaker-emulator/sklearn:1.4-2"
+    marker = len([line for line in sagemaker_emulator.output if built in line])
     for job_name in names:
         sagemaker_client.create_training_job(
             TrainingJobName=job_name, RoleArn="arn:aws:iam::123456789012:role/R",
@@ -211,7 +212,7 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(sagemaker_emulator, 
     for job_name in names:
         job = wait_done(sagemaker_client, job_name, timeout=900)
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    builds = [line for line in sagemaker_emulator.output if "docker build sagemaker-emulator/sklearn:1.4-2" in line]
+    builds = [line for line in sagemaker_emulator.output if built in line]
     assert len(builds) - marker == 1
     logs = sagemaker_emulator.client("logs")
     streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
