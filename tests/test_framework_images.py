@@ -37,6 +37,18 @@ def test_sdk_uris_of_every_region_resolve_to_a_standin(region, framework, versio
         assert bool(found.notes) == (found.requested != found.standin.version)
 
 
+@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("scope,version", [("training", "2.8.0"), ("training", "2.1.0"), ("inference", "2.6.0")])
+def test_pytorch_2_uris_run_the_cpu_torch_standin(region, scope, version):
+    for instance in ("ml.m5.large", "ml.g5.xlarge"):
+        uri = image_uris.retrieve("pytorch", region, version, py_version="py310" if version < "2.6" else "py312",
+                                  instance_type=instance, image_scope=scope)
+        found = fi.match(uri)
+        assert found.standin.image == "sagemaker-emulator/pytorch:2.13.0", uri
+        assert any("nearest buildable" in note for note in found.notes)
+        assert any("GPU" in note for note in found.notes) == (instance == "ml.g5.xlarge")
+
+
 def test_legacy_xgboost_account_differs_per_region():
     east = image_uris.retrieve("xgboost", "us-east-1", "1")
     west = image_uris.retrieve("xgboost", "eu-west-1", "1")
@@ -57,7 +69,7 @@ def test_not_aws_images_are_left_to_plain_resolution():
 
 
 @pytest.mark.parametrize("uri", [
-    image_uris.retrieve("pytorch", "us-east-1", "2.1.0", py_version="py310", instance_type="ml.m5.large",
+    image_uris.retrieve("pytorch", "us-east-1", "1.13.1", py_version="py39", instance_type="ml.m5.large",
                         image_scope="training"),
     image_uris.retrieve("tensorflow", "eu-west-1", "2.13.0", py_version="py310", instance_type="ml.m5.large",
                         image_scope="inference"),
@@ -71,7 +83,7 @@ def test_unsupported_framework_or_version_fails_at_once_listing_the_supported(ur
 
 
 def test_an_unsupported_image_fails_the_training_job_at_once(sagemaker_client, name):
-    uri = image_uris.retrieve("pytorch", "us-east-1", "2.1.0", py_version="py310", instance_type="ml.m5.large",
+    uri = image_uris.retrieve("tensorflow", "us-east-1", "2.13.0", py_version="py310", instance_type="ml.m5.large",
                               image_scope="training")
     sagemaker_client.create_training_job(
         TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/R",
@@ -84,7 +96,7 @@ def test_an_unsupported_image_fails_the_training_job_at_once(sagemaker_client, n
         assert time.time() < deadline
         time.sleep(0.2)
     assert job["TrainingJobStatus"] == "Failed"
-    assert "no local stand-in for PyTorch" in job["FailureReason"] and "scikit-learn: 1.2-1" in job["FailureReason"]
+    assert "no local stand-in for TensorFlow" in job["FailureReason"] and "scikit-learn: 1.2-1" in job["FailureReason"]
 
 
 def test_xgboost_builtin_metrics_are_implied_and_match_tabbed_lines():

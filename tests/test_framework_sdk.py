@@ -19,6 +19,7 @@ import sagemaker
 from sagemaker import image_uris
 from sagemaker.estimator import Estimator
 from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.pytorch import PyTorch
 from sagemaker.serializers import CSVSerializer
 from sagemaker.sklearn import SKLearn, SKLearnProcessor
 from sagemaker.xgboost import XGBoost
@@ -26,6 +27,15 @@ from sagemaker.xgboost import XGBoost
 from .conftest import ROLE
 
 BUCKET = "sagemaker-us-east-1-123456789012"
+TELEMETRY: list = []  # what the SDK would have sent home (the YAML config opts out: nothing)
+SDK_CONFIG = """SchemaVersion: '1.0'
+SageMaker:
+  PythonSDK:
+    Modules:
+      TelemetryOptOut: true
+      Session:
+        DefaultS3Bucket: sagemaker-us-east-1-123456789012
+"""
 INSTANCE = "ml.m5.large"
 
 TRAIN_PY = '''
@@ -93,10 +103,16 @@ def session(sagemaker_emulator, docker_ready, tmp_path_factory):
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
         mp.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+        mp.setattr("sagemaker.telemetry.telemetry_logging._send_telemetry_request",
+                   lambda *args, **kwargs: TELEMETRY.append(args))
         workdir = tmp_path_factory.mktemp("framework-sdk")
         mp.chdir(workdir)
-        yield sagemaker.Session(default_bucket=BUCKET, sagemaker_config={
-            "SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}})
+        # the README's YAML config: default bucket and telemetry opt-out with no session arguments
+        (workdir / "config.yaml").write_text(SDK_CONFIG)
+        mp.setenv("SAGEMAKER_USER_CONFIG_OVERRIDE", str(workdir / "config.yaml"))
+        session = sagemaker.Session()
+        assert session.default_bucket() == BUCKET
+        yield session
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +209,46 @@ def test_xgboost_script_mode(session, data, sagemaker_client, tmp_path):
     job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert "FinalMetricDataList" not in job  # script mode: only the user's MetricDefinitions count
+
+
+TORCH_TRAIN = '''
+import os
+import numpy as np
+import torch
+
+if __name__ == "__main__":
+    data = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",", ndmin=2)
+    x = torch.tensor(data[:, 1:], dtype=torch.float32)
+    y = torch.tensor(data[:, :1], dtype=torch.float32)
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.005)
+    for epoch in range(2000):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+    print(f"final loss {loss.item():.4f}")
+    torch.jit.script(model).save(os.path.join(os.environ["SM_MODEL_DIR"], "model.pt"))
+'''
+
+
+def test_pytorch_fit_deploy_predict(session, data, sagemaker_client, tmp_path):
+    build_standin("pytorch:2.13.0")
+    (tmp_path / "train.py").write_text(TORCH_TRAIN)
+    estimator = PyTorch(entry_point="train.py", source_dir=str(tmp_path), framework_version="2.1",
+                        py_version="py310", role=ROLE, instance_count=1, instance_type=INSTANCE,
+                        sagemaker_session=session)
+    estimator.fit({"train": data["train"]}, logs=False)
+    job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    predictor = estimator.deploy(initial_instance_count=1, instance_type=INSTANCE)
+    try:
+        result = predictor.predict(np.array([[1.0, 1.0], [2.0, 0.0]], dtype=np.float32))
+        assert np.asarray(result).shape == (2, 1)
+        assert np.allclose(np.asarray(result).ravel(), [6.0, 5.0], atol=1.0), result
+    finally:
+        predictor.delete_endpoint()
+
+
+def test_the_sdk_sent_no_telemetry(session):
+    assert TELEMETRY == []

@@ -61,7 +61,10 @@ class Standin:
 BUILDABLE: dict[str, tuple[str, ...]] = {
     "sklearn": ("1.2-1", "1.4-2"),
     "xgboost": ("1.7-1", "3.0-5"),
+    "pytorch": ("2.13.0",),  # every PyTorch 2.x: the one CPU build of torch available offline
 }
+# Versions older than this (major) have no stand-in: their APIs differ too much to substitute silently.
+OLDEST_MAJOR = {"pytorch": 2, "tensorflow": 2}
 FRAMEWORK_NAMES = {"sklearn": "scikit-learn", "xgboost": "XGBoost", "pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 
 
@@ -103,7 +106,11 @@ def _requested_version(tag: str, row: dict[str, Any]) -> str | None:
 
 def supported() -> str:
     """Every stand-in, for error messages and `images list`."""
-    return "; ".join(f"{FRAMEWORK_NAMES[fw]}: {', '.join(versions)}" for fw, versions in BUILDABLE.items())
+    def served(fw: str) -> str:
+        oldest = OLDEST_MAJOR.get(fw)
+        return f" (serving every {oldest}.x)" if oldest else ""
+
+    return "; ".join(f"{FRAMEWORK_NAMES[fw]}: {', '.join(versions)}{served(fw)}" for fw, versions in BUILDABLE.items())
 
 
 def _nearest(framework: str, version: str) -> str:
@@ -138,11 +145,15 @@ def match(uri: str) -> Match | None:
         raise UnsupportedImage(
             f"ClientError: '{uri}' names no {name} version the SageMaker SDK knows. "
             f"Supported AWS images: {supported()}.")
+    if _version_key(requested)[:1] < (OLDEST_MAJOR.get(framework, 0),):
+        raise UnsupportedImage(
+            f"ClientError: The emulator has no local stand-in for {name} {requested} ('{uri}'). "
+            f"Supported AWS images: {supported()}.")
     chosen = _nearest(framework, requested)
     result = Match(uri, framework, found.group("repo"), requested, Standin(framework, chosen))
     if chosen != requested:
-        result.notes.append(f"{name} {requested} cannot be built from PyPI for Python 3.11; running the "
-                            f"nearest buildable stand-in, {name} {chosen} ({result.standin.image}).")
+        result.notes.append(f"{name} {requested} has no stand-in (it cannot be built offline for Python 3.11); "
+                            f"running the nearest buildable one, {name} {chosen} ({result.standin.image}).")
     if re.search(r"(^|-)gpu(-|$)", tag):
         result.notes.append(f"'{uri}' is a GPU image; running the CPU build {result.standin.image} "
                             "(the emulator has no GPUs).")

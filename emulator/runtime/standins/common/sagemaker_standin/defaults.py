@@ -1,6 +1,7 @@
 """Default model_fn/input_fn/predict_fn/output_fn, as AWS's scikit-learn and XGBoost containers document.
 
 scikit-learn: a joblib/pickle model in /opt/ml/model; CSV, JSON and NPY in and out.
+PyTorch: a TorchScript `model.pt` (or `model.pth`), tensors from CSV/JSON/NPY, answers in the Accept type.
 XGBoost: the `xgboost-model` file the algorithm writes; text/csv, text/libsvm and application/json in;
 text/csv (one prediction per line) or application/json (`{"predictions": [{"score": ...}]}`) out.
 """
@@ -121,3 +122,34 @@ class XGBoostHandler(default_inference_handler.DefaultInferenceHandler):
         if kind == "application/jsonlines":
             return "\n".join(json.dumps({"score": row}) for row in np.asarray(prediction).tolist()), kind
         raise errors.UnsupportedFormatError(kind)
+
+
+class PyTorchHandler(default_inference_handler.DefaultInferenceHandler):
+    """The defaults of AWS's PyTorch inference toolkit: TorchScript model, numpy <-> tensor."""
+
+    def default_model_fn(self, model_dir, context=None):
+        import torch
+
+        path = _first(model_dir, ("model.pt", "model.pth", "*.pt", "*.pth"))
+        if path is None:
+            raise ValueError(f"No model_fn in the inference script and no model.pt/model.pth in {model_dir}")
+        return torch.jit.load(path, map_location="cpu").eval()
+
+    def default_input_fn(self, input_data, content_type, context=None):
+        import torch
+
+        array = decoder.decode(input_data, _base_type(content_type) or "application/json")
+        return torch.as_tensor(np.asarray(array, dtype=np.float32))
+
+    def default_predict_fn(self, data, model, context=None):
+        import torch
+
+        with torch.no_grad():
+            return model(data)
+
+    def default_output_fn(self, prediction, accept, context=None):
+        import torch
+
+        if isinstance(prediction, torch.Tensor):
+            prediction = prediction.detach().cpu().numpy()
+        return encoder.encode(prediction, _base_type(accept) or "application/json")
