@@ -18,14 +18,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROLE
+from bench.training_latency import docker_run_once, emulator_once
 from sagemaker_emulator.runtime import framework_images
 from sagemaker_emulator.runtime.docker_engine import DockerRuntime
 from sagemaker_emulator.runtime.standin_builder import builder_for, cache_dir
@@ -71,62 +70,28 @@ def hyperparameters(submit: str, name: str) -> dict[str, str]:
     return {k: json.dumps(v) for k, v in values.items()}
 
 
-def docker_run_once(image: str) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        config = root / "input" / "config"
-        config.mkdir(parents=True)
-        (root / "code").mkdir()
-        (root / "code" / "sourcedir.tar.gz").write_bytes(sourcedir())
-        hps = hyperparameters("/opt/ml/code-in/sourcedir.tar.gz", "bench-docker")
-        (config / "hyperparameters.json").write_text(json.dumps(hps))
-        (config / "inputdataconfig.json").write_text("{}")
-        (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
-        for sub in ("model", "output"):
-            (root / sub).mkdir()
-        started = time.perf_counter()
-        subprocess.run(["docker", "run", "--rm", "-v", f"{root}/input:/opt/ml/input", "-v",
-                        f"{root}/model:/opt/ml/model", "-v", f"{root}/output:/opt/ml/output",
-                        "-v", f"{root}/code:/opt/ml/code-in:ro", image, "train"], check=True, capture_output=True)
-        return time.perf_counter() - started
-
-
-def emulator_once(server: EmulatorServer, index: int) -> float:
-    sm = server.client("sagemaker")
-    name = f"bench-standin-{index}-{int(time.time() * 1000)}"
-    started = time.perf_counter()
-    sm.create_training_job(
-        TrainingJobName=name, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": URI, "TrainingInputMode": "File"},
-        HyperParameters=hyperparameters("s3://bench-standin/code/sourcedir.tar.gz", name),
-        OutputDataConfig={"S3OutputPath": "s3://bench-standin/out"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 600})
-    while True:
-        job = sm.describe_training_job(TrainingJobName=name)
-        if job["TrainingJobStatus"] != "InProgress":
-            break
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
-    if job["TrainingJobStatus"] != "Completed":
-        raise RuntimeError(f"{name} ended {job['TrainingJobStatus']}: {job.get('FailureReason')}")
-    return elapsed
-
-
 def overhead(runs: int) -> dict:
     builder = builder_for(DockerRuntime(owner="bench"))
     standin = framework_images.standin_named(URI)
     builder.ensure(standin)
-    docker_run_once(standin.image)  # warm caches
-    with EmulatorServer() as server:
-        s3 = server.client("s3")
-        s3.create_bucket(Bucket="bench-standin")
-        s3.put_object(Bucket="bench-standin", Key="code/sourcedir.tar.gz", Body=sourcedir())
-        emulator_once(server, -1)
-        ours, baseline = [], []
-        for i in range(runs):  # interleaved, so drift affects both alike
-            baseline.append(docker_run_once(standin.image))
-            ours.append(emulator_once(server, i))
+    with tempfile.TemporaryDirectory() as code:
+        (Path(code) / "sourcedir.tar.gz").write_bytes(sourcedir())
+        mounts = {code: "/opt/ml/code-in"}
+        local = hyperparameters("/opt/ml/code-in/sourcedir.tar.gz", "bench-docker")
+
+        def in_s3(name: str) -> dict[str, str]:
+            return hyperparameters("s3://bench-standin/code/sourcedir.tar.gz", name)
+
+        docker_run_once(standin.image, local, mounts)  # warm caches
+        with EmulatorServer() as server:
+            s3 = server.client("s3")
+            s3.create_bucket(Bucket="bench-standin")
+            s3.put_object(Bucket="bench-standin", Key="code/sourcedir.tar.gz", Body=sourcedir())
+            emulator_once(server, -1, URI, in_s3, "bench-standin")
+            ours, baseline = [], []
+            for i in range(runs):  # interleaved, so drift affects both alike
+                baseline.append(docker_run_once(standin.image, local, mounts))
+                ours.append(emulator_once(server, i, URI, in_s3, "bench-standin"))
     med_ours, med_base = statistics.median(ours), statistics.median(baseline)
     return {"image": URI, "runs": runs,
             "emulator_seconds": {"median": round(med_ours, 3), "all": [round(x, 3) for x in ours]},

@@ -47,3 +47,19 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]
 
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def sdk_environment(mp: pytest.MonkeyPatch, endpoint_url: str, telemetry: list) -> None:
+    """What the README tells SDK users to set (AWS_ENDPOINT_URL, dummy credentials, a region), with the
+    host's AWS_* variables removed, and the SDK's telemetry requests recorded in `telemetry` instead."""
+    import os
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        mp.delenv(key)
+    mp.setenv("AWS_ENDPOINT_URL", endpoint_url)
+    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    mp.setattr("sagemaker.telemetry.telemetry_logging._send_telemetry_request",
+               lambda *args, **kwargs: telemetry.append(args))

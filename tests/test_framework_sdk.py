@@ -9,7 +9,6 @@ script mode.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -24,7 +23,7 @@ from sagemaker.serializers import CSVSerializer
 from sagemaker.sklearn import SKLearn, SKLearnProcessor
 from sagemaker.xgboost import XGBoost
 
-from .conftest import ROLE
+from .conftest import ROLE, sdk_environment
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 TELEMETRY: list = []  # what the SDK would have sent home (the YAML config opts out: nothing)
@@ -96,15 +95,7 @@ def session(sagemaker_emulator, docker_ready, tmp_path_factory):
     build_standin("sklearn:1.2-1")
     build_standin("xgboost:1.7-1")
     with pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith("AWS_")]:
-            mp.delenv(key)
-        mp.setenv("AWS_ENDPOINT_URL", sagemaker_emulator.endpoint_url)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-        mp.setattr("sagemaker.telemetry.telemetry_logging._send_telemetry_request",
-                   lambda *args, **kwargs: TELEMETRY.append(args))
+        sdk_environment(mp, sagemaker_emulator.endpoint_url, TELEMETRY)
         workdir = tmp_path_factory.mktemp("framework-sdk")
         mp.chdir(workdir)
         # the README's YAML config: default bucket and telemetry opt-out with no session arguments
