@@ -49,6 +49,15 @@ def test_pytorch_2_uris_run_the_cpu_torch_standin(region, scope, version):
         assert any("GPU" in note for note in found.notes) == (instance == "ml.g5.xlarge")
 
 
+@pytest.mark.parametrize("region", REGIONS)
+def test_tensorflow_2_uris_run_the_tensorflow_cpu_standin(region):
+    for scope, version, py in (("training", "2.19.0", "py312"), ("training", "2.13.0", "py310"),
+                               ("inference", "2.13.0", None)):
+        uri = image_uris.retrieve("tensorflow", region, version, py_version=py, instance_type="ml.m5.large",
+                                  image_scope=scope)
+        assert fi.match(uri).standin.image == "sagemaker-emulator/tensorflow:2.19.0", uri
+
+
 def test_legacy_xgboost_account_differs_per_region():
     east = image_uris.retrieve("xgboost", "us-east-1", "1")
     west = image_uris.retrieve("xgboost", "eu-west-1", "1")
@@ -72,7 +81,7 @@ def test_not_aws_images_are_left_to_plain_resolution():
     image_uris.retrieve("pytorch", "us-east-1", "1.13.1", py_version="py39", instance_type="ml.m5.large",
                         image_scope="training"),
     image_uris.retrieve("tensorflow", "eu-west-1", "2.13.0", py_version="py310", instance_type="ml.m5.large",
-                        image_scope="inference"),
+                        image_scope="inference").replace(":2.13.0-cpu", ":1.15.2-cpu"),
     "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:9.9-9-cpu-py3",
 ])
 def test_unsupported_framework_or_version_fails_at_once_listing_the_supported(uri):
@@ -83,7 +92,7 @@ def test_unsupported_framework_or_version_fails_at_once_listing_the_supported(ur
 
 
 def test_an_unsupported_image_fails_the_training_job_at_once(sagemaker_client, name):
-    uri = image_uris.retrieve("tensorflow", "us-east-1", "2.13.0", py_version="py310", instance_type="ml.m5.large",
+    uri = image_uris.retrieve("pytorch", "us-east-1", "1.13.1", py_version="py39", instance_type="ml.m5.large",
                               image_scope="training")
     sagemaker_client.create_training_job(
         TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/R",
@@ -96,7 +105,7 @@ def test_an_unsupported_image_fails_the_training_job_at_once(sagemaker_client, n
         assert time.time() < deadline
         time.sleep(0.2)
     assert job["TrainingJobStatus"] == "Failed"
-    assert "no local stand-in for TensorFlow" in job["FailureReason"] and "scikit-learn: 1.2-1" in job["FailureReason"]
+    assert "no local stand-in for PyTorch 1.13.1" in job["FailureReason"] and "scikit-learn: 1.2-1" in job["FailureReason"]
 
 
 def test_xgboost_builtin_metrics_are_implied_and_match_tabbed_lines():

@@ -62,6 +62,7 @@ BUILDABLE: dict[str, tuple[str, ...]] = {
     "sklearn": ("1.2-1", "1.4-2"),
     "xgboost": ("1.7-1", "3.0-5"),
     "pytorch": ("2.13.0",),  # every PyTorch 2.x: the one CPU build of torch available offline
+    "tensorflow": ("2.19.0",),  # every TensorFlow 2.x: tensorflow-cpu 2.19.0
 }
 # Versions older than this (major) have no stand-in: their APIs differ too much to substitute silently.
 OLDEST_MAJOR = {"pytorch": 2, "tensorflow": 2}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,10 +68,20 @@ def requirement_lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
+def merged_pins(common: list[str], own: list[str]) -> list[str]:
+    """The toolkit closure with the stand-in's own pins replacing it where both name a package."""
+    def name(line: str) -> str:
+        return re.split(r"[=<>!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-")
+
+    merged = {name(line): line for line in common}
+    merged.update({name(line): line for line in own})
+    return list(merged.values())
+
+
 def download_wheels(standin: Standin, observer: BuildObserver) -> Path:
     """The stand-in's wheels (and sdists under sdist/) in the host cache; pip runs only when they are missing."""
     common = framework_images.STANDINS_DIR / "common"
-    wheels = requirement_lines(common / "toolkit-wheels.txt") + requirement_lines(standin.pins)
+    wheels = merged_pins(requirement_lines(common / "toolkit-wheels.txt"), requirement_lines(standin.pins))
     sdists = requirement_lines(common / "sdists.txt")
     key = hashlib.sha256("\n".join(wheels + ["--"] + sdists).encode()).hexdigest()[:16]
     target = cache_dir() / "wheels" / f"{standin.framework}-{standin.version}-{key}"

@@ -1,6 +1,7 @@
 """Default model_fn/input_fn/predict_fn/output_fn, as AWS's scikit-learn and XGBoost containers document.
 
 scikit-learn: a joblib/pickle model in /opt/ml/model; CSV, JSON and NPY in and out.
+TensorFlow: a SavedModel behind TensorFlow Serving's JSON contract (`instances` in, `predictions` out).
 PyTorch: a TorchScript `model.pt` (or `model.pth`), tensors from CSV/JSON/NPY, answers in the Accept type.
 XGBoost: the `xgboost-model` file the algorithm writes; text/csv, text/libsvm and application/json in;
 text/csv (one prediction per line) or application/json (`{"predictions": [{"score": ...}]}`) out.
@@ -153,3 +154,52 @@ class PyTorchHandler(default_inference_handler.DefaultInferenceHandler):
         if isinstance(prediction, torch.Tensor):
             prediction = prediction.detach().cpu().numpy()
         return encoder.encode(prediction, _base_type(accept) or "application/json")
+
+
+class TensorFlowHandler(default_inference_handler.DefaultInferenceHandler):
+    """TensorFlow Serving's REST contract, as the tensorflow-inference containers expose it at /invocations:
+    a SavedModel (the highest numbered version under /opt/ml/model), `{"instances": [...]}` (or
+    `{"inputs": ...}`, a bare list, or CSV rows) through `serving_default`, `{"predictions": [...]}` back."""
+
+    def default_model_fn(self, model_dir, context=None):
+        import tensorflow as tf
+
+        found = [root for root, _, files in os.walk(model_dir) if "saved_model.pb" in files]
+        if not found:
+            raise ValueError(f"No SavedModel (saved_model.pb) under {model_dir}")
+
+        def version(path: str) -> tuple[int, str]:
+            base = os.path.basename(path)
+            return (int(base) if base.isdigit() else -1, path)
+
+        return tf.saved_model.load(max(found, key=version))
+
+    def default_input_fn(self, input_data, content_type, context=None):
+        kind = _base_type(content_type) or "application/json"
+        text = input_data.decode() if isinstance(input_data, (bytes, bytearray)) else str(input_data)
+        if kind == "text/csv":
+            return [[float(v) for v in line.split(",")] for line in text.splitlines() if line.strip()]
+        if kind != "application/json":
+            raise errors.UnsupportedFormatError(kind)
+        doc = json.loads(text)
+        if isinstance(doc, dict):
+            doc = doc.get("instances", doc.get("inputs"))
+        return doc
+
+    def default_predict_fn(self, data, model, context=None):
+        import tensorflow as tf
+
+        serve = model.signatures["serving_default"]
+        _, inputs = serve.structured_input_signature
+        name, spec = next(iter(inputs.items()))
+        outputs = serve(**{name: tf.constant(data, dtype=spec.dtype)})
+        if len(outputs) == 1:
+            return next(iter(outputs.values())).numpy()
+        return {key: value.numpy() for key, value in outputs.items()}
+
+    def default_output_fn(self, prediction, accept, context=None):
+        if isinstance(prediction, dict):
+            columns = {key: np.asarray(value).tolist() for key, value in prediction.items()}
+            rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+            return json.dumps({"predictions": rows}), "application/json"
+        return json.dumps({"predictions": np.asarray(prediction).tolist()}), "application/json"

@@ -14,6 +14,6 @@ class HandlerService(DefaultHandlerService):
         framework = os.environ.get("SAGEMAKER_STANDIN_FRAMEWORK", "sklearn")
         if framework == "xgboost":  # AWS's XGBoost answers CSV when the request names no Accept
             os.environ.setdefault("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv")
-        handler = {"xgboost": defaults.XGBoostHandler, "pytorch": defaults.PyTorchHandler}.get(
-            framework, defaults.SklearnHandler)()
+        handler = {"xgboost": defaults.XGBoostHandler, "pytorch": defaults.PyTorchHandler,
+                   "tensorflow": defaults.TensorFlowHandler}.get(framework, defaults.SklearnHandler)()
         super().__init__(transformer=Transformer(default_inference_handler=handler))
