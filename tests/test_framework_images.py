@@ -105,7 +105,8 @@ def test_an_unsupported_image_fails_the_training_job_at_once(sagemaker_client, n
         assert time.time() < deadline
         time.sleep(0.2)
     assert job["TrainingJobStatus"] == "Failed"
-    assert "no local stand-in for PyTorch 1.13.1" in job["FailureReason"] and "scikit-learn: 1.2-1" in job["FailureReason"]
+    reason = job["FailureReason"]
+    assert "no local stand-in for PyTorch 1.13.1" in reason and "scikit-learn: 1.2-1" in reason
 
 
 def test_xgboost_builtin_metrics_are_implied_and_match_tabbed_lines():
@@ -241,3 +242,18 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(sagemaker_emulator, 
     text = "\n".join(event["message"] for stream in streams for event in logs.get_log_events(
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"])["events"])
     assert "Building the local stand-in sagemaker-emulator/sklearn:1.4-2" in text and "sklearn 1.4.2" in text
+
+
+def test_images_cli_lists_every_standin_and_refuses_unknown_names(docker_ready):
+    import subprocess
+    import sys
+
+    listing = subprocess.run([sys.executable, "-m", "sagemaker_emulator", "images", "list"], capture_output=True,
+                             text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    for standin in fi.all_standins():
+        assert standin.image in listing.stdout
+    assert "Supported AWS images: scikit-learn: 1.2-1, 1.4-2" in listing.stdout
+    bad = subprocess.run([sys.executable, "-m", "sagemaker_emulator", "images", "build", "sklearn:0.1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "is no stand-in" in bad.stderr

@@ -9,6 +9,7 @@ script mode; PyTorch and TensorFlow estimators fit, deploy and predict on their 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -188,8 +189,28 @@ def test_xgboost_builtin_algorithm_reports_validation_rmse_and_serves_csv(sessio
         reply = predictor.predict([[1.0, 1.0], [2.0, 0.0]]).decode()
         values = [float(v) for v in reply.replace(",", "\n").split()]
         assert len(values) == 2 and abs(values[0] - 6.0) < 4 and abs(values[1] - 5.0) < 4, reply
+        runtime = session.boto_session.client("sagemaker-runtime")
+        for content_type, body in (("text/libsvm", "0:1.0 1:1.0\n0:2.0\n"),
+                                   ("application/json", '{"instances": [[1.0, 1.0], [2.0, 0.0]]}')):
+            answer = runtime.invoke_endpoint(EndpointName=predictor.endpoint_name, ContentType=content_type,
+                                             Accept="application/json", Body=body)
+            scores = [p["score"] for p in json.loads(answer["Body"].read())["predictions"]]
+            assert len(scores) == 2 and abs(scores[0] - values[0]) < 1e-4, (content_type, scores)
     finally:
         predictor.delete_endpoint()
+
+
+def test_xgboost_builtin_reads_libsvm(session, sagemaker_client):
+    """LIBSVM is the built-in algorithm's default content type (label first, then index:value)."""
+    rows = "\n".join(f"{2 * i + 1} 0:{i} 1:{i % 3}" for i in range(40)) + "\n"
+    train = session.upload_string_as_file_body(rows, BUCKET, "framework-data/libsvm/train.libsvm")
+    estimator = Estimator(image_uri=image_uris.retrieve("xgboost", "us-east-1", "3.0-5"), role=ROLE,
+                          instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+                          output_path=f"s3://{BUCKET}/xgb-libsvm", hyperparameters={"num_round": 5})
+    estimator.fit({"train": train}, logs=False)
+    job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert [m["MetricName"] for m in job["FinalMetricDataList"]] == ["train:rmse"]
 
 
 def test_xgboost_script_mode(session, data, sagemaker_client, tmp_path):
