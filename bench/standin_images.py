@@ -5,7 +5,8 @@
    cache too, so PyPI downloads are counted).
 2. Submit -> Completed of a trivial script-mode job on the scikit-learn stand-in (the SDK's
    hyperparameters, the toolkit fetching sourcedir.tar.gz from the emulator's S3) against a bare
-   `docker run` of the same image and script with the same config files (target: <= 1 s more).
+   `docker run` of the same image, config files and script, fetching it from the same S3 with the
+   same environment (target: <= 1 s more).
 
     python -m bench.standin_images [--standins sklearn:1.2-1 xgboost:1.7-1] [--runs 3] [--no-build]
 """
@@ -20,7 +21,6 @@ import shutil
 import statistics
 import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -74,24 +74,25 @@ def overhead(runs: int) -> dict:
     builder = builder_for(DockerRuntime(owner="bench"))
     standin = framework_images.standin_named(URI)
     builder.ensure(standin)
-    with tempfile.TemporaryDirectory() as code:
-        (Path(code) / "sourcedir.tar.gz").write_bytes(sourcedir())
-        mounts = {code: "/opt/ml/code-in"}
-        local = hyperparameters("/opt/ml/code-in/sourcedir.tar.gz", "bench-docker")
+    def in_s3(name: str) -> dict[str, str]:
+        return hyperparameters("s3://bench-standin/code/sourcedir.tar.gz", name)
 
-        def in_s3(name: str) -> dict[str, str]:
-            return hyperparameters("s3://bench-standin/code/sourcedir.tar.gz", name)
-
-        docker_run_once(standin.image, local, mounts)  # warm caches
-        with EmulatorServer() as server:
-            s3 = server.client("s3")
-            s3.create_bucket(Bucket="bench-standin")
-            s3.put_object(Bucket="bench-standin", Key="code/sourcedir.tar.gz", Body=sourcedir())
-            emulator_once(server, -1, URI, in_s3, "bench-standin")
-            ours, baseline = [], []
-            for i in range(runs):  # interleaved, so drift affects both alike
-                baseline.append(docker_run_once(standin.image, local, mounts))
-                ours.append(emulator_once(server, i, URI, in_s3, "bench-standin"))
+    with EmulatorServer() as server:
+        s3 = server.client("s3")
+        s3.create_bucket(Bucket="bench-standin")
+        s3.put_object(Bucket="bench-standin", Key="code/sourcedir.tar.gz", Body=sourcedir())
+        # the baseline container fetches the same sourcedir.tar.gz from the same S3, as the job's does
+        found = [line.rsplit(" ", 1)[-1] for line in server.output if "job containers reach the emulator at" in line]
+        if not found:
+            raise RuntimeError("the emulator has no address for containers (Docker bridge missing?)")
+        env = {"AWS_ENDPOINT_URL": found[-1], "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+        docker_run_once(standin.image, in_s3("bench-docker"), env=env)  # warm caches
+        emulator_once(server, -1, URI, in_s3, "bench-standin")
+        ours, baseline = [], []
+        for i in range(runs):  # interleaved, so drift affects both alike
+            baseline.append(docker_run_once(standin.image, in_s3(f"bench-docker-{i}"), env=env))
+            ours.append(emulator_once(server, i, URI, in_s3, "bench-standin"))
     med_ours, med_base = statistics.median(ours), statistics.median(baseline)
     return {"image": URI, "runs": runs,
             "emulator_seconds": {"median": round(med_ours, 3), "all": [round(x, 3) for x in ours]},

@@ -31,7 +31,7 @@ def ensure_image() -> None:
 
 
 def docker_run_once(image: str = "", hyperparameters: dict | None = None,
-                    mounts: dict[str, str] | None = None) -> float:
+                    mounts: dict[str, str] | None = None, env: dict[str, str] | None = None) -> float:
     """`docker run <image> train` with the config files the emulator writes; `mounts`: host -> container."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -43,10 +43,11 @@ def docker_run_once(image: str = "", hyperparameters: dict | None = None,
         for sub in ("model", "output"):
             (root / sub).mkdir()
         extra = [arg for host, inside in (mounts or {}).items() for arg in ("-v", f"{host}:{inside}:ro")]
+        extra += [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
         started = time.perf_counter()
-        subprocess.run(["docker", "run", "--rm", "-v", f"{root}/input:/opt/ml/input", "-v",
+        subprocess.run(["docker", "run", "--rm", "--hostname", "algo-1", "-v", f"{root}/input:/opt/ml/input", "-v",
                         f"{root}/model:/opt/ml/model", "-v", f"{root}/output:/opt/ml/output", *extra,
-                        image or IMAGE, "train"], check=True, capture_output=True)
+                        image or IMAGE, "train"], check=True, capture_output=True, timeout=300)
         return time.perf_counter() - started
 
 
