@@ -204,15 +204,15 @@ def resolve(image: str, mapping: dict[str, str], runtime: Any, pull: Callable[[s
             cancel: threading.Event | None = None) -> images.Resolution:
     """images.resolve, and for AWS's framework images their stand-in, built on first use.
 
-    A mapping or a local image of the requested name still wins (the user's choice). `deadline`
+    A mapping, a local image of the requested name or (with --pull-images) a pull still wins. `deadline`
     (epoch seconds) bounds the wait for a build another job may have started; ImageUnavailable then.
     """
     observer = observer or BuildObserver()
     found = match(image)
     if found is None:
         return images.resolve(image, mapping, runtime.image_exists, pull)
-    try:
-        return images.resolve(image, mapping, runtime.image_exists)
+    try:  # the user's own copy (mapped, tagged, or pulled with their registry login) comes first
+        return images.resolve(image, mapping, runtime.image_exists, pull)
     except images.ImageUnavailable:
         pass
     for note in found.notes:
