@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.training_latency": (["--runs", "5"], ["--runs", "2"]),
     "bench.invoke_latency": ([], ["--requests", "400", "--runs", "1"]),
     "bench.transform_throughput": (["--runs", "5"], ["--lines", "20000", "--runs", "2"]),
+    "bench.standin_images": (["--runs", "3"], ["--no-build", "--runs", "1"]),
 }
 
 
@@ -60,6 +61,14 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     if transform:
         out["transform records/s vs direct"] = {"ratio": transform["ratio"], "target": ">= 0.8",
                                                 "met": transform["ratio"] >= 0.8}
+    standins = results.get("bench.standin_images")
+    if standins:
+        job = standins["script_mode_job"]
+        out["script-mode job on the sklearn stand-in: overhead s vs docker run"] = {
+            "overhead": job["overhead_seconds"], "target": f"<= {job['target_overhead_seconds']}",
+            "met": job["overhead_seconds"] <= job["target_overhead_seconds"]}
+        for image, figures in standins["builds"].items():
+            out[f"{image} first build s / size MB"] = figures
     return out
 
 

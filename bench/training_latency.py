@@ -30,41 +30,48 @@ def ensure_image() -> None:
     IMAGE = build_test_image("sm-test-training", ROOT / "tests" / "images" / "training")
 
 
-def docker_run_once() -> float:
+def docker_run_once(image: str = "", hyperparameters: dict | None = None,
+                    mounts: dict[str, str] | None = None, env: dict[str, str] | None = None) -> float:
+    """`docker run <image> train` with the config files the emulator writes; `mounts`: host -> container."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = root / "input" / "config"
         config.mkdir(parents=True)
-        (config / "hyperparameters.json").write_text("{}")
+        (config / "hyperparameters.json").write_text(json.dumps(hyperparameters or {}))
         (config / "inputdataconfig.json").write_text("{}")
         (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
         for sub in ("model", "output"):
             (root / sub).mkdir()
+        extra = [arg for host, inside in (mounts or {}).items() for arg in ("-v", f"{host}:{inside}:ro")]
+        extra += [arg for key, value in (env or {}).items() for arg in ("-e", f"{key}={value}")]
         started = time.perf_counter()
-        subprocess.run(["docker", "run", "--rm", "-v", f"{root}/input:/opt/ml/input", "-v",
-                        f"{root}/model:/opt/ml/model", "-v", f"{root}/output:/opt/ml/output", IMAGE, "train"],
-                       check=True, capture_output=True)
+        subprocess.run(["docker", "run", "--rm", "--hostname", "algo-1", "-v", f"{root}/input:/opt/ml/input", "-v",
+                        f"{root}/model:/opt/ml/model", "-v", f"{root}/output:/opt/ml/output", *extra,
+                        image or IMAGE, "train"], check=True, capture_output=True, timeout=300)
         return time.perf_counter() - started
 
 
-def emulator_once(server: EmulatorServer, index: int) -> float:
+def emulator_once(server: EmulatorServer, index: int, image: str = "", hyperparameters: dict | None = None,
+                  bucket: str = "bench-output-bucket") -> float:
+    """Submit -> Completed of one training job on `image` (default: the test training image)."""
     sm = server.client("sagemaker")
     name = f"bench-{index}-{int(time.time() * 1000)}"
     started = time.perf_counter()
+    extra = {"HyperParameters": hyperparameters(name)} if hyperparameters else {}
     sm.create_training_job(
-        TrainingJobName=name, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": "s3://bench-output-bucket/out"},
+        TrainingJobName=name, RoleArn=ROLE, **extra,
+        AlgorithmSpecification={"TrainingImage": image or IMAGE, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
         StoppingCondition={"MaxRuntimeInSeconds": 600})
     while True:
-        status = sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
-        if status != "InProgress":
+        job = sm.describe_training_job(TrainingJobName=name)
+        if job["TrainingJobStatus"] != "InProgress":
             break
         time.sleep(0.02)
     elapsed = time.perf_counter() - started
-    if status != "Completed":
-        raise RuntimeError(f"{name} ended {status}")
+    if job["TrainingJobStatus"] != "Completed":
+        raise RuntimeError(f"{name} ended {job['TrainingJobStatus']}: {job.get('FailureReason')}")
     return elapsed
 
 

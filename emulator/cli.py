@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import standin_cli
 from .config import Config, load_image_map
 from .protocol.sigv4 import parse_credentials
 from .runtime import container_access
@@ -117,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="how job and model files reach containers: host bind mounts, or copies through the "
                           "engine API (default: bind, copy for a tcp:// engine; env SAGEMAKER_EMULATOR_WORKSPACE)")
     run.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
+    standin_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "images":
+        return standin_cli.run(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir.expanduser(),

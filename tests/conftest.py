@@ -29,5 +29,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def name() -> str:
     return unique("t")
-
-

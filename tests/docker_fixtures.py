@@ -68,4 +68,9 @@ def toolkit_training_image(docker_ready) -> str:
 @pytest.fixture(scope="session")
 def toolkit_serving_image(docker_ready) -> str:
     """AWS's inference toolkit (PyPI sagemaker-inference) on the base image (tests/images/toolkit-serving)."""
-    return build_toolkit_image("sm-test-toolkit-serving", ROOT / "tests" / "images" / "toolkit-serving")
+    import shutil
+
+    context = ROOT / "tests" / "images" / "toolkit-serving"
+    # the model-server stand-in is the one the framework stand-ins carry (one copy, in the package)
+    shutil.copy2(ROOT / "emulator" / "runtime" / "standins" / "common" / "multi-model-server", context)
+    return build_toolkit_image("sm-test-toolkit-serving", context)

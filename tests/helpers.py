@@ -321,3 +321,39 @@ def start_sleeping_processing(server: Any, image: str, behaviour: str = "sleep",
         name, bucket, image, Environment={"BEHAVIOUR": behaviour}, **overrides))
     wait_processing_sleeping(server.client("logs"), name)
     return name, bucket
+
+
+def sdk_environment(mp: pytest.MonkeyPatch, endpoint_url: str, telemetry: list) -> None:
+    """What the README tells SDK users to set (AWS_ENDPOINT_URL, dummy credentials, a region), with the
+    host's AWS_* variables removed, and the SDK's telemetry requests recorded in `telemetry` instead."""
+    import os
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        mp.delenv(key)
+    mp.setenv("AWS_ENDPOINT_URL", endpoint_url)
+    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    mp.setattr("sagemaker.telemetry.telemetry_logging._send_telemetry_request",
+               lambda *args, **kwargs: telemetry.append(args))
+
+
+def tar_gz(files: dict[str, str]) -> bytes:
+    """A gzipped tar of `files` (name -> text): a sourcedir.tar.gz, a model.tar.gz."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def sdk_hyperparameters(bucket: str, name: str, **user: object) -> dict[str, str]:
+    """What the SageMaker Python SDK's framework estimators send: every value JSON-encoded."""
+    hps = {"sagemaker_program": "train.py", "sagemaker_submit_directory": f"s3://{bucket}/code/sourcedir.tar.gz",
+           "sagemaker_container_log_level": 20, "sagemaker_job_name": name, "sagemaker_region": "us-east-1",
+           **user}
+    return {key: json.dumps(value) for key, value in hps.items()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import ROLE, endpoint_containers, unique
+from .helpers import ROLE, endpoint_containers, sdk_environment, unique
 from .readme import missing_from
 
 # The SDK is imported where it is used: importing it costs seconds, which every `pytest` run would pay
@@ -41,15 +40,7 @@ def sdk(sagemaker_emulator, training_image, serving_image, tmp_path_factory):
     subprocess.run(["docker", "tag", serving_image, "my-serving-image:latest"], check=True)
     sent: list[tuple] = []
     with pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith("AWS_")]:
-            mp.delenv(key)
-        mp.setenv("AWS_ENDPOINT_URL", sagemaker_emulator.endpoint_url)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-        mp.setattr("sagemaker.telemetry.telemetry_logging._send_telemetry_request",
-                   lambda *args, **kwargs: sent.append(args))
+        sdk_environment(mp, sagemaker_emulator.endpoint_url, sent)
         workdir = tmp_path_factory.mktemp("sdk-v2")
         (workdir / "train.csv").write_text("1,2\n3,4\n")
         mp.chdir(workdir)

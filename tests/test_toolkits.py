@@ -14,9 +14,7 @@ dummy credentials through `Environment` (what the SDK's local mode passes too).
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 
 import pytest
@@ -29,6 +27,8 @@ from .helpers import (
     endpoint_containers,
     error_of,
     model_files,
+    sdk_hyperparameters,
+    tar_gz,
     training_containers,
     training_request,
     unique,
@@ -106,15 +106,6 @@ def predict_fn(data, model):
 '''
 
 
-def tar_gz(files: dict[str, str]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +126,6 @@ def bucket(server) -> str:
     return name
 
 
-def sdk_hyperparameters(bucket: str, name: str, **user: object) -> dict[str, str]:
-    """What the SageMaker Python SDK's framework estimators send: every value JSON-encoded."""
-    hps = {"sagemaker_program": "train.py", "sagemaker_submit_directory": f"s3://{bucket}/code/sourcedir.tar.gz",
-           "sagemaker_container_log_level": 20, "sagemaker_job_name": name, "sagemaker_region": "us-east-1",
-           **user}
-    return {key: json.dumps(value) for key, value in hps.items()}
 
 
 def training_logs(server: EmulatorServer, name: str) -> dict[str, list[str]]:

@@ -24,7 +24,7 @@ from typing import Any
 from sagemaker_emulator import staging
 from sagemaker_emulator.jobs.data import JobData
 from sagemaker_emulator.jobs.logsink import LogSink
-from sagemaker_emulator.runtime import container_http, images
+from sagemaker_emulator.runtime import container_access, container_http, framework_images, images
 from sagemaker_emulator.runtime.container_http import Reply
 from sagemaker_emulator.runtime.interface import (
     Address,
@@ -120,7 +120,7 @@ class ModelFleet:
         for index, definition in enumerate(self.definitions, start=1):
             name = "primary" if self.mode == "Single" else (definition.get("ContainerHostname") or f"container-{index}")
             try:
-                image = images.resolve(definition["Image"], config.image_map, self.runtime.image_exists).local
+                image = framework_images.resolve(definition["Image"], config.image_map, self.runtime).local
             except images.ImageUnavailable as exc:
                 raise ServingError(str(exc)) from None
             self.deployed_images.append({"SpecifiedImage": definition["Image"], "ResolvedImage": image,
@@ -138,7 +138,10 @@ class ModelFleet:
                 except staging.StagingError as exc:
                     raise ServingError(f"ClientError: Could not download model data from {source}: {exc}") from None
             port = SERVING_PORT + (0 if self.mode == "Single" else index - 1)
-            env = {**(definition.get("Environment") or {}), **self.extra_env}
+            # like AWS's framework containers fetching SAGEMAKER_SUBMIT_DIRECTORY with the instance role
+            access = {} if self.model.get("EnableNetworkIsolation") else \
+                container_access.environment(config, self.region, definition.get("Environment"))
+            env = {**access, **(definition.get("Environment") or {}), **self.extra_env}
             if self.mode != "Single":
                 env.update({"SAGEMAKER_BIND_TO_PORT": str(port), "SAGEMAKER_SAFE_PORT_RANGE": SAFE_PORT_RANGE})
             if multi:

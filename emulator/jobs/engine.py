@@ -163,10 +163,28 @@ class JobRun:
             else self.config.stop_grace_seconds
 
     def _resolve_image(self, image: str) -> str:
-        """The local image for `image` (runtime.images); ImageUnavailable says how to get one."""
+        """The local image for `image` (runtime.images; AWS's framework images get a stand-in, built on
+        first use within the job's stopping condition); ImageUnavailable says how to get one."""
+        from sagemaker_emulator.runtime import framework_images
+
         runtime = self.engine.runtime
         pull = (lambda name: runtime.pull(name, timeout=60)) if self.config.pull_images else None
-        return images.resolve(image, self.config.image_map, runtime.image_exists, pull).local
+        observer = self._image_observer()
+        try:
+            return framework_images.resolve(image, self.config.image_map, runtime, pull, observer=observer,
+                                            deadline=self._image_deadline(), cancel=self.stop_requested).local
+        finally:
+            if observer is not None:
+                observer.close()
+
+    def _image_observer(self) -> Any:
+        """Who hears about a stand-in build (None: the server log); training also shows it in the job."""
+        return None
+
+    def _image_deadline(self) -> float | None:
+        from .image_progress import stopping_deadline
+
+        return stopping_deadline(self.record.read())
 
     def start(self, adopt: dict | None = None) -> None:
         self._thread = threading.Thread(target=self._main, args=(adopt,), name=f"{self.engine.kind}:{self.name}",

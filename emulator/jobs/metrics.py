@@ -1,7 +1,8 @@
 """Metrics from log lines (AlgorithmSpecification.MetricDefinitions), as SageMaker extracts them.
 
-Each regex is searched in every log line; the first capture group must parse as a float. The last
-value per metric becomes FinalMetricDataList; every datapoint is kept for CloudWatch.
+Each regex is searched in every log line as CloudWatch shows it (a TAB as `#011`, which AWS's own
+algorithm definitions expect), else as written; the first capture group must parse as a float. The
+last value per metric becomes FinalMetricDataList; every datapoint is kept for CloudWatch.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class MetricExtractor:
     def feed(self, line: str, timestamp: float, host: str) -> list[Datapoint]:
         """Datapoints found in one log line (also remembered)."""
         found = []
+        shown = line.replace("\t", "#011")  # CloudWatch shows a TAB as #011, and AWS's regexes expect that
         for name, pattern in self._compiled:
-            match = pattern.search(line)
+            match = pattern.search(shown) or (pattern.search(line) if shown != line else None)
             if not match:
                 continue
             try:

@@ -15,6 +15,8 @@ import logging
 import time
 from typing import Any
 
+from sagemaker_emulator.runtime import framework_images
+
 from . import training_config as tc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
@@ -174,6 +176,12 @@ class TrainingRun(JobRun):
                 outputs=["/opt/ml/model", "/opt/ml/output", checkpoint_path]))
         return members
 
+    def _image_observer(self) -> Any:
+        from .image_progress import JobBuildObserver
+
+        return JobBuildObserver(self.region, LOG_GROUP, f"{self.name}/algo-1",
+                                lambda uri: self.status("Downloading", f"Building the local stand-in for {uri}"))
+
     def _metric_hook(self, job: dict[str, Any], host: str):
         extractor = self._metrics(job)
         if extractor is None:
@@ -183,7 +191,9 @@ class TrainingRun(JobRun):
 
     def _metrics(self, job: dict[str, Any]) -> MetricExtractor | None:
         if not self._extractor_made:
-            definitions = job["AlgorithmSpecification"].get("MetricDefinitions") or []
+            definitions = (job["AlgorithmSpecification"].get("MetricDefinitions") or []) + \
+                framework_images.implied_metric_definitions(job["AlgorithmSpecification"].get("TrainingImage", ""),
+                                                            job.get("HyperParameters") or {})
             self._extractor = MetricExtractor(definitions) if definitions else None
             self._extractor_made = True
         return self._extractor
