@@ -195,7 +195,8 @@ def test_base_image_constant_matches_the_tests():
 
 
 # -- jobs waiting for a real stand-in build ------------------------------------------------------------------
-def test_two_jobs_needing_a_missing_standin_share_one_build(sagemaker_emulator, sagemaker_client, s3_client):
+def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagemaker_emulator, sagemaker_client,
+                                                            s3_client):
     """Both jobs sit in Downloading ("Building the local stand-in for <uri>") while one build runs."""
     import subprocess
     import sys
