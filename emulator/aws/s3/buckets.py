@@ -1,0 +1,138 @@
+"""CreateBucket, DeleteBucket, HeadBucket, ListBuckets, bucket versioning and location."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import S3Error, no_such_bucket
+from .moto_bridge import moto_create_bucket, moto_delete_bucket, moto_versioning
+from .objects import require_bucket
+from .wire import S3Request, S3Response, child_text, int_param, iso, owner, x, xml_response
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+DEFAULT_REGION = "us-east-1"
+
+
+def valid_bucket_name(name: str) -> bool:
+    return bool(_NAME.match(name)) and ".." not in name and not _IP.match(name)
+
+
+def create_bucket(req: S3Request) -> S3Response:
+    name = req.bucket
+    if not valid_bucket_name(name):
+        raise S3Error("InvalidBucketName", "The specified bucket is not valid.", BucketName=name)
+    constraint = None
+    body = req.body()
+    if body.strip():
+        import xml.etree.ElementTree as ET
+
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against "
+                          "our published schema") from None
+        constraint = child_text(root, "LocationConstraint")
+    region = req.region
+    if region == DEFAULT_REGION:
+        if constraint == DEFAULT_REGION:
+            raise S3Error("InvalidLocationConstraint", "The specified location-constraint is not valid",
+                          LocationConstraint=constraint)
+    else:
+        if not constraint:
+            raise S3Error("IllegalLocationConstraintException", "The unspecified location constraint is "
+                          "incompatible for the region specific endpoint this request was sent to.")
+        if constraint != region:
+            raise S3Error("IllegalLocationConstraintException", f"The {constraint} location constraint is "
+                          "incompatible for the region specific endpoint this request was sent to.")
+    bucket_region = constraint or region
+    meta = {}
+    lock = (req.header("x-amz-bucket-object-lock-enabled") or "").lower() == "true"
+    if lock:
+        meta["object_lock"] = True
+    if req.header("x-amz-acl"):
+        meta["acl"] = req.header("x-amz-acl")
+    created = req.store.create_bucket(name, bucket_region, meta)
+    if not created:
+        existing = req.store.bucket(name)
+        if existing and existing.region == DEFAULT_REGION and region == DEFAULT_REGION:
+            return S3Response(200, {"Location": f"/{name}"})  # us-east-1: creating your own bucket again is a no-op
+        raise S3Error("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and "
+                      "you already own it.", BucketName=name)
+    if lock:
+        req.store.set_bucket(name, versioning="Enabled")
+    moto_create_bucket(req.extra["account"], name, bucket_region)
+    if lock:
+        moto_versioning(req.extra["account"], name, "Enabled")
+        from moto.s3.models import s3_backends
+
+        mirrored = s3_backends[req.extra["account"]]["aws"].buckets.get(name)
+        if mirrored is not None:
+            mirrored.object_lock_enabled = True
+    return S3Response(200, {"Location": f"/{name}"})
+
+
+def delete_bucket(req: S3Request) -> S3Response:
+    require_bucket(req)
+    if not req.store.bucket_is_empty(req.bucket):
+        raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", BucketName=req.bucket)
+    req.store.delete_bucket(req.bucket)
+    moto_delete_bucket(req.extra["account"], req.bucket)
+    return S3Response(204)
+
+
+def head_bucket(req: S3Request) -> S3Response:
+    bucket = req.store.bucket(req.bucket)
+    if bucket is None:
+        raise no_such_bucket(req.bucket)
+    return S3Response(200, {"x-amz-bucket-region": bucket.region, "x-amz-access-point-alias": "false"})
+
+
+def list_buckets(req: S3Request) -> S3Response:
+    prefix = req.query.get("prefix", "")
+    region = req.query.get("bucket-region")
+    max_buckets = int_param(req, "max-buckets", 10000, 10000)
+    after = req.query.get("continuation-token", "")
+    buckets = [b for b in req.store.buckets()
+               if b.name.startswith(prefix) and b.name > after and (region is None or b.region == region)]
+    page = buckets[:max_buckets] if "max-buckets" in req.query else buckets
+    listed = "".join(f"<Bucket>{x('Name', b.name)}{x('CreationDate', iso(b.created))}"
+                     f"{x('BucketRegion', b.region)}</Bucket>" for b in page)
+    token = x("ContinuationToken", page[-1].name) if len(page) < len(buckets) and page else ""
+    return xml_response("ListAllMyBucketsResult", f"{owner()}<Buckets>{listed}</Buckets>{token}"
+                        f"{x('Prefix', prefix or None)}")
+
+
+def get_versioning(req: S3Request) -> S3Response:
+    bucket = require_bucket(req)
+    return xml_response("VersioningConfiguration", x("Status", bucket.versioning or None))
+
+
+def put_versioning(req: S3Request) -> str:
+    """Record the new state; the caller forwards the same request to moto. Returns the body sent."""
+    bucket = require_bucket(req)
+    body = req.body()
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                      "published schema") from None
+    status = child_text(root, "Status")
+    if status not in ("Enabled", "Suspended"):
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                      "published schema")
+    if status == "Suspended" and bucket.meta.get("object_lock"):
+        raise S3Error("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the "
+                      "versioning state cannot be changed.")
+    req.store.set_bucket(req.bucket, versioning=status)
+    return body.decode()
+
+
+def get_location(req: S3Request) -> S3Response:
+    bucket = require_bucket(req)
+    region = None if bucket.region == DEFAULT_REGION else bucket.region
+    return S3Response(200, {"Content-Type": "application/xml"},
+                      f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint '
+                      f'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{region or ""}</LocationConstraint>'.encode())

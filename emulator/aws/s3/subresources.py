@@ -1,0 +1,160 @@
+"""An object's sub-resources: ?tagging, ?acl, ?attributes, ?restore."""
+
+from __future__ import annotations
+
+from .errors import S3Error
+from .objects import find_object, require_bucket, validate_tags
+from .wire import OWNER_ID, OWNER_NAME, S3Request, S3Response, child_text, children, iso, owner, x, xml_response
+
+_ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+_AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+_CANNED = {"private": [], "public-read": [(_ALL_USERS, "READ")],
+           "public-read-write": [(_ALL_USERS, "READ"), (_ALL_USERS, "WRITE")],
+           "authenticated-read": [(_AUTHENTICATED, "READ")], "bucket-owner-read": [], "bucket-owner-full-control": [],
+           "aws-exec-read": []}
+
+
+def _version_header(req: S3Request, version_id: str) -> dict[str, str]:
+    bucket = req.store.bucket(req.bucket)
+    return {"x-amz-version-id": version_id} if bucket and bucket.versioning else {}
+
+
+def get_tagging(req: S3Request) -> S3Response:
+    obj = find_object(req, require_bucket(req))
+    tags = "".join(f"<Tag>{x('Key', k)}{x('Value', v)}</Tag>" for k, v in obj.meta.get("tags", {}).items())
+    return xml_response("Tagging", f"<TagSet>{tags}</TagSet>", _version_header(req, obj.version_id))
+
+
+def put_tagging(req: S3Request) -> S3Response:
+    obj = find_object(req, require_bucket(req))
+    root = req.xml_body()
+    tags: dict[str, str] = {}
+    for tag_set in children(root, "TagSet"):
+        for tag in children(tag_set, "Tag"):
+            key = child_text(tag, "Key")
+            if key is None:
+                raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate "
+                              "against our published schema")
+            if key in tags:
+                raise S3Error("InvalidTag", "Cannot provide multiple Tags with the same key")
+            if key.startswith("aws:"):
+                raise S3Error("InvalidTag", "Your TagKey cannot be prefixed with aws:")
+            tags[key] = child_text(tag, "Value") or ""
+    validate_tags(tags)
+    meta = dict(obj.meta)
+    meta["tags"] = tags
+    req.store.update_meta(obj.seq, meta)
+    return S3Response(200, _version_header(req, obj.version_id))
+
+
+def delete_tagging(req: S3Request) -> S3Response:
+    obj = find_object(req, require_bucket(req))
+    meta = dict(obj.meta)
+    meta.pop("tags", None)
+    req.store.update_meta(obj.seq, meta)
+    return S3Response(204, _version_header(req, obj.version_id))
+
+
+def _grant(grantee: str, permission: str) -> str:
+    if grantee.startswith("http://"):
+        who = f'<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group">{x("URI", grantee)}'
+    else:
+        who = (f'<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+               f"{x('ID', grantee)}{x('DisplayName', OWNER_NAME)}")
+    return f"<Grant>{who}</Grantee>{x('Permission', permission)}</Grant>"
+
+
+def acl_document(acl: str | list | None) -> str:
+    grants = [(OWNER_ID, "FULL_CONTROL")]
+    if isinstance(acl, list):
+        grants = [tuple(g) for g in acl]
+    elif acl:
+        grants += _CANNED.get(acl, [])
+    return f"{owner()}<AccessControlList>{''.join(_grant(g, p) for g, p in grants)}</AccessControlList>"
+
+
+def get_acl(req: S3Request) -> S3Response:
+    obj = find_object(req, require_bucket(req))
+    return xml_response("AccessControlPolicy", acl_document(obj.meta.get("acl")),
+                        _version_header(req, obj.version_id))
+
+
+def put_acl(req: S3Request) -> S3Response:
+    obj = find_object(req, require_bucket(req))
+    canned = req.header("x-amz-acl")
+    acl: str | list
+    if canned:
+        if canned not in _CANNED:
+            raise S3Error("InvalidArgument", "Invalid canned ACL", ArgumentName="x-amz-acl", ArgumentValue=canned)
+        acl = canned
+    else:
+        grants = []
+        for name, permission in (("x-amz-grant-full-control", "FULL_CONTROL"), ("x-amz-grant-read", "READ"),
+                                 ("x-amz-grant-read-acp", "READ_ACP"), ("x-amz-grant-write-acp", "WRITE_ACP")):
+            for grantee in filter(None, (req.header(name) or "").split(",")):
+                kind, _, value = grantee.strip().partition("=")
+                grants.append((value.strip('"'), permission))
+        if not grants:
+            root = req.xml_body()
+            for access in children(root, "AccessControlList"):
+                for grant in children(access, "Grant"):
+                    permission = child_text(grant, "Permission") or ""
+                    for grantee in children(grant, "Grantee"):
+                        value = child_text(grantee, "URI") or child_text(grantee, "ID") or ""
+                        grants.append((value, permission))
+        acl = grants
+    meta = dict(obj.meta)
+    meta["acl"] = acl
+    req.store.update_meta(obj.seq, meta)
+    return S3Response(200, _version_header(req, obj.version_id))
+
+
+def get_attributes(req: S3Request) -> S3Response:
+    bucket = require_bucket(req)
+    obj = find_object(req, bucket)
+    wanted = {a.strip() for a in (req.header("x-amz-object-attributes") or "").split(",") if a.strip()}
+    if not wanted:
+        raise S3Error("InvalidArgument", "Invalid attribute name specified.")
+    parts = []
+    if "ETag" in wanted:
+        parts.append(x("ETag", obj.etag.strip('"')))
+    if "Checksum" in wanted and obj.meta.get("checksums"):
+        inner = "".join(x(f"Checksum{alg}", value) for alg, value in obj.meta["checksums"].items())
+        parts.append(f"<Checksum>{inner}{x('ChecksumType', obj.meta.get('checksum_type'))}</Checksum>")
+    if "ObjectParts" in wanted and obj.meta.get("part_sizes"):
+        sizes = obj.meta["part_sizes"]
+        listed = "".join(f"<Part>{x('PartNumber', i + 1)}{x('Size', s)}</Part>" for i, s in enumerate(sizes))
+        parts.append(f"<ObjectParts>{x('TotalPartsCount', len(sizes))}{x('PartNumberMarker', 0)}"
+                     f"{x('NextPartNumberMarker', len(sizes))}{x('MaxParts', 1000)}{x('IsTruncated', False)}"
+                     f"{listed}</ObjectParts>")
+    if "StorageClass" in wanted:
+        parts.append(x("StorageClass", obj.meta.get("storage_class", "STANDARD")))
+    if "ObjectSize" in wanted:
+        parts.append(x("ObjectSize", obj.size))
+    headers = {"Last-Modified": _http(obj.modified)}
+    if bucket.versioning:
+        headers["x-amz-version-id"] = obj.version_id
+    return xml_response("GetObjectAttributesResponse", "".join(parts), headers)
+
+
+def _http(ts: float) -> str:
+    from .wire import http_time
+
+    return http_time(ts)
+
+
+def restore(req: S3Request) -> S3Response:
+    obj = find_object(req, require_bucket(req))
+    storage = obj.meta.get("storage_class", "STANDARD")
+    if storage not in ("GLACIER", "DEEP_ARCHIVE"):
+        raise S3Error("InvalidObjectState", "The operation is not valid for the object's storage class",
+                      StorageClass=storage)
+    root = req.xml_body()
+    days = child_text(root, "Days") or "1"
+    already = bool(obj.meta.get("restore"))
+    meta = dict(obj.meta)
+    import time
+
+    meta["restore"] = f'ongoing-request="false", expiry-date="{iso(time.time() + int(days) * 86400)}"'
+    req.store.update_meta(obj.seq, meta)
+    return S3Response(200 if already else 202)
