@@ -155,6 +155,8 @@ class S3App:
         reply = dict(response.headers)
         reply["x-amz-request-id"] = request_id
         reply["x-amz-id-2"] = request_id
+        reply["x-amzn-RequestId"] = request_id
+        reply.setdefault("Content-Type", "application/xml")
         body = response.body
         if isinstance(body, bytes):
             if "Content-Length" not in reply or method != "HEAD":

@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 
 from .errors import S3Error, no_such_bucket
-from .moto_bridge import moto_create_bucket, moto_delete_bucket, moto_versioning
+from .moto_bridge import moto_bucket, moto_create_bucket, moto_delete_bucket, moto_versioning
 from .objects import require_bucket
 from .wire import S3Request, S3Response, child_text, int_param, iso, owner, x, xml_response
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+# moto's rule (length only, plus the characters a URL path can hold); S3 outside us-east-1 is stricter.
+_NAME = re.compile(r"^[A-Za-z0-9._\-]{3,63}$")
 _IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 DEFAULT_REGION = "us-east-1"
 
 
 def valid_bucket_name(name: str) -> bool:
-    return bool(_NAME.match(name)) and ".." not in name and not _IP.match(name)
+    return bool(_NAME.match(name)) and not _IP.match(name)
 
 
 def create_bucket(req: S3Request) -> S3Response:
@@ -62,13 +63,12 @@ def create_bucket(req: S3Request) -> S3Response:
     if lock:
         req.store.set_bucket(name, versioning="Enabled")
     moto_create_bucket(req.extra["account"], name, bucket_region)
-    if lock:
+    mirrored = moto_bucket(req.extra["account"], name)
+    if lock and mirrored is not None:
         moto_versioning(req.extra["account"], name, "Enabled")
-        from moto.s3.models import s3_backends
-
-        mirrored = s3_backends[req.extra["account"]]["aws"].buckets.get(name)
-        if mirrored is not None:
-            mirrored.object_lock_enabled = True
+        mirrored.object_lock_enabled = True
+    if req.header("x-amz-object-ownership") and mirrored is not None:
+        mirrored.ownership_rule = req.header("x-amz-object-ownership")
     return S3Response(200, {"Location": f"/{name}"})
 
 

@@ -8,9 +8,12 @@ from urllib.parse import unquote
 
 from .bodies import new_checksum
 from .errors import S3Error, no_such_bucket
+from .moto_bridge import default_encryption
 from .objects import (
+    apply_default_encryption,
     check_key,
     check_read_conditions,
+    check_restored,
     checksum_headers,
     commit,
     copy_file,
@@ -43,6 +46,7 @@ def copy_source(req: S3Request) -> tuple[Bucket, ObjectVersion]:
     lookup = S3Request("GET", bucket_name, key, {"versionId": version_id} if version_id else {}, req.environ,
                        req.headers, req.region, req.request_id, req.store, True)
     obj = find_object(lookup, source_bucket)
+    check_restored(obj)
     check_read_conditions(req, obj, prefix="x-amz-copy-source-")
     return source_bucket, obj
 
@@ -59,7 +63,8 @@ def copy_object(req: S3Request) -> S3Response:
     if directive == "REPLACE":
         meta = meta_from_headers(req)
     else:
-        meta = {k: v for k, v in source.meta.items() if k not in ("tags", "part_sizes", "acl", "restore")}
+        meta = {k: v for k, v in source.meta.items()
+                if k not in ("tags", "part_sizes", "acl", "restore", "storage_class")}
         meta["amz"] = {k: v for k, v in source.meta.get("amz", {}).items()
                        if not k.startswith("x-amz-server-side") and k != "x-amz-website-redirect-location"}
         replaced = meta_from_headers(req)
@@ -68,12 +73,13 @@ def copy_object(req: S3Request) -> S3Response:
             meta["storage_class"] = replaced["storage_class"]
         if "acl" in replaced:
             meta["acl"] = replaced["acl"]
+    apply_default_encryption(req, meta)
     if tagging_directive == "COPY":
         meta["tags"] = dict(source.meta.get("tags", {}))
     else:
         meta["tags"] = parse_tags(req.header("x-amz-tagging") or "")
     same = source_bucket.name == bucket.name and source.key == req.key
-    if same and directive == "COPY" and not _changes_something(req, source, algorithm):
+    if same and directive == "COPY" and not _changes_something(req, bucket, source, algorithm):
         raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to "
                       "itself without changing the object's metadata, storage class, website redirect location or "
                       "encryption attributes.")
@@ -109,8 +115,14 @@ def copy_object(req: S3Request) -> S3Response:
     return xml_response("CopyObjectResult", result, headers)
 
 
-def _changes_something(req: S3Request, source: ObjectVersion, algorithm: str | None) -> bool:
+def _changes_something(req: S3Request, bucket: Bucket, source: ObjectVersion, algorithm: str | None) -> bool:
+    """Copying an object onto itself must change something (moto's and S3's rule, as moto states it)."""
     if req.header("x-amz-storage-class") or req.header("x-amz-website-redirect-location"):
+        return True
+    if bucket.versioning == "Enabled" and "versionId=" in (req.header("x-amz-copy-source") or ""):
+        return True
+    source_sse = source.meta.get("amz", {}).get("x-amz-server-side-encryption")
+    if (source_sse and source_sse != "AES256") or default_encryption(req.extra["account"], bucket.name):
         return True
     if any(req.header(h) for h in ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
                                    "x-amz-server-side-encryption-customer-algorithm")):

@@ -90,7 +90,7 @@ def list_objects(req: S3Request) -> S3Response:
     if truncated and delimiter and entries:
         kind, last = entries[-1]
         next_marker = x("NextMarker", encode_key(last if kind == "prefix" else last.key, encoding))
-    inner = (f"{x('Name', req.bucket)}{x('Prefix', encode_key(prefix, encoding))}"
+    inner = (f"{x('Name', req.bucket)}{x('Prefix', encode_key(prefix, encoding) if prefix else None)}"
              f"{x('Marker', encode_key(marker, encoding))}{x('MaxKeys', max_keys)}"
              f"{x('Delimiter', encode_key(delimiter, encoding) if delimiter else None)}"
              f"{x('EncodingType', encoding)}{x('IsTruncated', truncated)}{next_marker}"
@@ -133,7 +133,7 @@ def list_objects_v2(req: S3Request) -> S3Response:
              f"{x('Delimiter', encode_key(delimiter, encoding) if delimiter else None)}"
              f"{x('EncodingType', encoding)}{x('IsTruncated', truncated)}"
              f"{x('ContinuationToken', token)}{next_token}"
-             f"{x('StartAfter', encode_key(start_after, encoding) if start_after else None)}"
+             f"{x('StartAfter', encode_key(start_after, encoding) if start_after and token is None else None)}"
              f"{contents}{_prefixes(entries, encoding)}")
     return xml_response("ListBucketResult", inner)
 
@@ -228,7 +228,8 @@ def list_uploads(req: S3Request) -> S3Response:
         f"<Initiator>{x('ID', 'arn:aws:iam::' + req.extra.get('account', '123456789012') + ':root')}"
         f"{x('DisplayName', 'webfile')}</Initiator>{owner()}"
         f"{x('StorageClass', u.meta.get('storage_class', 'STANDARD'))}{x('Initiated', iso(u.initiated))}"
-        f"{x('ChecksumAlgorithm', u.meta.get('checksum_algorithm'))}</Upload>" for u in listed)
+        f"{x('ChecksumAlgorithm', u.meta.get('checksum_algorithm'))}"
+        f"{x('ChecksumType', u.meta.get('checksum_type'))}</Upload>" for u in listed)
     nxt = ""
     if truncated and listed:
         nxt = f"{x('NextKeyMarker', encode_key(listed[-1].key, encoding))}{x('NextUploadIdMarker', listed[-1].upload_id)}"

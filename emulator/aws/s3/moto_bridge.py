@@ -46,6 +46,26 @@ def moto_delete_bucket(account_id: str, name: str) -> None:
             log.warning("moto could not delete its mirror of bucket %s", name, exc_info=True)
 
 
+def moto_bucket(account_id: str, name: str) -> Any | None:
+    """moto's bucket of that name (one CloudFormation created, say), or None."""
+    return _backend(account_id).buckets.get(name)
+
+
+def default_encryption(account_id: str, name: str) -> dict[str, str]:
+    """The SSE headers a new object gets from its bucket's default encryption (PutBucketEncryption)."""
+    bucket = moto_bucket(account_id, name)
+    rule = ((getattr(bucket, "encryption", None) or {}).get("Rule") or {}) if bucket is not None else {}
+    default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+    headers = {}
+    if default.get("SSEAlgorithm"):
+        headers["x-amz-server-side-encryption"] = default["SSEAlgorithm"]
+    if default.get("KMSMasterKeyID"):
+        headers["x-amz-server-side-encryption-aws-kms-key-id"] = default["KMSMasterKeyID"]
+    if str(rule.get("BucketKeyEnabled", "")).lower() == "true":
+        headers["x-amz-server-side-encryption-bucket-key-enabled"] = "true"
+    return headers
+
+
 def moto_versioning(account_id: str, name: str, status: str) -> None:
     backend = _backend(account_id)
     if name in backend.buckets:

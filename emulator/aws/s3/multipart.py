@@ -11,10 +11,11 @@ import hashlib
 import os
 import re
 
-from .bodies import ALGORITHMS, new_checksum, receive, requested_checksum
+from .bodies import ALGORITHMS, checksum_of_file, new_checksum, receive, requested_checksum
 from .copying import copy_source
 from .errors import S3Error
 from .objects import (
+    apply_default_encryption,
     check_key,
     check_write_conditions,
     checksum_headers,
@@ -23,19 +24,20 @@ from .objects import (
     copy_range,
     meta_from_headers,
     require_bucket,
+    sse_headers,
     version_headers,
 )
 from .store import Upload
 from .wire import S3Request, S3Response, child_text, children, int_param, iso, owner, x, xml_response
 
 MIN_PART_SIZE = int(os.environ.get("S3_UPLOAD_PART_MIN_SIZE", str(5 << 20)))
-_COPY_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+_COPY_RANGE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")
 
 
 def _upload(req: S3Request) -> Upload:
     upload_id = req.query.get("uploadId", "")
     upload = req.store.upload(upload_id)
-    if upload is None or upload.bucket != req.bucket or upload.key != req.key:
+    if upload is None or upload.bucket != req.bucket or (upload.key != req.key and req.method != "DELETE"):
         raise S3Error("NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
                       "upload may have been aborted or completed.", UploadId=upload_id)
     return upload
@@ -57,6 +59,7 @@ def create_upload(req: S3Request) -> S3Response:
     require_bucket(req)
     check_key(req.key)
     meta = meta_from_headers(req)
+    apply_default_encryption(req, meta)
     algorithm = (req.header("x-amz-checksum-algorithm") or "").upper()
     if algorithm:
         if algorithm not in ALGORITHMS:
@@ -65,6 +68,7 @@ def create_upload(req: S3Request) -> S3Response:
         meta["checksum_type"] = (req.header("x-amz-checksum-type") or "COMPOSITE").upper()
     upload = req.store.create_upload(req.bucket, req.key, meta)
     headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else {}
+    headers.update(sse_headers(meta))
     if algorithm:
         headers["x-amz-checksum-type"] = meta["checksum_type"]
     return xml_response("InitiateMultipartUploadResult", f"{x('Bucket', req.bucket)}{x('Key', req.key)}"
@@ -72,11 +76,16 @@ def create_upload(req: S3Request) -> S3Response:
 
 
 def upload_part(req: S3Request) -> S3Response:
-    number = _part_number(req)
     upload = _upload(req)
+    number = _part_number(req)
     algorithm, expected = requested_checksum(req.headers)
-    algorithm = algorithm or upload.meta.get("checksum_algorithm")
-    received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm, expected=expected)
+    wanted = upload.meta.get("checksum_algorithm")
+    received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm or wanted,
+                       expected=expected)
+    if wanted and wanted not in received.checksums:  # the SDK checksummed the part with its default algorithm
+        value = checksum_of_file(received.path, wanted)
+        if value:
+            received.checksums[wanted] = value
     file = req.store.install_part_file(received.path, upload.upload_id, number)
     req.store.put_part(upload.upload_id, number, received.size, received.etag, file, {"checksums": received.checksums})
     headers = {"ETag": received.etag}
@@ -85,8 +94,8 @@ def upload_part(req: S3Request) -> S3Response:
 
 
 def upload_part_copy(req: S3Request) -> S3Response:
-    number = _part_number(req)
     upload = _upload(req)
+    number = _part_number(req)
     _, source = copy_source(req)
     span = req.header("x-amz-copy-source-range")
     start, length = 0, source.size
@@ -208,4 +217,4 @@ def complete_upload(req: S3Request) -> S3Response:
     return xml_response("CompleteMultipartUploadResult",
                         f"{x('Location', location)}{x('Bucket', req.bucket)}{x('Key', req.key)}"
                         f"{x('ETag', etag)}{checksum}",
-                        {**version_headers(bucket, obj), **checksum_headers(meta)})
+                        {**version_headers(bucket, obj), **checksum_headers(meta), **sse_headers(meta)})

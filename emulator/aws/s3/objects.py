@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from .bodies import ALGORITHMS, receive, requested_checksum
 from .errors import S3Error, no_such_bucket, no_such_key
+from .moto_bridge import default_encryption, moto_bucket
 from .store import Bucket, ObjectVersion
 from .wire import (
     S3Request,
@@ -38,10 +39,22 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def require_bucket(req: S3Request) -> Bucket:
+    """The bucket, or NoSuchBucket. A bucket only moto knows (CloudFormation made it) is adopted."""
     bucket = req.store.bucket(req.bucket)
     if bucket is None:
-        raise no_such_bucket(req.bucket)
+        mirrored = moto_bucket(req.extra["account"], req.bucket) if req.bucket else None
+        if mirrored is None:
+            raise no_such_bucket(req.bucket)
+        req.store.create_bucket(req.bucket, mirrored.region_name, {})
+        bucket = req.store.bucket(req.bucket)
+        assert bucket is not None
     return bucket
+
+
+def apply_default_encryption(req: S3Request, meta: dict[str, Any]) -> None:
+    """An object written without SSE headers gets its bucket's default encryption."""
+    if "x-amz-server-side-encryption" not in meta["amz"]:
+        meta["amz"].update(default_encryption(req.extra["account"], req.bucket))
 
 
 def new_version_id() -> str:
@@ -62,6 +75,8 @@ def validate_tags(tags: dict[str, str]) -> None:
     if len(tags) > 10:
         raise S3Error("BadRequest", "Object tags cannot be greater than 10")
     for k, v in tags.items():
+        if k.startswith("aws:"):
+            raise S3Error("InvalidTag", "Your TagKey cannot be prefixed with aws:")
         if len(k) > 128:
             raise S3Error("InvalidTag", "The TagKey you have provided is too long, max 128")
         if len(v) > 256:
@@ -79,7 +94,7 @@ def meta_from_headers(req: S3Request) -> dict[str, Any]:
                 if not value:
                     continue
             meta["headers"][name] = value
-    for name, value in req.headers.items():
+    for name, value in [*req.headers.items(), *req.query.items()]:  # a presigned URL may carry them in its query
         lower = name.lower()
         if lower.startswith("x-amz-meta-"):
             meta["user"][lower[len("x-amz-meta-"):]] = value
@@ -143,7 +158,7 @@ def check_write_conditions(req: S3Request) -> None:
     if match is not None:
         if not exists:
             raise no_such_key(req.key)
-        if match.strip() not in ("*", current.etag, current.etag.strip('"')):
+        if not etag_matches(match, current.etag):
             raise S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold",
                           Condition="If-Match")
 
@@ -152,6 +167,7 @@ def put_object(req: S3Request) -> S3Response:
     bucket = require_bucket(req)
     check_key(req.key)
     meta = meta_from_headers(req)
+    apply_default_encryption(req, meta)
     check_write_conditions(req)
     algorithm, expected = requested_checksum(req.headers)
     received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm, expected=expected)
@@ -159,8 +175,22 @@ def put_object(req: S3Request) -> S3Response:
         meta["checksums"] = received.checksums
         meta["checksum_type"] = "FULL_OBJECT"
     obj = commit(req, bucket, received.path, received.size, received.etag, meta)
-    return S3Response(200, {"ETag": obj.etag, **version_headers(bucket, obj), **checksum_headers(meta),
-                            **{k: v for k, v in meta["amz"].items() if k.startswith("x-amz-server-side")}})
+    headers = {"ETag": obj.etag, **version_headers(bucket, obj), **checksum_headers(meta), **sse_headers(meta)}
+    if algorithm:
+        headers["x-amz-sdk-checksum-algorithm"] = algorithm
+    return S3Response(200, headers)
+
+
+def sse_headers(meta: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in meta.get("amz", {}).items() if k.startswith("x-amz-server-side")}
+
+
+def check_restored(obj: ObjectVersion) -> None:
+    """Archived objects (GLACIER, DEEP_ARCHIVE) are unreadable until RestoreObject."""
+    storage = obj.meta.get("storage_class")
+    if storage in ("GLACIER", "DEEP_ARCHIVE") and not obj.meta.get("restore"):
+        raise S3Error("InvalidObjectState", "The operation is not valid for the object's storage class",
+                      StorageClass=storage)
 
 
 def find_object(req: S3Request, bucket: Bucket, for_head: bool = False) -> ObjectVersion:
@@ -172,7 +202,8 @@ def find_object(req: S3Request, bucket: Bucket, for_head: bool = False) -> Objec
                           ArgumentValue="")
         obj = req.store.version(bucket.name, req.key, version_id)
         if obj is None:
-            if version_id != "null" and not re.fullmatch(r"[0-9a-zA-Z._-]{1,1024}", version_id):
+            if version_id != "null" and (not bucket.versioning
+                                         or not re.fullmatch(r"[0-9a-zA-Z._-]{1,1024}", version_id)):
                 raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="versionId",
                               ArgumentValue=version_id)
             raise S3Error("NoSuchVersion", "The specified version does not exist.", Key=req.key,
@@ -180,7 +211,7 @@ def find_object(req: S3Request, bucket: Bucket, for_head: bool = False) -> Objec
         if obj.delete_marker:
             raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
                           headers={"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id,
-                                   "Last-Modified": http_time(obj.modified)},
+                                   "Last-Modified": http_time(obj.modified), "Allow": "DELETE"},
                           Method=req.method, ResourceType="DeleteMarker")
         return obj
     obj = req.store.latest(bucket.name, req.key)
@@ -193,9 +224,10 @@ def find_object(req: S3Request, bucket: Bucket, for_head: bool = False) -> Objec
     return obj
 
 
-def _etag_matches(condition: str, etag: str) -> bool:
-    values = [v.strip() for v in condition.split(",")]
-    return "*" in values or etag in values or etag.strip('"') in values
+def etag_matches(condition: str, etag: str) -> bool:
+    """S3 compares ETags with or without their quotes (even one of them)."""
+    values = [v.strip().strip('"') for v in condition.split(",")]
+    return "*" in values or etag.strip('"') in values
 
 
 def check_read_conditions(req: S3Request, obj: ObjectVersion, prefix: str = "") -> None:
@@ -208,7 +240,7 @@ def check_read_conditions(req: S3Request, obj: ObjectVersion, prefix: str = "") 
     failed = S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold",
                      Condition=f"{prefix}If-Match")
     if match is not None:
-        if not _etag_matches(match, obj.etag):
+        if not etag_matches(match, obj.etag):
             raise failed
     elif unmodified is not None and last > unmodified:
         failed.extra["Condition"] = f"{prefix}If-Unmodified-Since"
@@ -219,7 +251,7 @@ def check_read_conditions(req: S3Request, obj: ObjectVersion, prefix: str = "") 
         not_modified = S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold",
                                Condition=f"{prefix}If-None-Match")
     if none_match is not None:
-        if _etag_matches(none_match, obj.etag):
+        if etag_matches(none_match, obj.etag):
             raise not_modified
     elif modified_since is not None and last <= modified_since and match is None:
         raise not_modified
@@ -324,6 +356,8 @@ class FileBody:
 def get_object(req: S3Request, head: bool = False) -> S3Response:
     bucket = require_bucket(req)
     obj = find_object(req, bucket)
+    if not head:
+        check_restored(obj)
     check_read_conditions(req, obj)
     headers = object_headers(bucket, obj, req)
     span = byte_range(req, obj)
@@ -352,6 +386,14 @@ def get_object(req: S3Request, head: bool = False) -> S3Response:
 def delete_object(req: S3Request) -> S3Response:
     bucket = require_bucket(req)
     version_id = req.query.get("versionId")
+    match = req.header("If-Match")
+    if match is not None:
+        current = req.store.latest(bucket.name, req.key)
+        if current is None or current.delete_marker:
+            raise no_such_key(req.key)
+        if not etag_matches(match, current.etag):
+            raise S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold",
+                          Condition="If-Match")
     deleted = _delete_one(req, bucket, req.key, version_id)
     headers = {}
     if deleted.get("DeleteMarker"):
@@ -382,12 +424,12 @@ def _delete_one(req: S3Request, bucket: Bucket, key: str, version_id: str | None
 
 
 def delete_objects(req: S3Request) -> S3Response:
-    bucket = require_bucket(req)
     root = req.xml_body()
     objects = children(root, "Object")
     if not objects or len(objects) > 1000:
         raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
                       "published schema")
+    bucket = require_bucket(req)
     quiet = (child_text(root, "Quiet") or "").strip().lower() == "true"
     parts = []
     for element in objects:

@@ -193,7 +193,7 @@ class S3Store:
 
     def buckets(self) -> list[Bucket]:
         with self.lock:
-            rows = self.db.execute("SELECT name, region, created, versioning, meta FROM buckets ORDER BY name")
+            rows = self.db.execute("SELECT name, region, created, versioning, meta FROM buckets ORDER BY created")
             return [Bucket(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     def create_bucket(self, name: str, region: str, meta: dict[str, Any]) -> bool:
@@ -211,12 +211,16 @@ class S3Store:
                 self.db.execute("UPDATE buckets SET meta = ? WHERE name = ?", (json.dumps(meta), name))
 
     def bucket_is_empty(self, name: str) -> bool:
+        """No object version (multipart uploads in progress do not count: S3 deletes the bucket anyway)."""
         with self.lock:
-            return (self.db.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone() is None
-                    and self.db.execute("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name,)).fetchone()
-                    is None)
+            return self.db.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone() is None
 
     def delete_bucket(self, name: str) -> None:
+        """The bucket, its configuration journal and its unfinished multipart uploads."""
+        with self.lock:
+            uploads = [r[0] for r in self.db.execute("SELECT upload_id FROM uploads WHERE bucket = ?", (name,))]
+        for upload_id in uploads:
+            self.end_upload(upload_id)
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM buckets WHERE name = ?", (name,))
