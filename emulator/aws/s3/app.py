@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
-from . import buckets, copying, listing, multipart, objects, subresources
+from . import buckets, copying, listing, locking, multipart, objects, subresources
 from .errors import S3Error
 from .moto_bridge import MotoBridge
 from .store import S3Store
@@ -156,7 +156,8 @@ class S3App:
         reply["x-amz-request-id"] = request_id
         reply["x-amz-id-2"] = request_id
         reply["x-amzn-RequestId"] = request_id
-        reply.setdefault("Content-Type", "application/xml")
+        if not (method == "PUT" and response.status == 200 and response.body == b""):
+            reply.setdefault("Content-Type", "application/xml")  # S3 sends none with PutObject/UploadPart
         body = response.body
         if isinstance(body, bytes):
             if "Content-Length" not in reply or method != "HEAD":
@@ -183,6 +184,10 @@ class S3App:
                 return subresources.put_tagging
             if "acl" in q:
                 return subresources.put_acl
+            if "retention" in q:
+                return locking.put_retention
+            if "legal-hold" in q:
+                return locking.put_legal_hold
             if req.header("x-amz-copy-source"):
                 return copying.copy_object
             self._refuse_unknown(req)
@@ -196,6 +201,10 @@ class S3App:
                 return subresources.get_acl
             if m == "GET" and "attributes" in q:
                 return subresources.get_attributes
+            if m == "GET" and "retention" in q:
+                return locking.get_retention
+            if m == "GET" and "legal-hold" in q:
+                return locking.get_legal_hold
             self._refuse_unknown(req)
             return objects.get_object if m == "GET" else _head_object
         if m == "DELETE":
@@ -216,7 +225,7 @@ class S3App:
 
     @staticmethod
     def _refuse_unknown(req: S3Request) -> None:
-        unknown = [name for name in req.query if name in ("retention", "legal-hold", "torrent", "select")]
+        unknown = [name for name in req.query if name in ("torrent", "select")]
         if unknown:
             raise S3Error("NotImplemented", f"The object sub-resource ?{unknown[0]} is not implemented by this "
                           "emulator.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import S3Error, no_such_bucket
+from .errors import S3Error
 from .moto_bridge import moto_bucket, moto_create_bucket, moto_delete_bucket, moto_versioning
 from .objects import require_bucket
 from .wire import S3Request, S3Response, child_text, int_param, iso, owner, x, xml_response
@@ -82,9 +82,7 @@ def delete_bucket(req: S3Request) -> S3Response:
 
 
 def head_bucket(req: S3Request) -> S3Response:
-    bucket = req.store.bucket(req.bucket)
-    if bucket is None:
-        raise no_such_bucket(req.bucket)
+    bucket = require_bucket(req)
     return S3Response(200, {"x-amz-bucket-region": bucket.region, "x-amz-access-point-alias": "false"})
 
 

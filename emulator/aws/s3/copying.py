@@ -11,6 +11,7 @@ from .errors import S3Error, no_such_bucket
 from .moto_bridge import default_encryption
 from .objects import (
     apply_default_encryption,
+    apply_lock_defaults,
     check_key,
     check_read_conditions,
     check_restored,
@@ -21,6 +22,7 @@ from .objects import (
     meta_from_headers,
     parse_tags,
     require_bucket,
+    sse_headers,
 )
 from .store import Bucket, ObjectVersion
 from .wire import S3Request, S3Response, iso, x, xml_response
@@ -46,7 +48,11 @@ def copy_source(req: S3Request) -> tuple[Bucket, ObjectVersion]:
     lookup = S3Request("GET", bucket_name, key, {"versionId": version_id} if version_id else {}, req.environ,
                        req.headers, req.region, req.request_id, req.store, True)
     obj = find_object(lookup, source_bucket)
-    check_restored(obj)
+    try:
+        check_restored(obj)
+    except S3Error as err:
+        raise S3Error("ObjectNotInActiveTierError", "The source object of the COPY action is not in the active "
+                      "tier and is only stored in Amazon S3 Glacier.", 403) from err
     check_read_conditions(req, obj, prefix="x-amz-copy-source-")
     return source_bucket, obj
 
@@ -66,7 +72,8 @@ def copy_object(req: S3Request) -> S3Response:
         meta = {k: v for k, v in source.meta.items()
                 if k not in ("tags", "part_sizes", "acl", "restore", "storage_class")}
         meta["amz"] = {k: v for k, v in source.meta.get("amz", {}).items()
-                       if not k.startswith("x-amz-server-side") and k != "x-amz-website-redirect-location"}
+                       if not k.startswith(("x-amz-server-side", "x-amz-object-lock"))
+                       and k != "x-amz-website-redirect-location"}
         replaced = meta_from_headers(req)
         meta["amz"].update(replaced["amz"])
         if "storage_class" in replaced:
@@ -74,6 +81,7 @@ def copy_object(req: S3Request) -> S3Response:
         if "acl" in replaced:
             meta["acl"] = replaced["acl"]
     apply_default_encryption(req, meta)
+    apply_lock_defaults(req, bucket, meta)
     if tagging_directive == "COPY":
         meta["tags"] = dict(source.meta.get("tags", {}))
     else:
@@ -107,7 +115,7 @@ def copy_object(req: S3Request) -> S3Response:
     obj = commit(req, bucket, temp, source.size, etag, meta)
     result = (f"{x('ETag', obj.etag)}{x('LastModified', iso(obj.modified))}"
               + "".join(x(f"Checksum{alg}", value) for alg, value in checksums.items()))
-    headers: dict[str, Any] = {**checksum_headers(meta)}
+    headers: dict[str, Any] = {**checksum_headers(meta), **sse_headers(meta)}
     if source_bucket.versioning:
         headers["x-amz-copy-source-version-id"] = source.version_id
     if bucket.versioning:

@@ -87,7 +87,7 @@ def list_objects(req: S3Request) -> S3Response:
     entries, truncated = walk(req, prefix, delimiter, marker, max_keys)
     contents = "".join(_contents(v, encoding, True) for kind, v in entries if kind == "key")
     next_marker = ""
-    if truncated and delimiter and entries:
+    if truncated and entries:  # S3 sends it with a delimiter only; moto (and clients) like it always
         kind, last = entries[-1]
         next_marker = x("NextMarker", encode_key(last if kind == "prefix" else last.key, encoding))
     inner = (f"{x('Name', req.bucket)}{x('Prefix', encode_key(prefix, encoding) if prefix else None)}"

@@ -16,6 +16,7 @@ from .copying import copy_source
 from .errors import S3Error
 from .objects import (
     apply_default_encryption,
+    apply_lock_defaults,
     check_key,
     check_write_conditions,
     checksum_headers,
@@ -49,17 +50,18 @@ def _part_number(req: S3Request) -> int:
         number = int(raw)
     except ValueError:
         number = 0
-    if not 1 <= number <= 10000:
-        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
-                      ArgumentName="partNumber", ArgumentValue=raw)
+    if not 1 <= number <= 10000:  # what S3 (and moto) answer
+        raise S3Error("NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
+                      "upload may have been aborted or completed.", UploadId=req.query.get("uploadId"))
     return number
 
 
 def create_upload(req: S3Request) -> S3Response:
-    require_bucket(req)
+    bucket = require_bucket(req)
     check_key(req.key)
     meta = meta_from_headers(req)
     apply_default_encryption(req, meta)
+    apply_lock_defaults(req, bucket, meta)
     algorithm = (req.header("x-amz-checksum-algorithm") or "").upper()
     if algorithm:
         if algorithm not in ALGORITHMS:
@@ -88,7 +90,7 @@ def upload_part(req: S3Request) -> S3Response:
             received.checksums[wanted] = value
     file = req.store.install_part_file(received.path, upload.upload_id, number)
     req.store.put_part(upload.upload_id, number, received.size, received.etag, file, {"checksums": received.checksums})
-    headers = {"ETag": received.etag}
+    headers = {"ETag": received.etag, **sse_headers(upload.meta)}
     headers.update({f"x-amz-checksum-{alg.lower()}": v for alg, v in received.checksums.items()})
     return S3Response(200, headers)
 

@@ -168,6 +168,7 @@ def put_object(req: S3Request) -> S3Response:
     check_key(req.key)
     meta = meta_from_headers(req)
     apply_default_encryption(req, meta)
+    apply_lock_defaults(req, bucket, meta)
     check_write_conditions(req)
     algorithm, expected = requested_checksum(req.headers)
     received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm, expected=expected)
@@ -179,6 +180,12 @@ def put_object(req: S3Request) -> S3Response:
     if algorithm:
         headers["x-amz-sdk-checksum-algorithm"] = algorithm
     return S3Response(200, headers)
+
+
+def apply_lock_defaults(req: S3Request, bucket: Bucket, meta: dict[str, Any]) -> None:
+    from .locking import apply_on_write  # locking's handlers use this module's lookups
+
+    apply_on_write(req, bucket, meta)
 
 
 def sse_headers(meta: dict[str, Any]) -> dict[str, str]:
@@ -407,6 +414,11 @@ def delete_object(req: S3Request) -> S3Response:
 def _delete_one(req: S3Request, bucket: Bucket, key: str, version_id: str | None) -> dict[str, Any]:
     store = req.store
     if version_id is not None:
+        doomed = store.version(bucket.name, key, version_id)
+        if doomed is not None:
+            from .locking import check_deletable
+
+            check_deletable(req, doomed)
         gone = store.delete_version(bucket.name, key, version_id)
         out: dict[str, Any] = {"Key": key, "VersionId": version_id}
         if gone is not None and gone.delete_marker:
