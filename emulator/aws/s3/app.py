@@ -21,7 +21,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from . import buckets, copying, listing, locking, multipart, objects, subresources
 from .errors import S3Error
-from .moto_bridge import MotoBridge
+from .moto_bridge import Materialized, MotoBridge
 from .store import S3Store
 from .wire import S3Request, S3Response
 
@@ -221,11 +221,13 @@ class S3App:
                 return multipart.complete_upload
             if "restore" in q:
                 return subresources.restore
+            if "select" in q:
+                return self._select
         raise S3Error("NotImplemented", f"{m} on an object with {sorted(q)} is not implemented by this emulator.")
 
     @staticmethod
     def _refuse_unknown(req: S3Request) -> None:
-        unknown = [name for name in req.query if name in ("torrent", "select")]
+        unknown = [name for name in req.query if name == "torrent"]
         if unknown:
             raise S3Error("NotImplemented", f"The object sub-resource ?{unknown[0]} is not implemented by this "
                           "emulator.")
@@ -277,6 +279,19 @@ class S3App:
         for _ in self.bridge.forward(environ, lambda s, h, e=None: status.append(s), req.bucket, req.region):
             pass
         return S3Response(200)
+
+
+    def _select(self, req: S3Request) -> S3Response:
+        """SelectObjectContent: moto's engine, on a copy of the object put into moto for the request."""
+        obj = objects.find_object(req, objects.require_bucket(req))
+        if obj.size > Materialized.MAX_BYTES:
+            raise S3Error("NotImplemented", f"S3 Select here reads objects up to {Materialized.MAX_BYTES} bytes.")
+        answered: list[Any] = []
+        with Materialized(self.account_id, req.bucket, req.key, str(self.store.path(obj.file)), obj.size):
+            chunks = self.bridge.moto(req.environ, lambda s, h, e=None: answered.append((s, h)))
+            body = b"".join(chunks)
+        status, headers = answered[0]
+        return S3Response(int(status.split()[0]), {k: v for k, v in headers if k.lower() != "content-length"}, body)
 
 
 def _head_object(req: S3Request) -> S3Response:

@@ -10,6 +10,7 @@ from .bodies import new_checksum
 from .errors import S3Error, no_such_bucket
 from .moto_bridge import default_encryption
 from .objects import (
+    announce,
     apply_default_encryption,
     apply_lock_defaults,
     check_key,
@@ -113,6 +114,7 @@ def copy_object(req: S3Request) -> S3Response:
     if checksums:
         meta["checksums"], meta["checksum_type"] = checksums, "FULL_OBJECT"
     obj = commit(req, bucket, temp, source.size, etag, meta)
+    announce(req, "s3:ObjectCreated:Copy", obj)
     result = (f"{x('ETag', obj.etag)}{x('LastModified', iso(obj.modified))}"
               + "".join(x(f"Checksum{alg}", value) for alg, value in checksums.items()))
     headers: dict[str, Any] = {**checksum_headers(meta), **sse_headers(meta)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -136,3 +137,51 @@ class MotoBridge:
                             if k in _KEPT_HEADERS or (k.startswith("HTTP_X_AMZ_") and k != "HTTP_X_AMZ_DATE"
                                                       and "SECURITY_TOKEN" not in k)}}, body)
         return result
+
+
+def notify(account_id: str, bucket_name: str, event: str, key: str, size: int = 0, etag: str = "",
+           version_id: str | None = None) -> None:
+    """S3 event notifications (SQS, SNS, Lambda, EventBridge) as the bucket's configuration in moto
+    asks; moto delivers them. A no-op for the buckets (nearly all) without a configuration."""
+    bucket = moto_bucket(account_id, bucket_name)
+    if bucket is None or getattr(bucket, "notification_configuration", None) is None:
+        return
+    from types import SimpleNamespace
+
+    from moto.s3 import notifications
+
+    try:
+        notifications.send_event(account_id, event, bucket, SimpleNamespace(
+            name=key, size=size, etag=etag.strip('"'), version_id=version_id))
+    except Exception:
+        log.warning("could not deliver the %s notification of s3://%s/%s", event, bucket_name, key, exc_info=True)
+
+
+class Materialized:
+    """An object of ours copied into moto's backend for the length of one request moto answers
+    (SelectObjectContent): moto's S3 Select reads the key's value from its own store."""
+
+    _lock = threading.Lock()
+    MAX_BYTES = 256 << 20
+
+    def __init__(self, account_id: str, bucket: str, key: str, path: str, size: int) -> None:
+        self.account_id, self.bucket, self.key, self.path, self.size = account_id, bucket, key, path, size
+
+    def __enter__(self) -> Materialized:
+        self._lock.acquire()
+        try:
+            with open(self.path, "rb") as f:
+                value = f.read()
+            _backend(self.account_id).put_object(self.bucket, self.key, value, disable_notification=True)
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            keys = _backend(self.account_id).buckets[self.bucket].keys
+            if keys.getlist(self.key):
+                keys.pop(self.key)  # disposes of each version's buffer
+        finally:
+            self._lock.release()

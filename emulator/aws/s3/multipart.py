@@ -15,6 +15,7 @@ from .bodies import ALGORITHMS, checksum_of_file, new_checksum, receive, request
 from .copying import copy_source
 from .errors import S3Error
 from .objects import (
+    announce,
     apply_default_encryption,
     apply_lock_defaults,
     check_key,
@@ -214,6 +215,7 @@ def complete_upload(req: S3Request) -> S3Response:
     size = sum(p.size for p in chosen)
     obj = commit(req, bucket, temp, size, etag, meta)
     req.store.end_upload(upload.upload_id)
+    announce(req, "s3:ObjectCreated:CompleteMultipartUpload", obj)
     checksum = "".join(x(f"Checksum{alg}", v) for alg, v in meta.get("checksums", {}).items())
     location = f"http://{req.header('Host') or 'localhost'}/{req.bucket}/{req.key}"
     return xml_response("CompleteMultipartUploadResult",

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from .bodies import ALGORITHMS, receive, requested_checksum
 from .errors import S3Error, no_such_bucket, no_such_key
-from .moto_bridge import default_encryption, moto_bucket
+from .moto_bridge import default_encryption, moto_bucket, notify
 from .store import Bucket, ObjectVersion
 from .wire import (
     S3Request,
@@ -145,6 +145,15 @@ def commit(req: S3Request, bucket: Bucket, temp_path: Any, size: int, etag: str,
         raise
 
 
+def announce(req: S3Request, event: str, obj: ObjectVersion | None, key: str | None = None) -> None:
+    """The S3 event notification `event` (e.g. "s3:ObjectCreated:Put") for this object, if configured."""
+    if obj is None:
+        notify(req.extra["account"], req.bucket, event, key or req.key)
+    else:
+        notify(req.extra["account"], obj.bucket, event, obj.key, obj.size, obj.etag,
+               obj.version_id if obj.version_id != "null" else None)
+
+
 def check_write_conditions(req: S3Request) -> None:
     """Conditional writes: If-None-Match: * (only if absent), If-Match: <etag> (only if unchanged)."""
     none_match, match = req.header("If-None-Match"), req.header("If-Match")
@@ -176,6 +185,7 @@ def put_object(req: S3Request) -> S3Response:
         meta["checksums"] = received.checksums
         meta["checksum_type"] = "FULL_OBJECT"
     obj = commit(req, bucket, received.path, received.size, received.etag, meta)
+    announce(req, "s3:ObjectCreated:Put", obj)
     headers = {"ETag": obj.etag, **version_headers(bucket, obj), **checksum_headers(meta), **sse_headers(meta)}
     if algorithm:
         headers["x-amz-sdk-checksum-algorithm"] = algorithm
@@ -420,11 +430,13 @@ def _delete_one(req: S3Request, bucket: Bucket, key: str, version_id: str | None
 
             check_deletable(req, doomed)
         gone = store.delete_version(bucket.name, key, version_id)
+        announce(req, "s3:ObjectRemoved:Delete", None, key)
         out: dict[str, Any] = {"Key": key, "VersionId": version_id}
         if gone is not None and gone.delete_marker:
             out["DeleteMarker"] = True
             out["DeleteMarkerVersionId"] = version_id
         return out
+    announce(req, "s3:ObjectRemoved:Delete", None, key)
     if bucket.versioning == "Enabled":
         marker = store.put(bucket.name, key, new_version_id(), delete_marker=True)
         return {"Key": key, "DeleteMarker": True, "DeleteMarkerVersionId": marker.version_id}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import S3Error
-from .objects import find_object, require_bucket, validate_tags
+from .objects import announce, find_object, require_bucket, validate_tags
 from .wire import OWNER_ID, OWNER_NAME, S3Request, S3Response, child_text, children, iso, owner, x, xml_response
 
 _ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -44,6 +44,7 @@ def put_tagging(req: S3Request) -> S3Response:
     meta = dict(obj.meta)
     meta["tags"] = tags
     req.store.update_meta(obj.seq, meta)
+    announce(req, "s3:ObjectTagging:Put", obj)
     return S3Response(200, _version_header(req, obj.version_id))
 
 
@@ -52,6 +53,7 @@ def delete_tagging(req: S3Request) -> S3Response:
     meta = dict(obj.meta)
     meta.pop("tags", None)
     req.store.update_meta(obj.seq, meta)
+    announce(req, "s3:ObjectTagging:Delete", obj)
     return S3Response(204, _version_header(req, obj.version_id))
 
 
@@ -106,6 +108,7 @@ def put_acl(req: S3Request) -> S3Response:
     meta = dict(obj.meta)
     meta["acl"] = acl
     req.store.update_meta(obj.seq, meta)
+    announce(req, "s3:ObjectAcl:Put", obj)
     return S3Response(200, _version_header(req, obj.version_id))
 
 
@@ -157,4 +160,6 @@ def restore(req: S3Request) -> S3Response:
 
     meta["restore"] = f'ongoing-request="false", expiry-date="{iso(time.time() + int(days) * 86400)}"'
     req.store.update_meta(obj.seq, meta)
+    announce(req, "s3:ObjectRestore:Post", obj)
+    announce(req, "s3:ObjectRestore:Completed", obj)  # restored at once here
     return S3Response(200 if already else 202)
