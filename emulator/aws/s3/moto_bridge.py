@@ -23,14 +23,19 @@ _KEPT_HEADERS = ("CONTENT_TYPE", "HTTP_CONTENT_MD5", "HTTP_HOST")
 _MAX_CONFIG_BODY = 4 << 20
 
 
-def _backend(account_id: str) -> Any:
+def _backend(account_id: str, name: str | None = None, region: str | None = None) -> Any:
+    """moto's S3 backend holding bucket `name` (or, for a new bucket, the one of `region`'s partition)."""
     from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
 
-    return s3_backends[account_id]["aws"]
+    if name is not None and name in s3_backends.bucket_accounts:
+        partition, account_id = s3_backends.bucket_accounts[name]
+        return s3_backends[account_id][partition]
+    return s3_backends[account_id][get_partition(region) if region else "aws"]
 
 
 def moto_create_bucket(account_id: str, name: str, region: str) -> None:
-    backend = _backend(account_id)
+    backend = _backend(account_id, name, region)
     if name not in backend.buckets:
         try:
             backend.create_bucket(name, region)
@@ -39,7 +44,7 @@ def moto_create_bucket(account_id: str, name: str, region: str) -> None:
 
 
 def moto_delete_bucket(account_id: str, name: str) -> None:
-    backend = _backend(account_id)
+    backend = _backend(account_id, name)
     if name in backend.buckets:
         try:
             backend.delete_bucket(name)
@@ -49,7 +54,7 @@ def moto_delete_bucket(account_id: str, name: str) -> None:
 
 def moto_bucket(account_id: str, name: str) -> Any | None:
     """moto's bucket of that name (one CloudFormation created, say), or None."""
-    return _backend(account_id).buckets.get(name)
+    return _backend(account_id, name).buckets.get(name)
 
 
 def default_encryption(account_id: str, name: str) -> dict[str, str]:
@@ -68,7 +73,7 @@ def default_encryption(account_id: str, name: str) -> dict[str, str]:
 
 
 def moto_versioning(account_id: str, name: str, status: str) -> None:
-    backend = _backend(account_id)
+    backend = _backend(account_id, name)
     if name in backend.buckets:
         backend.put_bucket_versioning(name, status)
 
@@ -172,7 +177,7 @@ class Materialized:
         try:
             with open(self.path, "rb") as f:
                 value = f.read()
-            _backend(self.account_id).put_object(self.bucket, self.key, value, disable_notification=True)
+            _backend(self.account_id, self.bucket).put_object(self.bucket, self.key, value, disable_notification=True)
         except BaseException:
             self._lock.release()
             raise
@@ -180,7 +185,7 @@ class Materialized:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            keys = _backend(self.account_id).buckets[self.bucket].keys
+            keys = _backend(self.account_id, self.bucket).buckets[self.bucket].keys
             if keys.getlist(self.key):
                 keys.pop(self.key)  # disposes of each version's buffer
         finally:

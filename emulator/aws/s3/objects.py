@@ -112,8 +112,13 @@ def meta_from_headers(req: S3Request) -> dict[str, Any]:
     if tagging is not None:
         meta["tags"] = parse_tags(tagging)
     acl = req.header("x-amz-acl")
-    if acl:
-        meta["acl"] = acl
+    from .subresources import header_grants  # the ACL module builds on this one
+
+    grants = header_grants(req)
+    if acl and grants:
+        raise S3Error("InvalidRequest", "Specifying both Canned ACLs and Header Grants is not allowed")
+    if acl or grants:
+        meta["acl"] = acl or grants
     return meta
 
 

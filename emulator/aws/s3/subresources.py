@@ -57,22 +57,28 @@ def delete_tagging(req: S3Request) -> S3Response:
     return S3Response(204, _version_header(req, obj.version_id))
 
 
-def _grant(grantee: str, permission: str) -> str:
-    if grantee.startswith("http://"):
-        who = f'<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group">{x("URI", grantee)}'
+_XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+_GRANTEE_KINDS = {"id": "CanonicalUser", "uri": "Group", "url": "Group", "emailaddress": "AmazonCustomerByEmail"}
+
+
+def _grant(kind: str, value: str, permission: str) -> str:
+    if kind == "Group":
+        who = x("URI", value)
+    elif kind == "AmazonCustomerByEmail":
+        who = x("EmailAddress", value)
     else:
-        who = (f'<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
-               f"{x('ID', grantee)}{x('DisplayName', OWNER_NAME)}")
-    return f"<Grant>{who}</Grantee>{x('Permission', permission)}</Grant>"
+        who = x("ID", value) + (x("DisplayName", OWNER_NAME) if value == OWNER_ID else "")
+    return f'<Grant><Grantee {_XSI} xsi:type="{kind}">{who}</Grantee>{x("Permission", permission)}</Grant>'
 
 
 def acl_document(acl: str | list | None) -> str:
-    grants = [(OWNER_ID, "FULL_CONTROL")]
+    """An ACL is a canned name (the owner's FULL_CONTROL plus the canned grants) or explicit grants."""
     if isinstance(acl, list):
         grants = [tuple(g) for g in acl]
-    elif acl:
-        grants += _CANNED.get(acl, [])
-    return f"{owner()}<AccessControlList>{''.join(_grant(g, p) for g, p in grants)}</AccessControlList>"
+    else:
+        grants = [("CanonicalUser", OWNER_ID, "FULL_CONTROL")]
+        grants += [("Group", uri, permission) for uri, permission in _CANNED.get(acl or "private", [])]
+    return f"{owner()}<AccessControlList>{''.join(_grant(*g) for g in grants)}</AccessControlList>"
 
 
 def get_acl(req: S3Request) -> S3Response:
@@ -81,30 +87,45 @@ def get_acl(req: S3Request) -> S3Response:
                         _version_header(req, obj.version_id))
 
 
+def header_grants(req: S3Request) -> list[tuple[str, str, str]]:
+    grants = []
+    for name, permission in (("x-amz-grant-full-control", "FULL_CONTROL"), ("x-amz-grant-read", "READ"),
+                             ("x-amz-grant-write", "WRITE"), ("x-amz-grant-read-acp", "READ_ACP"),
+                             ("x-amz-grant-write-acp", "WRITE_ACP")):
+        for grantee in filter(None, (g.strip() for g in (req.header(name) or "").split(","))):
+            kind, _, value = grantee.partition("=")
+            grants.append((_GRANTEE_KINDS.get(kind.strip().lower(), "CanonicalUser"), value.strip().strip('"'),
+                           permission))
+    return grants
+
+
+def _body_grants(req: S3Request) -> list[tuple[str, str, str]]:
+    grants = []
+    for access in children(req.xml_body(), "AccessControlList"):
+        for grant in children(access, "Grant"):
+            permission = child_text(grant, "Permission") or ""
+            for grantee in children(grant, "Grantee"):
+                kind = next((v for k, v in grantee.attrib.items() if k.endswith("}type") or k == "type"),
+                            "CanonicalUser")
+                value = child_text(grantee, "URI") or child_text(grantee, "ID") or child_text(
+                    grantee, "EmailAddress") or ""
+                grants.append((kind, value, permission))
+    return grants
+
+
 def put_acl(req: S3Request) -> S3Response:
     obj = find_object(req, require_bucket(req))
     canned = req.header("x-amz-acl")
+    grants = header_grants(req)
+    if canned and grants:
+        raise S3Error("InvalidRequest", "Specifying both Canned ACLs and Header Grants is not allowed")
     acl: str | list
     if canned:
         if canned not in _CANNED:
             raise S3Error("InvalidArgument", "Invalid canned ACL", ArgumentName="x-amz-acl", ArgumentValue=canned)
         acl = canned
     else:
-        grants = []
-        for name, permission in (("x-amz-grant-full-control", "FULL_CONTROL"), ("x-amz-grant-read", "READ"),
-                                 ("x-amz-grant-read-acp", "READ_ACP"), ("x-amz-grant-write-acp", "WRITE_ACP")):
-            for grantee in filter(None, (req.header(name) or "").split(",")):
-                kind, _, value = grantee.strip().partition("=")
-                grants.append((value.strip('"'), permission))
-        if not grants:
-            root = req.xml_body()
-            for access in children(root, "AccessControlList"):
-                for grant in children(access, "Grant"):
-                    permission = child_text(grant, "Permission") or ""
-                    for grantee in children(grant, "Grantee"):
-                        value = child_text(grantee, "URI") or child_text(grantee, "ID") or ""
-                        grants.append((value, permission))
-        acl = grants
+        acl = grants or _body_grants(req)
     meta = dict(obj.meta)
     meta["acl"] = acl
     req.store.update_meta(obj.seq, meta)
