@@ -245,6 +245,16 @@ def test_presigned_urls(s3_client, bucket):
     assert requests.get(expired, timeout=10).status_code == 403
 
 
+def test_presigned_post_form_upload(s3_client, bucket):
+    post = s3_client.generate_presigned_post(Bucket=bucket, Key="uploads/${filename}",
+                                             Fields={"Content-Type": "text/plain"}, ExpiresIn=60)
+    reply = requests.post(post["url"], data=post["fields"], files={"file": ("notes.txt", b"form body")},
+                          timeout=10)
+    assert reply.status_code == 204
+    got = s3_client.get_object(Bucket=bucket, Key="uploads/notes.txt")
+    assert got["Body"].read() == b"form body" and got["ContentType"] == "text/plain"
+
+
 def test_keys_with_odd_characters(s3_client, bucket):
     keys = ["with space", "unicodé/ключ", "a+b=c&d", "percent%2Fslash", "//double", "trailing/"]
     for key in keys:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
-from . import buckets, copying, listing, locking, multipart, objects, subresources
+from . import buckets, copying, form_upload, listing, locking, multipart, objects, subresources
 from .errors import S3Error
 from .moto_bridge import Materialized, MotoBridge
 from .store import S3Store
@@ -70,6 +70,8 @@ def owns(environ: dict) -> bool:
         return False
     method = environ.get("REQUEST_METHOD", "GET")
     if method == "POST":
+        if environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):  # a browser form upload
+            return True
         names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
         return any(n in names for n in _S3_POST_QUERIES)
     return method in ("GET", "HEAD", "PUT", "DELETE")
@@ -267,6 +269,8 @@ class S3App:
             return buckets.delete_bucket
         if m == "POST" and "delete" in q:
             return objects.delete_objects
+        if m == "POST" and (req.header("Content-Type") or "").startswith("multipart/form-data"):
+            return form_upload.post_object
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
                       Method=m, ResourceType="BUCKET")
 

@@ -232,7 +232,8 @@ def list_uploads(req: S3Request) -> S3Response:
         f"{x('ChecksumType', u.meta.get('checksum_type'))}</Upload>" for u in listed)
     nxt = ""
     if truncated and listed:
-        nxt = f"{x('NextKeyMarker', encode_key(listed[-1].key, encoding))}{x('NextUploadIdMarker', listed[-1].upload_id)}"
+        nxt = (f"{x('NextKeyMarker', encode_key(listed[-1].key, encoding))}"
+               f"{x('NextUploadIdMarker', listed[-1].upload_id)}")
     inner = (f"{x('Bucket', req.bucket)}{x('KeyMarker', key_marker)}{x('UploadIdMarker', id_marker)}{nxt}"
              f"{x('Prefix', prefix)}{x('Delimiter', delimiter or None)}{x('EncodingType', encoding)}"
              f"{x('MaxUploads', max_uploads)}{x('IsTruncated', truncated)}{body}"

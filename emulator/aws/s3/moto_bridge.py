@@ -102,7 +102,7 @@ class MotoBridge:
                        **request["headers"]}
             status: list[str] = []
             try:
-                for _ in self.moto(environ, lambda s, h, e=None: status.append(s)):
+                for _ in self.moto(environ, lambda s, h, e=None, seen=status: seen.append(s)):
                     pass
             except Exception:
                 log.warning("could not replay a configuration request on bucket %s", bucket, exc_info=True)
