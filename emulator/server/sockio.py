@@ -114,6 +114,26 @@ class BufferedSocket:
         del buf[:size]
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` (a writable memoryview or bytearray) as far as the peer sends, without
+        allocating: what is buffered first, then straight from the socket. 0 only at end of stream."""
+        view = memoryview(buffer).cast("B")
+        size = len(view)
+        buf = self.buf
+        have = min(len(buf), size)
+        if have:
+            view[:have] = buf[:have]
+            del buf[:have]
+        while have < size:
+            try:
+                got = self.sock.recv_into(view[have:])
+            except BlockingIOError:
+                raise TimeoutError("the peer sent nothing in time") from None
+            if not got:
+                break
+            have += got
+        return have
+
     def read_to_end(self) -> bytes:
         while self._recv():
             pass

@@ -28,7 +28,8 @@ from .wire import (
 CONTENT_HEADERS = ("Content-Type", "Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control",
                    "Expires")
 KEPT_AMZ_HEADERS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
-                    "x-amz-server-side-encryption-bucket-key-enabled", "x-amz-server-side-encryption-customer-algorithm",
+                    "x-amz-server-side-encryption-bucket-key-enabled",
+                    "x-amz-server-side-encryption-customer-algorithm",
                     "x-amz-server-side-encryption-customer-key-md5", "x-amz-website-redirect-location",
                     "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
                     "x-amz-object-lock-legal-hold")
