@@ -82,12 +82,15 @@ def copy_object(req: S3Request) -> S3Response:
         if "acl" in replaced:
             meta["acl"] = replaced["acl"]
     apply_default_encryption(req, meta)
+    same = source_bucket.name == bucket.name and source.key == req.key
+    source_sse = source.meta.get("amz", {}).get("x-amz-server-side-encryption")
+    if same and source_sse and source_sse != "AES256" and "x-amz-server-side-encryption" not in meta["amz"]:
+        meta["amz"]["x-amz-server-side-encryption"] = "AES256"  # S3's default replaces the source's KMS
     apply_lock_defaults(req, bucket, meta)
     if tagging_directive == "COPY":
         meta["tags"] = dict(source.meta.get("tags", {}))
     else:
         meta["tags"] = parse_tags(req.header("x-amz-tagging") or "")
-    same = source_bucket.name == bucket.name and source.key == req.key
     if same and directive == "COPY" and not _changes_something(req, bucket, source, algorithm):
         raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to "
                       "itself without changing the object's metadata, storage class, website redirect location or "

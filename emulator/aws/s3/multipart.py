@@ -29,7 +29,7 @@ from .objects import (
     sse_headers,
     version_headers,
 )
-from .store import Upload
+from .store import Bucket, ObjectVersion, Upload
 from .wire import S3Request, S3Response, child_text, children, int_param, iso, owner, x, xml_response
 
 MIN_PART_SIZE = int(os.environ.get("S3_UPLOAD_PART_MIN_SIZE", str(5 << 20)))
@@ -51,7 +51,10 @@ def _part_number(req: S3Request) -> int:
         number = int(raw)
     except ValueError:
         number = 0
-    if not 1 <= number <= 10000:  # what S3 (and moto) answer
+    if number > 10000:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
+                      ArgumentName="partNumber", ArgumentValue=raw)
+    if number < 1:  # what S3 (and moto) answer for a zero or negative one
         raise S3Error("NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
                       "upload may have been aborted or completed.", UploadId=req.query.get("uploadId"))
     return number
@@ -130,8 +133,8 @@ def upload_part_copy(req: S3Request) -> S3Response:
 
 def list_parts(req: S3Request) -> S3Response:
     upload = _upload(req)
-    marker = int_param(req, "part-number-marker", 0)
     max_parts = int_param(req, "max-parts", 1000, 1000)
+    marker = int_param(req, "part-number-marker", 0)
     parts = [p for p in req.store.parts(upload.upload_id) if p.number > marker]
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
@@ -157,8 +160,31 @@ def abort_upload(req: S3Request) -> S3Response:
     return S3Response(204)
 
 
+def _completed_again(req: S3Request) -> S3Response | None:
+    """CompleteMultipartUpload of an upload completed already: the same answer, while that object stands."""
+    done = req.store.completed_upload(req.query.get("uploadId", ""))
+    if done is None or done[:2] != (req.bucket, req.key):
+        return None
+    obj = req.store.version(req.bucket, req.key, done[3])
+    if obj is None or obj.etag != done[2]:
+        return None
+    return _completion_answer(req, require_bucket(req), obj)
+
+
+def _completion_answer(req: S3Request, bucket: Bucket, obj: ObjectVersion) -> S3Response:
+    checksum = "".join(x(f"Checksum{alg}", v) for alg, v in obj.meta.get("checksums", {}).items())
+    location = f"http://{req.header('Host') or 'localhost'}/{req.bucket}/{req.key}"
+    return xml_response("CompleteMultipartUploadResult",
+                        f"{x('Location', location)}{x('Bucket', req.bucket)}{x('Key', req.key)}"
+                        f"{x('ETag', obj.etag)}{checksum}",
+                        {**version_headers(bucket, obj), **checksum_headers(obj.meta), **sse_headers(obj.meta)})
+
+
 def complete_upload(req: S3Request) -> S3Response:
     bucket = require_bucket(req)
+    again = _completed_again(req)
+    if again is not None:
+        return again
     upload = _upload(req)
     root = req.xml_body()
     requested = []
@@ -214,11 +240,6 @@ def complete_upload(req: S3Request) -> S3Response:
     meta["part_sizes"] = [p.size for p in chosen]
     size = sum(p.size for p in chosen)
     obj = commit(req, bucket, temp, size, etag, meta)
-    req.store.end_upload(upload.upload_id)
+    req.store.end_upload(upload.upload_id, (req.bucket, req.key, obj.etag, obj.version_id))
     announce(req, "s3:ObjectCreated:CompleteMultipartUpload", obj)
-    checksum = "".join(x(f"Checksum{alg}", v) for alg, v in meta.get("checksums", {}).items())
-    location = f"http://{req.header('Host') or 'localhost'}/{req.bucket}/{req.key}"
-    return xml_response("CompleteMultipartUploadResult",
-                        f"{x('Location', location)}{x('Bucket', req.bucket)}{x('Key', req.key)}"
-                        f"{x('ETag', etag)}{checksum}",
-                        {**version_headers(bucket, obj), **checksum_headers(meta), **sse_headers(meta)})
+    return _completion_answer(req, bucket, obj)

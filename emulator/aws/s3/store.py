@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL, number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     modified REAL NOT NULL, file TEXT NOT NULL, meta TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (upload_id, number));
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL,
+    version_id TEXT NOT NULL, completed REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS config_journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, request TEXT NOT NULL, body BLOB);
 """
@@ -369,16 +372,29 @@ class S3Store:
         if old and old[0] != file:
             self.remove_file(old[0])
 
+    def completed_upload(self, upload_id: str) -> tuple[str, str, str, str] | None:
+        with self.lock:
+            row = self.db.execute("SELECT bucket, key, etag, version_id FROM completed_uploads WHERE upload_id = ?",
+                                  (upload_id,)).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]
+
     def parts(self, upload_id: str) -> list[Part]:
         with self.lock:
             rows = self.db.execute("SELECT number, size, etag, modified, file, meta FROM parts WHERE upload_id = ? "
                                    "ORDER BY number", (upload_id,)).fetchall()
         return [Part(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
-    def end_upload(self, upload_id: str) -> None:
-        """Forget an upload (completed or aborted) and remove its part files."""
+    def end_upload(self, upload_id: str, completed: tuple[str, str, str, str] | None = None) -> None:
+        """Forget an upload (completed or aborted) and remove its part files. A completed one is
+        remembered for a day as (bucket, key, etag, version id): S3 answers a repeated
+        CompleteMultipartUpload with the same result."""
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
+            if completed is not None:
+                now = time.time()
+                self.db.execute("DELETE FROM completed_uploads WHERE completed < ?", (now - 86400,))
+                self.db.execute("INSERT OR REPLACE INTO completed_uploads VALUES (?, ?, ?, ?, ?, ?)",
+                                (upload_id, *completed, now))
             self.db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
             self.db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
             self.db.execute("COMMIT")

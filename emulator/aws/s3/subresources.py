@@ -144,7 +144,7 @@ def get_attributes(req: S3Request) -> S3Response:
         parts.append(x("ETag", obj.etag.strip('"')))
     if "Checksum" in wanted and obj.meta.get("checksums"):
         inner = "".join(x(f"Checksum{alg}", value) for alg, value in obj.meta["checksums"].items())
-        parts.append(f"<Checksum>{inner}{x('ChecksumType', obj.meta.get('checksum_type'))}</Checksum>")
+        parts.append(f"<Checksum>{inner}</Checksum>")
     if "ObjectParts" in wanted and obj.meta.get("part_sizes"):
         sizes = obj.meta["part_sizes"]
         listed = "".join(f"<Part>{x('PartNumber', i + 1)}{x('Size', s)}</Part>" for i, s in enumerate(sizes))

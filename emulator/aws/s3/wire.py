@@ -137,6 +137,9 @@ def int_param(req: S3Request, name: str, default: int, maximum: int | None = Non
     except ValueError:
         raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range",
                       ArgumentName=name, ArgumentValue=raw) from None
+    if value > 2147483647:
+        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range",
+                      ArgumentName=name, ArgumentValue=raw)
     if value < 0:
         raise S3Error("InvalidArgument", f"Argument {name} must be an integer between 0 and 2147483647",
                       ArgumentName=name, ArgumentValue=raw)
