@@ -47,7 +47,16 @@ def create_bucket(req: S3Request) -> S3Response:
             raise S3Error("IllegalLocationConstraintException", f"The {constraint} location constraint is "
                           "incompatible for the region specific endpoint this request was sent to.")
     bucket_region = constraint or region
-    meta = {}
+    meta: dict = {}
+    namespace = req.header("x-amz-bucket-namespace")
+    if namespace == "account-regional":
+        suffix = f"-{req.extra['account']}-{bucket_region}-an"
+        if not name.endswith(suffix):
+            raise S3Error("InvalidNamespaceHeader", "The requested bucket name did not include the "
+                          "account-regional namespace suffix, but the provided x-amz-bucket-namespace header value "
+                          f"is account-regional. Specify {suffix} as the bucket name suffix to create a bucket in "
+                          "your account-regional namespace, or remove the header.")
+        meta["namespace"] = namespace
     lock = (req.header("x-amz-bucket-object-lock-enabled") or "").lower() == "true"
     if lock:
         meta["object_lock"] = True
@@ -69,6 +78,8 @@ def create_bucket(req: S3Request) -> S3Response:
         mirrored.object_lock_enabled = True
     if req.header("x-amz-object-ownership") and mirrored is not None:
         mirrored.ownership_rule = req.header("x-amz-object-ownership")
+    if namespace == "account-regional":
+        return S3Response(200, {"Location": f"/{name}", "x-amz-bucket-arn": f"arn:aws:s3:::{name}"})
     return S3Response(200, {"Location": f"/{name}"})
 
 
