@@ -97,17 +97,7 @@ class BufferedSocket:
             return data
         if not buf and size > RECV_SIZE:  # large bodies: straight into one buffer, no re-copying
             out = bytearray(size)
-            view = memoryview(out)
-            have = 0
-            while have < size:
-                try:
-                    got = self.sock.recv_into(view[have:])
-                except BlockingIOError:
-                    raise TimeoutError("the peer sent nothing in time") from None
-                if not got:
-                    break
-                have += got
-            return bytes(view[:have])
+            return bytes(memoryview(out)[:self.readinto(out)])
         while len(buf) < size and self._recv():
             pass
         data = bytes(buf[:size])

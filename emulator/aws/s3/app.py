@@ -275,7 +275,7 @@ class S3App:
                       Method=m, ResourceType="BUCKET")
 
     def _put_versioning(self, req: S3Request) -> S3Response:
-        body = buckets.put_versioning(req).encode()
+        body = buckets.put_versioning(req)
         environ = dict(req.environ)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))

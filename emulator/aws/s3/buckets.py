@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
-from .errors import S3Error
+from .errors import S3Error, malformed_xml
 from .moto_bridge import moto_bucket, moto_create_bucket, moto_delete_bucket, moto_versioning
 from .objects import require_bucket
 from .wire import S3Request, S3Response, child_text, int_param, iso, owner, x, xml_response
@@ -23,17 +24,8 @@ def create_bucket(req: S3Request) -> S3Response:
     name = req.bucket
     if not valid_bucket_name(name):
         raise S3Error("InvalidBucketName", "The specified bucket is not valid.", BucketName=name)
-    constraint = None
-    body = req.body()
-    if body.strip():
-        import xml.etree.ElementTree as ET
-
-        try:
-            root = ET.fromstring(body)
-        except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against "
-                          "our published schema") from None
-        constraint = child_text(root, "LocationConstraint")
+    root = req.xml_body(optional=True)
+    constraint = child_text(root, "LocationConstraint") if root is not None else None
     region = req.region
     if region == DEFAULT_REGION:
         if constraint == DEFAULT_REGION:
@@ -117,26 +109,21 @@ def get_versioning(req: S3Request) -> S3Response:
     return xml_response("VersioningConfiguration", x("Status", bucket.versioning or None))
 
 
-def put_versioning(req: S3Request) -> str:
+def put_versioning(req: S3Request) -> bytes:
     """Record the new state; the caller forwards the same request to moto. Returns the body sent."""
     bucket = require_bucket(req)
     body = req.body()
-    import xml.etree.ElementTree as ET
-
     try:
-        root = ET.fromstring(body)
+        status = child_text(ET.fromstring(body), "Status")
     except ET.ParseError:
-        raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
-                      "published schema") from None
-    status = child_text(root, "Status")
+        raise malformed_xml() from None
     if status not in ("Enabled", "Suspended"):
-        raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
-                      "published schema")
+        raise malformed_xml()
     if status == "Suspended" and bucket.meta.get("object_lock"):
         raise S3Error("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the "
                       "versioning state cannot be changed.")
     req.store.set_bucket(req.bucket, versioning=status)
-    return body.decode()
+    return body
 
 
 def get_location(req: S3Request) -> S3Response:

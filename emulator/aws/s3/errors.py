@@ -35,6 +35,11 @@ class S3Error(Exception):
                 f"<HostId>{request_id}</HostId></Error>").encode()
 
 
+def malformed_xml() -> S3Error:
+    return S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our "
+                   "published schema")
+
+
 def no_such_bucket(name: str) -> S3Error:
     return S3Error("NoSuchBucket", "The specified bucket does not exist", BucketName=name)
 

@@ -70,6 +70,12 @@ def _prefixes(entries: list[tuple[str, Any]], encoding: str | None) -> str:
                    for kind, v in entries if kind == "prefix")
 
 
+def _params(req: S3Request) -> tuple[str, str, str | None]:
+    """(prefix, delimiter, encoding-type) of a listing, its bucket checked."""
+    require_bucket(req)
+    return req.query.get("prefix", ""), req.query.get("delimiter", ""), _encoding(req)
+
+
 def _encoding(req: S3Request) -> str | None:
     encoding = req.query.get("encoding-type")
     if encoding is not None and encoding != "url":
@@ -79,9 +85,7 @@ def _encoding(req: S3Request) -> str | None:
 
 
 def list_objects(req: S3Request) -> S3Response:
-    require_bucket(req)
-    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
-    encoding = _encoding(req)
+    prefix, delimiter, encoding = _params(req)
     max_keys = int_param(req, "max-keys", 1000, 1000)
     marker = req.query.get("marker", "")
     entries, truncated = walk(req, prefix, delimiter, marker, max_keys)
@@ -111,9 +115,7 @@ def _untoken(token: str) -> str:
 
 
 def list_objects_v2(req: S3Request) -> S3Response:
-    require_bucket(req)
-    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
-    encoding = _encoding(req)
+    prefix, delimiter, encoding = _params(req)
     max_keys = int_param(req, "max-keys", 1000, 1000)
     token = req.query.get("continuation-token")
     if token == "":
@@ -139,9 +141,7 @@ def list_objects_v2(req: S3Request) -> S3Response:
 
 
 def list_object_versions(req: S3Request) -> S3Response:
-    require_bucket(req)
-    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
-    encoding = _encoding(req)
+    prefix, delimiter, encoding = _params(req)
     max_keys = int_param(req, "max-keys", 1000, 1000)
     key_marker, vid_marker = req.query.get("key-marker", ""), req.query.get("version-id-marker", "")
     if vid_marker and not key_marker:
@@ -203,9 +203,7 @@ def list_object_versions(req: S3Request) -> S3Response:
 
 
 def list_uploads(req: S3Request) -> S3Response:
-    require_bucket(req)
-    prefix, delimiter = req.query.get("prefix", ""), req.query.get("delimiter", "")
-    encoding = _encoding(req)
+    prefix, delimiter, encoding = _params(req)
     max_uploads = int_param(req, "max-uploads", 1000, 1000)
     key_marker, id_marker = req.query.get("key-marker", ""), req.query.get("upload-id-marker", "")
     if not key_marker:

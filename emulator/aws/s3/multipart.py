@@ -16,15 +16,12 @@ from .copying import copy_source
 from .errors import S3Error
 from .objects import (
     announce,
-    apply_default_encryption,
-    apply_lock_defaults,
-    check_key,
     check_write_conditions,
     checksum_headers,
     commit,
     copy_file,
     copy_range,
-    meta_from_headers,
+    new_object_meta,
     require_bucket,
     sse_headers,
     version_headers,
@@ -61,11 +58,7 @@ def _part_number(req: S3Request) -> int:
 
 
 def create_upload(req: S3Request) -> S3Response:
-    bucket = require_bucket(req)
-    check_key(req.key)
-    meta = meta_from_headers(req)
-    apply_default_encryption(req, meta)
-    apply_lock_defaults(req, bucket, meta)
+    meta = new_object_meta(req, require_bucket(req))
     algorithm = (req.header("x-amz-checksum-algorithm") or "").upper()
     if algorithm:
         if algorithm not in ALGORITHMS:

@@ -178,12 +178,18 @@ def check_write_conditions(req: S3Request) -> None:
                           Condition="If-Match")
 
 
-def put_object(req: S3Request) -> S3Response:
-    bucket = require_bucket(req)
+def new_object_meta(req: S3Request, bucket: Bucket) -> dict[str, Any]:
+    """A new object's metadata (PutObject, CreateMultipartUpload): its headers, then the bucket's defaults."""
     check_key(req.key)
     meta = meta_from_headers(req)
     apply_default_encryption(req, meta)
     apply_lock_defaults(req, bucket, meta)
+    return meta
+
+
+def put_object(req: S3Request) -> S3Response:
+    bucket = require_bucket(req)
+    meta = new_object_meta(req, bucket)
     check_write_conditions(req)
     algorithm, expected = requested_checksum(req.headers)
     received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm, expected=expected)

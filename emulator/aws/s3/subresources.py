@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import S3Error
 from .objects import announce, find_object, require_bucket, validate_tags
+from .store import ObjectVersion
 from .wire import OWNER_ID, OWNER_NAME, S3Request, S3Response, child_text, children, iso, owner, x, xml_response
 
 _ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -17,6 +20,18 @@ _CANNED = {"private": [], "public-read": [(_ALL_USERS, "READ")],
 def _version_header(req: S3Request, version_id: str) -> dict[str, str]:
     bucket = req.store.bucket(req.bucket)
     return {"x-amz-version-id": version_id} if bucket and bucket.versioning else {}
+
+
+def _set(req: S3Request, obj: ObjectVersion, name: str, value: Any, event: str, status: int = 200) -> S3Response:
+    """Set (or, with None, drop) one item of a version's metadata, announce it, answer."""
+    meta = dict(obj.meta)
+    if value is None:
+        meta.pop(name, None)
+    else:
+        meta[name] = value
+    req.store.update_meta(obj.seq, meta)
+    announce(req, event, obj)
+    return S3Response(status, _version_header(req, obj.version_id))
 
 
 def get_tagging(req: S3Request) -> S3Response:
@@ -41,20 +56,12 @@ def put_tagging(req: S3Request) -> S3Response:
                 raise S3Error("InvalidTag", "Your TagKey cannot be prefixed with aws:")
             tags[key] = child_text(tag, "Value") or ""
     validate_tags(tags)
-    meta = dict(obj.meta)
-    meta["tags"] = tags
-    req.store.update_meta(obj.seq, meta)
-    announce(req, "s3:ObjectTagging:Put", obj)
-    return S3Response(200, _version_header(req, obj.version_id))
+    return _set(req, obj, "tags", tags, "s3:ObjectTagging:Put")
 
 
 def delete_tagging(req: S3Request) -> S3Response:
     obj = find_object(req, require_bucket(req))
-    meta = dict(obj.meta)
-    meta.pop("tags", None)
-    req.store.update_meta(obj.seq, meta)
-    announce(req, "s3:ObjectTagging:Delete", obj)
-    return S3Response(204, _version_header(req, obj.version_id))
+    return _set(req, obj, "tags", None, "s3:ObjectTagging:Delete", 204)
 
 
 _XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
@@ -126,11 +133,7 @@ def put_acl(req: S3Request) -> S3Response:
         acl = canned
     else:
         acl = grants or _body_grants(req)
-    meta = dict(obj.meta)
-    meta["acl"] = acl
-    req.store.update_meta(obj.seq, meta)
-    announce(req, "s3:ObjectAcl:Put", obj)
-    return S3Response(200, _version_header(req, obj.version_id))
+    return _set(req, obj, "acl", acl, "s3:ObjectAcl:Put")
 
 
 def get_attributes(req: S3Request) -> S3Response:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from .errors import S3Error
+from .errors import S3Error, malformed_xml
 from .store import S3Store
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -51,16 +51,17 @@ class S3Request:
             raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
         return bytes(data)
 
-    def xml_body(self) -> ET.Element:
+    def xml_body(self, optional: bool = False) -> ET.Element | None:
+        """The body as XML (MalformedXML if it is not); None for an empty `optional` one."""
         data = self.body()
         if not data.strip():
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against "
-                          "our published schema")
+            if optional:
+                return None
+            raise malformed_xml()
         try:
             return ET.fromstring(data)
         except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against "
-                          "our published schema") from None
+            raise malformed_xml() from None
 
 
 @dataclass
