@@ -262,3 +262,37 @@ def test_keys_with_odd_characters(s3_client, bucket):
     assert sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket)["Contents"]) == sorted(keys)
     for key in keys:
         assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+
+
+def test_reads_during_overwrites_see_whole_versions(s3_client, bucket, sagemaker_emulator):
+    """Each GET returns one complete version while another client keeps overwriting the key."""
+    import threading
+
+    bodies = [os.urandom(200_000) for _ in range(4)]
+    s3_client.put_object(Bucket=bucket, Key="k", Body=bodies[0])
+    stop, seen, errors = threading.Event(), [], []
+
+    def writer() -> None:
+        client, turn = sagemaker_emulator.client("s3"), 0
+        while not stop.is_set():
+            client.put_object(Bucket=bucket, Key="k", Body=bodies[turn % 4])
+            turn += 1
+
+    def reader() -> None:
+        client = sagemaker_emulator.client("s3")
+        for _ in range(60):
+            try:
+                seen.append(client.get_object(Bucket=bucket, Key="k")["Body"].read() in bodies)
+            except ClientError as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    write = threading.Thread(target=writer)
+    write.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    write.join()
+    assert errors == [] and len(seen) == 180 and all(seen)

@@ -383,6 +383,15 @@ class FileBody:
 
 
 def get_object(req: S3Request, head: bool = False) -> S3Response:
+    for _ in range(3):
+        try:
+            return _get_object(req, head)
+        except FileNotFoundError:  # overwritten (its old file removed) between lookup and open: look again
+            continue
+    return _get_object(req, head)
+
+
+def _get_object(req: S3Request, head: bool) -> S3Response:
     bucket = require_bucket(req)
     obj = find_object(req, bucket)
     if not head:
