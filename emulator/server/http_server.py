@@ -340,6 +340,17 @@ class ConnectionHandler(socketserver.BaseRequestHandler):
                 else:
                     conn.send(head + result[0])
                 exchange.sent = True
+            elif getattr(result, "file_range", None) and not exchange.sent:  # a file's bytes: sendfile(2)
+                head = self._head(exchange)
+                conn.send(head)
+                exchange.sent = True
+                if not exchange.bodiless:
+                    handle, offset, count = result.file_range  # type: ignore[attr-defined]
+                    if exchange.chunked:
+                        conn.send(b"%x\r\n" % count)
+                    conn.sendfile(handle, offset, count)
+                    if exchange.chunked:
+                        conn.send(b"\r\n0\r\n\r\n")
             else:
                 for data in result:
                     write(data)

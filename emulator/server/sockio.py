@@ -10,6 +10,7 @@ thread and back once more per call.
 from __future__ import annotations
 
 import io
+import os
 import socket
 import struct
 from typing import Any
@@ -57,6 +58,19 @@ class BufferedSocket:
             self.sock.sendall(data)
         except BlockingIOError:
             raise TimeoutError("the peer takes nothing in time") from None
+
+    def sendfile(self, handle: Any, offset: int, count: int) -> None:
+        """`count` bytes of an open file from `offset`, copied by the kernel (os.sendfile)."""
+        fd = handle.fileno()
+        while count > 0:
+            try:
+                sent = os.sendfile(self.sock.fileno(), fd, offset, min(count, 1 << 30))
+            except BlockingIOError:
+                raise TimeoutError("the peer takes nothing in time") from None
+            if sent == 0:
+                raise ConnectionError("the file ended before the promised length")
+            offset += sent
+            count -= sent
 
     def head(self) -> bytes | None:
         """The next message's head (start line and headers, without the blank line that ends them).

@@ -368,10 +368,12 @@ def _file_chunks(handle: Any, remaining: int) -> Iterator[bytes]:
 
 
 class FileBody:
-    """A response body read from an open file, 1 MiB at a time (closed when the server is done)."""
+    """A response body read from an open file, 1 MiB at a time (closed when the server is done).
+    `file_range` lets our HTTP server hand the bytes to sendfile(2) instead: no copy through Python."""
 
     def __init__(self, handle: Any, remaining: int) -> None:
         self.handle = handle
+        self.file_range = (handle, handle.tell(), remaining)
         self.chunks = _file_chunks(handle, remaining)
 
     def __iter__(self) -> Iterator[bytes]:
