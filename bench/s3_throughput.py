@@ -5,8 +5,9 @@ Targets: PUT and GET throughput >= 0.5 x cp's, RSS growth < 100 MB, a 1,000-key 
 page p50 < 50 ms (measured over plain HTTP: the boto3 figure adds botocore's XML parsing, ~100+ ms
 for 1,000 keys, on the client). cp copies in the kernel (copy_file_range) into the page cache and
 does not fsync; a PUT must also MD5 every byte (the ETag; ~600 MB/s on one core) and fsync before
-answering, so a userland copy + fsync of the same bytes is reported next to it. The object goes through boto3 (put_object with a file body, get_object read to a
-file), as a user's would; cp copies the same file to the same disk in the same run. The 100,000
+answering, so a userland copy + fsync of the same bytes is reported next to it. The object goes
+through boto3 (put_object with a file body; get_object read and dropped, and read to a file), as a
+user's would; cp copies the same file to the same disk in the same run. The 100,000
 keys are written straight into the S3 store of a data dir (the same `S3Store.put` a PutObject
 commits through, without fsync) before a server is started on it. Prints one JSON document.
 
