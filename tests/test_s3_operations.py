@@ -296,3 +296,14 @@ def test_reads_during_overwrites_see_whole_versions(s3_client, bucket, sagemaker
     stop.set()
     write.join()
     assert errors == [] and len(seen) == 180 and all(seen)
+
+
+def test_anonymous_reads_follow_object_acls(s3_client, bucket, sagemaker_emulator):
+    s3_client.put_object(Bucket=bucket, Key="private", Body=b"p", ACL="private")
+    s3_client.put_object(Bucket=bucket, Key="public", Body=b"q", ACL="public-read")
+    s3_client.put_object(Bucket=bucket, Key="plain", Body=b"r")  # no ACL given: left open, as moto leaves it
+    url = sagemaker_emulator.endpoint_url
+    assert requests.get(f"{url}/{bucket}/private", timeout=10).status_code == 403
+    assert requests.get(f"{url}/{bucket}/public", timeout=10).content == b"q"
+    assert requests.get(f"{url}/{bucket}/plain", timeout=10).content == b"r"
+    assert s3_client.get_object(Bucket=bucket, Key="private")["Body"].read() == b"p"  # signed: allowed

@@ -143,10 +143,13 @@ class S3App:
             handler = self._route(req)
             if handler is None:
                 return self.bridge.forward(environ, start_response, bucket, req.region)
+            if req.has_key and req.bucket:
+                subresources.check_object_access(req)
             response = handler(req)
         except S3Error as err:
+            bare = method == "HEAD" or err.status == 304 or err.bare
             response = S3Response(err.status, {"Content-Type": "application/xml", **err.headers},
-                                  b"" if method == "HEAD" or err.status == 304 else err.xml(request_id))
+                                  b"" if bare else err.xml(request_id))
         except (ConnectionError, TimeoutError):
             raise
         except Exception:

@@ -21,8 +21,10 @@ _STATUS = {
 
 class S3Error(Exception):
     def __init__(self, code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+                 bare: bool = False, **extra: Any) -> None:
+        """`bare`: answered with the status alone, no XML body (as moto answers refused access)."""
         super().__init__(message)
+        self.bare = bare
         self.code, self.message = code, message
         self.status = status or _STATUS.get(code, 400)
         self.headers = headers or {}

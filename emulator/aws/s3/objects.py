@@ -486,6 +486,12 @@ def delete_objects(req: S3Request) -> S3Response:
                           "our published schema")
         version_id = child_text(element, "VersionId")
         try:
+            from moto.iam.access_control import PermissionResult
+
+            from .subresources import policy_permission  # the ACL module builds on this one
+
+            if policy_permission(req, "s3:DeleteObject", key) == PermissionResult.DENIED:
+                raise S3Error("AccessDenied", "Access Denied", 403)
             done = _delete_one(req, bucket, key, version_id)
         except S3Error as err:
             parts.append(f"<Error>{x('Key', key)}{x('VersionId', version_id)}{x('Code', err.code)}"

@@ -187,3 +187,40 @@ def restore(req: S3Request) -> S3Response:
     announce(req, "s3:ObjectRestore:Post", obj)
     announce(req, "s3:ObjectRestore:Completed", obj)  # restored at once here
     return S3Response(200 if already else 202)
+
+
+def _public_read(acl: str | list | None) -> bool:
+    if isinstance(acl, list):
+        return any(value.endswith("/global/AllUsers") and permission in ("READ", "FULL_CONTROL")
+                   for _, value, permission in acl)
+    return acl in ("public-read", "public-read-write")
+
+
+def policy_permission(req: S3Request, action: str, key: str) -> Any:
+    """What the bucket's policy (moto's) says of `action` on `key`: moto's PermissionResult, or None."""
+    from .moto_bridge import moto_bucket
+
+    mirrored = moto_bucket(req.extra["account"], req.bucket)
+    if mirrored is None:
+        return None
+    return mirrored.get_permission(action, f"arn:{mirrored.partition}:s3:::{req.bucket}/{key}")
+
+
+def check_object_access(req: S3Request) -> None:
+    """What moto's server enforces on object requests, kept: a bucket policy that denies the action
+    refuses it for anyone; an anonymous request (neither signed nor presigned) is refused an object
+    given a non-public ACL, unless the policy allows it. (Objects stored without an ACL stay open to
+    anonymous reads, as they were.) Refusals are a bare 403, as moto's."""
+    from moto.iam.access_control import PermissionResult
+
+    permission = policy_permission(req, f"s3:{req.method.capitalize()}Object", req.key)
+    if permission is None:
+        return
+    denied = S3Error("AccessDenied", "Access Denied", 403, bare=True)
+    if permission == PermissionResult.DENIED:
+        raise denied
+    anonymous = not req.header("Authorization") and "Signature=" not in req.environ.get("QUERY_STRING", "")
+    if anonymous and permission != PermissionResult.PERMITTED:
+        obj = req.store.latest(req.bucket, req.key)
+        if obj is not None and not obj.delete_marker and "acl" in obj.meta and not _public_read(obj.meta["acl"]):
+            raise denied
