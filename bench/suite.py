@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.invoke_latency": ([], ["--requests", "400", "--runs", "1"]),
     "bench.transform_throughput": (["--runs", "5"], ["--lines", "20000", "--runs", "2"]),
     "bench.standin_images": (["--runs", "3"], ["--no-build", "--runs", "1"]),
+    "bench.s3_throughput": (["--runs", "2"], ["--size-mib", "256", "--keys", "20000", "--pages", "20", "--runs", "1"]),
 }
 
 
@@ -69,6 +70,19 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             "met": job["overhead_seconds"] <= job["target_overhead_seconds"]}
         for image, figures in standins["builds"].items():
             out[f"{image} first build s / size MB"] = figures
+    s3 = results.get("bench.s3_throughput")
+    if s3:
+        for op in ("put", "get"):
+            ratio = s3[f"{op}_ratio_vs_cp"]
+            out[f"S3 {op.upper()} {s3['size_bytes'] >> 20} MiB throughput vs cp"] = {
+                "ratio": ratio, "MBps": s3[f"{op}_MBps"], "cp_MBps": s3["cp_MBps"], "target": ">= 0.5",
+                "met": ratio >= 0.5}
+        out["S3 server RSS growth MB during PUT+GET"] = {"growth": s3["rss_growth_MB"], "target": "< 100",
+                                                         "met": s3["rss_growth_MB"] < 100}
+        listing = s3["list_objects_v2"]
+        out[f"ListObjectsV2 1000-key page p50 ms ({listing['keys']} keys)"] = {
+            "http": listing["page_p50_ms_http"], "boto3": listing["page_p50_ms_boto3"], "target": "< 50 (http)",
+            "met": listing["page_p50_ms_http"] < 50}
     return out
 
 

@@ -56,6 +56,9 @@ class Config:
     stop_grace_seconds: float = field(default_factory=lambda: float(_env("STOP_GRACE_SECONDS", "120")))
     # Cap each container's CPU and memory at its instance type's size.
     limit_resources: bool = field(default_factory=lambda: _flag("LIMIT_RESOURCES", False))
+    # Which S3 serves this port: "disk" (ours, durable: emulator/aws/s3, under <data dir>/s3) or "moto"
+    # (moto's in-memory S3, emptied by every restart).
+    s3_backend: str = field(default_factory=lambda: _env("S3_BACKEND", "disk"))
     # S3 endpoint the emulator reads inputs from and writes outputs to; default: its own (moto's).
     s3_endpoint_url: str | None = field(default_factory=lambda: _env("S3_ENDPOINT_URL", "") or None)
     # Our own URL once the server is bound (set by the CLI).

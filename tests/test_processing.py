@@ -293,7 +293,7 @@ def test_reattached_after_kill(tmp_path, processing_image):
         assert len(processing_containers(name)) == 1  # the container kept running without the emulator
         server.start()
         sm, s3 = server.client("sagemaker"), server.client("s3")
-        s3.create_bucket(Bucket=bucket)  # moto's S3 lives in memory: recreate it for the upload
+        assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # S3 is durable: the bucket is back
         job = wait_processing(sm, name, timeout=60)
         assert job["ProcessingJobStatus"] == "Stopped"
         assert read(s3, bucket, f"out/{name}/report/stopped-algo-1.txt") == b"saved on SIGTERM"

@@ -16,7 +16,7 @@ def test_reattached_after_kill(tmp_path, training_image):
         assert len(training_containers(name)) == 1  # the container kept running without the emulator
         server.start()
         sm, s3 = server.client("sagemaker"), server.client("s3")
-        s3.create_bucket(Bucket=bucket)  # moto's S3 lives in memory: recreate for the upload
+        assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # S3 is durable: the bucket is back
         job = wait_training(sm, name, timeout=120)
         assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
         assert "stopped.txt" in model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])

@@ -2,7 +2,9 @@
 
 * `X-Amz-Target: SageMaker.*` or `Logs_20140328.*`  -> our awsJson services
 * `POST /endpoints/<name>/...` signed for `sagemaker` -> our runtime (InvokeEndpoint)
-* anything else (S3, STS, IAM, ...)                 -> moto, in-process
+* S3 (signed for `s3`, presigned, or unsigned REST) -> our durable S3 (emulator/aws/s3), unless
+                                                      `s3_backend = "moto"`
+* anything else (STS, IAM, ...)                      -> moto, in-process
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_input_stream
 
 from sagemaker_emulator.aws.moto_backend import moto_wsgi_app
+from sagemaker_emulator.aws.s3 import owns as s3_owns
+from sagemaker_emulator.aws.s3 import s3_app
 from sagemaker_emulator.config import Config
 from sagemaker_emulator.protocol import sigv4
 from sagemaker_emulator.protocol.errors import AwsError, SerializationError
-from sagemaker_emulator.protocol.json_protocol import CONTENT_TYPE, error_response
+from sagemaker_emulator.protocol.json_protocol import CONTENT_TYPE, error_response, new_request_id
 from sagemaker_emulator.services import Services
 
 log = logging.getLogger(__name__)
@@ -163,6 +167,7 @@ class EmulatorApp:
         self.api = _json_api(services)
         self.runtime = _runtime_app(services)
         self.moto = moto_wsgi_app()
+        self.s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
         self.prefixes = tuple(s.prefix.lower() for s in services.json_services)
@@ -174,6 +179,11 @@ class EmulatorApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
             return self.api(environ, start_response)
+        if self.s3 is not None:
+            if s3_owns(environ):
+                return self.s3(environ, start_response)
+            if path == "/moto-api/reset":  # moto's test-suite reset empties our S3 as well
+                self.s3.reset()
         if _RUNTIME_PATH.match(_raw_path(environ)):
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
             if service in (None, "sagemaker"):

@@ -10,6 +10,7 @@ thread and back once more per call.
 from __future__ import annotations
 
 import io
+import os
 import socket
 import struct
 from typing import Any
@@ -59,6 +60,19 @@ class BufferedSocket:
         except BlockingIOError:
             raise TimeoutError("the peer takes nothing in time") from None
 
+    def sendfile(self, handle: Any, offset: int, count: int) -> None:
+        """`count` bytes of an open file from `offset`, copied by the kernel (os.sendfile)."""
+        fd = handle.fileno()
+        while count > 0:
+            try:
+                sent = os.sendfile(self.sock.fileno(), fd, offset, min(count, 1 << 30))
+            except BlockingIOError:
+                raise TimeoutError("the peer takes nothing in time") from None
+            if sent == 0:
+                raise ConnectionError("the file ended before the promised length")
+            offset += sent
+            count -= sent
+
     def head(self) -> bytes | None:
         """The next message's head (start line and headers, without the blank line that ends them).
 
@@ -98,17 +112,7 @@ class BufferedSocket:
             return data
         if not buf and size > RECV_SIZE:  # large bodies: straight into one buffer, no re-copying
             out = bytearray(size)
-            view = memoryview(out)
-            have = 0
-            while have < size:
-                try:
-                    got = self.sock.recv_into(view[have:])
-                except BlockingIOError:
-                    raise TimeoutError("the peer sent nothing in time") from None
-                if not got:
-                    break
-                have += got
-            return bytes(view[:have])
+            return bytes(memoryview(out)[:self.readinto(out)])
         while len(buf) < size and self._recv():
             pass
         data = bytes(buf[:size])
@@ -122,6 +126,26 @@ class BufferedSocket:
         data = bytes(self.buf[:limit])
         del self.buf[:limit]
         return data
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` (a writable memoryview or bytearray) as far as the peer sends, without
+        allocating: what is buffered first, then straight from the socket. 0 only at end of stream."""
+        view = memoryview(buffer).cast("B")
+        size = len(view)
+        buf = self.buf
+        have = min(len(buf), size)
+        if have:
+            view[:have] = buf[:have]
+            del buf[:have]
+        while have < size:
+            try:
+                got = self.sock.recv_into(view[have:])
+            except BlockingIOError:
+                raise TimeoutError("the peer sent nothing in time") from None
+            if not got:
+                break
+            have += got
+        return have
 
     def read_to_end(self) -> bytes:
         while self._recv():

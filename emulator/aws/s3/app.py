@@ -1,0 +1,305 @@
+"""The S3 data plane as a WSGI app: which request is which operation, and S3's way of answering.
+
+Buckets, objects, listings, multipart uploads, tagging and versioning are ours (store.py, on
+disk); any other bucket sub-resource (?policy, ?cors, ?lifecycle, ?tagging of a bucket, ...) goes
+to moto through `MotoBridge`, which journals it so that it survives a restart too.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import HTTP_STATUS_CODES
+
+from . import buckets, copying, form_upload, listing, locking, multipart, objects, subresources
+from .errors import S3Error
+from .moto_bridge import Materialized, MotoBridge
+from .store import S3Store
+from .wire import S3Request, S3Response
+
+log = logging.getLogger(__name__)
+
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+_QUERY_SCOPE = re.compile(r"^[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request$")
+_VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+?)\.(?:s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com|localhost|s3\.localhost)$")
+# Object sub-resources we answer; any other one on an object is refused rather than mis-served.
+_OBJECT_SUBRESOURCES = {"tagging", "acl", "uploadId", "uploads", "attributes", "restore", "partNumber", "versionId"}
+_BUCKET_OWN = {"versioning", "location", "versions", "uploads", "delete", "list-type"}
+_S3_POST_QUERIES = ("uploads", "uploadId", "delete", "restore", "select")
+
+
+def _region_and_service(environ: dict) -> tuple[str | None, str | None]:
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION") or "")
+    if match:
+        return match.group(1), match.group(2)
+    query = environ.get("QUERY_STRING", "")
+    if "X-Amz-Credential=" in query:
+        for name, value in parse_qsl(query):
+            if name == "X-Amz-Credential":
+                found = _QUERY_SCOPE.match(value)
+                if found:
+                    return found.group(1), found.group(2)
+    return None, None
+
+
+def owns(environ: dict) -> bool:
+    """Whether a request that is not SageMaker's is S3's (and not, say, STS's or IAM's)."""
+    path = environ.get("PATH_INFO", "")
+    if path.startswith(("/moto-api", "/_emulator/", "/v20180820/")):
+        return False
+    if "s3-control" in environ.get("HTTP_HOST", ""):
+        return False
+    auth = environ.get("HTTP_AUTHORIZATION") or ""
+    if auth.startswith("AWS "):  # Signature V2: only S3 still takes it
+        return True
+    _, service = _region_and_service(environ)
+    if service is not None:
+        return service == "s3"
+    query = environ.get("QUERY_STRING", "")
+    if "AWSAccessKeyId=" in query and "Signature=" in query:
+        return True
+    if auth or environ.get("HTTP_X_AMZ_TARGET"):
+        return False
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method == "POST":
+        if environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):  # a browser form upload
+            return True
+        names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+        return any(n in names for n in _S3_POST_QUERIES)
+    return method in ("GET", "HEAD", "PUT", "DELETE")
+
+
+def _raw_path(environ: dict) -> str:
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    path = raw.split("?", 1)[0] if raw else environ.get("PATH_INFO", "")
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    return path
+
+
+def _check_presigned_expiry(query: dict[str, str]) -> None:
+    if "X-Amz-Date" in query and "X-Amz-Expires" in query:
+        try:
+            signed = calendar.timegm(time.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ"))
+            expires = int(query["X-Amz-Expires"])
+        except ValueError:
+            raise S3Error("AuthorizationQueryParametersError", "X-Amz-Date or X-Amz-Expires is malformed") from None
+        if time.time() > signed + expires:
+            raise S3Error("AccessDenied", "Request has expired", 403, X_Amz_Expires=expires)
+    elif "Expires" in query and "AWSAccessKeyId" in query:
+        try:
+            if time.time() > int(query["Expires"]):
+                raise S3Error("AccessDenied", "Request has expired", 403)
+        except ValueError:
+            pass
+
+
+class S3App:
+    def __init__(self, store: S3Store, moto: Callable, account_id: str, default_region: str,
+                 new_request_id: Callable[[], str]) -> None:
+        self.store = store
+        self.account_id = account_id
+        self.default_region = default_region
+        self.new_request_id = new_request_id
+        self.bridge = MotoBridge(moto, store, account_id)
+        self.bridge.restore()
+
+    def reset(self) -> None:
+        self.store.reset()
+
+    def _locate(self, environ: dict) -> tuple[str, str, bool]:
+        """(bucket, key, whether the path named a key), path style or virtual-hosted style."""
+        path = _raw_path(environ)
+        host = (environ.get("HTTP_HOST") or "").rsplit(":", 1)[0].lower()
+        virtual = _VIRTUAL_HOST.match(host)
+        if virtual and virtual.group("bucket") not in ("s3", "www"):
+            key = path[1:]
+            return virtual.group("bucket"), unquote(key), True if key or path.endswith("/") and path != "/" else False
+        parts = path[1:].split("/", 1)
+        bucket = unquote(parts[0])
+        if len(parts) == 1:
+            return bucket, "", False
+        return bucket, unquote(parts[1]), parts[1] != ""
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request_id = self.new_request_id()
+        headers = environ.get("emulator.headers") or EnvironHeaders(environ)
+        method = environ.get("REQUEST_METHOD", "GET")
+        region, _ = _region_and_service(environ)
+        query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        bucket, key, has_key = self._locate(environ)
+        req = S3Request(method, bucket, key, query, environ, headers, region or self.default_region, request_id,
+                        self.store, has_key, {"account": self.account_id})
+        try:
+            _check_presigned_expiry(query)
+            handler = self._route(req)
+            if handler is None:
+                return self.bridge.forward(environ, start_response, bucket, req.region)
+            if req.has_key and req.bucket:
+                subresources.check_object_access(req)
+            response = handler(req)
+        except S3Error as err:
+            bare = method == "HEAD" or err.status == 304 or err.bare
+            response = S3Response(err.status, {"Content-Type": "application/xml", **err.headers},
+                                  b"" if bare else err.xml(request_id))
+        except (ConnectionError, TimeoutError):
+            raise
+        except Exception:
+            log.exception("S3 %s %s failed", method, environ.get("RAW_URI"))
+            internal = S3Error("InternalError", "We encountered an internal error. Please try again.", 500)
+            response = S3Response(500, {"Content-Type": "application/xml"},
+                                  b"" if method == "HEAD" else internal.xml(request_id))
+        reply = dict(response.headers)
+        reply["x-amz-request-id"] = request_id
+        reply["x-amz-id-2"] = request_id
+        reply["x-amzn-RequestId"] = request_id
+        if not (method == "PUT" and response.status == 200 and response.body == b""):
+            reply.setdefault("Content-Type", "application/xml")  # S3 sends none with PutObject/UploadPart
+        body = response.body
+        if isinstance(body, bytes):
+            if "Content-Length" not in reply or method != "HEAD":
+                reply.setdefault("Content-Length", str(len(body)))
+            body = [body]
+        status = response.status
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(reply.items()))
+        return body
+
+    def _route(self, req: S3Request) -> Callable[[S3Request], S3Response] | None:
+        """The handler for this request, or None for a bucket sub-resource moto answers."""
+        m, q = req.method, req.query
+        if not req.bucket:
+            if m == "GET":
+                return buckets.list_buckets
+            raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
+                          Method=m, ResourceType="SERVICE")
+        if not req.has_key:
+            return self._bucket_route(req)
+        if m == "PUT":
+            if "uploadId" in q and "partNumber" in q:
+                return multipart.upload_part_copy if req.header("x-amz-copy-source") else multipart.upload_part
+            if "tagging" in q:
+                return subresources.put_tagging
+            if "acl" in q:
+                return subresources.put_acl
+            if "retention" in q:
+                return locking.put_retention
+            if "legal-hold" in q:
+                return locking.put_legal_hold
+            if req.header("x-amz-copy-source"):
+                return copying.copy_object
+            self._refuse_unknown(req)
+            return objects.put_object
+        if m in ("GET", "HEAD"):
+            if m == "GET" and "uploadId" in q:
+                return multipart.list_parts
+            if m == "GET" and "tagging" in q:
+                return subresources.get_tagging
+            if m == "GET" and "acl" in q:
+                return subresources.get_acl
+            if m == "GET" and "attributes" in q:
+                return subresources.get_attributes
+            if m == "GET" and "retention" in q:
+                return locking.get_retention
+            if m == "GET" and "legal-hold" in q:
+                return locking.get_legal_hold
+            self._refuse_unknown(req)
+            return objects.get_object if m == "GET" else _head_object
+        if m == "DELETE":
+            if "uploadId" in q:
+                return multipart.abort_upload
+            if "tagging" in q:
+                return subresources.delete_tagging
+            self._refuse_unknown(req)
+            return objects.delete_object
+        if m == "POST":
+            if "uploads" in q:
+                return multipart.create_upload
+            if "uploadId" in q:
+                return multipart.complete_upload
+            if "restore" in q:
+                return subresources.restore
+            if "select" in q:
+                return self._select
+        raise S3Error("NotImplemented", f"{m} on an object with {sorted(q)} is not implemented by this emulator.")
+
+    @staticmethod
+    def _refuse_unknown(req: S3Request) -> None:
+        unknown = [name for name in req.query if name == "torrent"]
+        if unknown:
+            raise S3Error("NotImplemented", f"The object sub-resource ?{unknown[0]} is not implemented by this "
+                          "emulator.")
+
+    def _bucket_route(self, req: S3Request) -> Callable[[S3Request], S3Response] | None:
+        m, q = req.method, req.query
+        names = set(q)
+        own = names & _BUCKET_OWN
+        others = names - _BUCKET_OWN - {"prefix", "delimiter", "marker", "max-keys", "encoding-type",
+                                        "continuation-token", "start-after", "fetch-owner", "key-marker",
+                                        "version-id-marker", "upload-id-marker", "max-uploads", "x-id"}
+        others = {n for n in others if not n.startswith(("X-Amz-", "AWSAccessKeyId", "Signature", "Expires"))}
+        if others and not own:
+            if m in ("GET", "HEAD", "PUT", "POST", "DELETE") and req.store.bucket(req.bucket) is None \
+                    and m != "PUT":
+                raise S3Error("NoSuchBucket", "The specified bucket does not exist", BucketName=req.bucket)
+            return None
+        if m == "PUT":
+            if "versioning" in q:
+                return self._put_versioning
+            return buckets.create_bucket
+        if m == "GET":
+            if "versioning" in q:
+                return buckets.get_versioning
+            if "location" in q:
+                return buckets.get_location
+            if "versions" in q:
+                return listing.list_object_versions
+            if "uploads" in q:
+                return listing.list_uploads
+            if q.get("list-type") == "2":
+                return listing.list_objects_v2
+            return listing.list_objects
+        if m == "HEAD":
+            return buckets.head_bucket
+        if m == "DELETE":
+            return buckets.delete_bucket
+        if m == "POST" and "delete" in q:
+            return objects.delete_objects
+        if m == "POST" and (req.header("Content-Type") or "").startswith("multipart/form-data"):
+            return form_upload.post_object
+        raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
+                      Method=m, ResourceType="BUCKET")
+
+    def _put_versioning(self, req: S3Request) -> S3Response:
+        body = buckets.put_versioning(req)
+        environ = dict(req.environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        status: list[Any] = []
+        for _ in self.bridge.forward(environ, lambda s, h, e=None: status.append(s), req.bucket, req.region):
+            pass
+        return S3Response(200)
+
+
+    def _select(self, req: S3Request) -> S3Response:
+        """SelectObjectContent: moto's engine, on a copy of the object put into moto for the request."""
+        obj = objects.find_object(req, objects.require_bucket(req))
+        if obj.size > Materialized.MAX_BYTES:
+            raise S3Error("NotImplemented", f"S3 Select here reads objects up to {Materialized.MAX_BYTES} bytes.")
+        answered: list[Any] = []
+        with Materialized(self.account_id, req.bucket, req.key, str(self.store.path(obj.file)), obj.size):
+            chunks = self.bridge.moto(req.environ, lambda s, h, e=None: answered.append((s, h)))
+            body = b"".join(chunks)
+        status, headers = answered[0]
+        return S3Response(int(status.split()[0]), {k: v for k, v in headers if k.lower() != "content-length"}, body)
+
+
+def _head_object(req: S3Request) -> S3Response:
+    return objects.get_object(req, head=True)
