@@ -12,7 +12,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from .conftest import error_of, unique
+from .helpers import error_of, unique
 
 
 @pytest.fixture
