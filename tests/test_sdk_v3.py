@@ -9,10 +9,12 @@ Endpoint invoke). This side checks what it reports against the emulator's own st
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
@@ -115,3 +117,34 @@ def test_iam_simulate_principal_policy(sagemaker_emulator):
     with pytest.raises(ClientError) as err:
         iam.simulate_principal_policy(PolicySourceArn=arn + "-gone", ActionNames=["s3:PutObject"])
     assert err.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+@pytest.fixture(scope="module")
+def v3_sklearn_run(sdk_v3_python, sagemaker_emulator, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sdk-v3-sklearn")
+    shutil.copy(ROOT / "tests" / "sdk_v3_sklearn_client.py", workdir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "PYTHON"))}
+    env.update(AWS_ENDPOINT_URL=sagemaker_emulator.endpoint_url, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    done = subprocess.run([sdk_v3_python, "sdk_v3_sklearn_client.py"], cwd=workdir, env=env, capture_output=True,
+                          text=True, timeout=1200)  # the first use builds the stand-in
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_model_trainer_on_the_sklearn_image(docker_ready, v3_sklearn_run, sagemaker_client, logs_client, s3_client):
+    """v3's ModelTrainer with SourceCode runs its own driver (sm_train.sh) in AWS's sklearn image."""
+    report = v3_sklearn_run
+    assert report["image"] == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    assert (report["status"], report["failure"]) == ("Completed", None)
+    job = sagemaker_client.describe_training_job(TrainingJobName=report["job"])
+    assert job["AlgorithmSpecification"]["TrainingImage"] == report["image"]
+    streams = logs_client.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                               logStreamNamePrefix=report["job"] + "/")["logStreams"]
+    lines = [e["message"] for s in streams for e in logs_client.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=s["logStreamName"], startFromHead=True)["events"]]
+    trained = next(line for line in lines if line.startswith("trained sklearn"))
+    assert trained.startswith("trained sklearn 1.2") and "coef [2.0" in trained, trained
+    key = report["artifacts"].split(f"s3://{BUCKET}/", 1)[1]
+    with tarfile.open(fileobj=io.BytesIO(s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read())) as tar:
+        assert "model.pkl" in tar.getnames()
