@@ -26,14 +26,19 @@ def _sagemaker_handlers() -> list:
     from sagemaker_emulator.handlers import (
         endpoint_configs,
         endpoints,
+        experiments,
+        lineage,
+        model_packages,
         models,
         processing_jobs,
+        search,
         tags,
         training_jobs,
         transform_jobs,
     )
 
-    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs]
+    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
+            model_packages, experiments, lineage, search]
 
 
 def _logs_handlers() -> list:
@@ -63,6 +68,10 @@ class Services:
 
         self.sagemaker_runtime = RestService("sagemaker-runtime", collect_handlers(
             service_model("sagemaker-runtime"), [runtime_handlers]))
+        from sagemaker_emulator.handlers import metrics as metrics_handlers
+
+        self.sagemaker_metrics = RestService("sagemaker-metrics", collect_handlers(
+            service_model("sagemaker-metrics"), [metrics_handlers]))
         if runtime is None:
             from .runtime.docker_engine import DockerRuntime
 

@@ -2,6 +2,7 @@
 
 * `X-Amz-Target: SageMaker.*` or `Logs_20140328.*`  -> our awsJson services
 * `POST /endpoints/<name>/...` signed for `sagemaker` -> our runtime (InvokeEndpoint)
+* `PUT /BatchPutMetrics`, `POST /BatchGetMetrics` signed for `sagemaker` -> our sagemaker-metrics
 * anything else (S3, STS, IAM, ...)                 -> moto, in-process
 """
 
@@ -27,6 +28,7 @@ from sagemaker_emulator.services import Services
 log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+_METRICS_PATH = re.compile(r"^/Batch(Put|Get)Metrics$")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
 
 
@@ -112,27 +114,29 @@ def _json_api(services: Services) -> Flask:
     return api
 
 
-def _runtime_app(services: Services) -> Callable:
+def _runtime_app(services: Services, rest: Any = None) -> Callable:
     """sagemaker-runtime (InvokeEndpoint & co.) as a plain WSGI callable: the invocation hot path.
+    Also serves the other rest-json service, sagemaker-metrics (`rest`), the same way.
 
     No Flask here: its request context, session and URL adapter cost more than the rest of an
     invocation. The raw path picks the operation (a `%2F` inside a name stays in its label).
     """
-    rest = services.sagemaker_runtime
+    rest = rest or services.sagemaker_runtime
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         headers = environ.get("emulator.headers") or EnvironHeaders(environ)  # our server's, already parsed
         path = _raw_path(environ)
         region, _ = signing_scope(headers.get("Authorization"))
         ctx = services.request_context(region)
-        found = rest.find("POST", path)
+        method = environ.get("REQUEST_METHOD", "")
+        found = rest.find(method, path)
         limit = rest.payload_limit(found[0]) if found else None
         body: bytes | Iterator[bytes]
         # our server's wsgi.input stops at the request's end; another server's may need werkzeug's limit
         stream = environ["wsgi.input"] if environ.get("emulator.body_limited") else get_input_stream(environ)
         try:
-            if environ.get("REQUEST_METHOD") != "POST":
-                raise AwsError(f"No sagemaker-runtime operation at {environ.get('REQUEST_METHOD')} {path}.",
+            if found is None:
+                raise AwsError(f"No {rest.model.service_name} operation at {method} {path}.",
                                code="UnknownOperationException", status=404)
             data = _checked_body(environ, headers, stream,
                                  limit if limit is not None else services.config.max_request_bytes, services,
@@ -143,7 +147,7 @@ def _runtime_app(services: Services) -> Callable:
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:
-            status, reply_headers, body = rest.dispatch(found, "POST", path, headers, data, ctx)
+            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx)
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
             chunks: Iterable[bytes] = [body]
@@ -162,6 +166,7 @@ class EmulatorApp:
         self.services = services
         self.api = _json_api(services)
         self.runtime = _runtime_app(services)
+        self.metrics = _runtime_app(services, services.sagemaker_metrics)
         self.moto = moto_wsgi_app()
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
@@ -178,6 +183,10 @@ class EmulatorApp:
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
             if service in (None, "sagemaker"):
                 return self.runtime(environ, start_response)
+        if _METRICS_PATH.match(path):  # sagemaker-metrics signs as `sagemaker` too: routed by path
+            _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
+            if service in (None, "sagemaker"):
+                return self.metrics(environ, start_response)
         return self.moto(environ, start_response)
 
 
