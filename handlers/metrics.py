@@ -1,6 +1,7 @@
 """sagemaker-metrics (rest-json): BatchPutMetrics and BatchGetMetrics over trial components' series.
 
-BatchPutMetrics answers per-item Errors (AWS's codes) instead of failing the whole request; the
+BatchPutMetrics answers per-item Errors (AWS's codes) instead of failing the whole request (a
+negative Step is a VALIDATION_ERROR; NaN/Infinity never get past the protocol's number check); the
 values that pass are appended to the trial component and summarised there (experiments.record_metrics).
 BatchGetMetrics reads a trial component's series, or a job's through the trial component whose
 Source is that job.
@@ -33,8 +34,8 @@ def batch_put_metrics(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
     names = set(row.document.get("_Series", {}))
     accepted, errors = [], []
     for index, point in enumerate(params["MetricData"]):
-        value = point.get("Value")
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        value, step = point.get("Value"), point.get("Step")
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or (step is not None and step < 0):
             errors.append({"Code": "VALIDATION_ERROR", "MetricIndex": index})
             continue
         if point["MetricName"] not in names and len(names) >= MAX_METRIC_NAMES:
