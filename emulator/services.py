@@ -90,6 +90,9 @@ class Services:
         from .jobs.transform.engine import TransformEngine
 
         self.transform = TransformEngine(self)
+        from .jobs.experiment_tracking import ExperimentTracking
+
+        self.experiment_tracking = ExperimentTracking(self)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""

@@ -264,3 +264,70 @@ def summary(name: str, values: list[list], source_arn: str | None) -> dict[str, 
 
 def series(row: Resource, name: str) -> list[list]:
     return list(row.document.get("_Series", {}).get(name, []))
+
+
+# -- the trial component of a job with ExperimentConfig ------------------------------------------
+JOB_SOURCES = {"training-job": ("TrainingJob", "SageMakerTrainingJob", "-aws-training-job"),
+               "processing-job": ("ProcessingJob", "SageMakerProcessingJob", "-aws-processing-job"),
+               "transform-job": ("TransformJob", "SageMakerTransformJob", "-aws-transform-job")}
+
+
+def job_component_name(kind: str, job_name: str) -> str:
+    return (job_name + JOB_SOURCES[kind][2]).lower()
+
+
+def _parameter(value: str) -> dict[str, Any]:
+    try:
+        return {"NumberValue": float(value)}
+    except (TypeError, ValueError):
+        return {"StringValue": str(value)}
+
+
+def job_component(ctx: RequestContext, kind: str, job: dict[str, Any]) -> Resource:
+    """Create (or find) the job's trial component, Source = the job, associated with its trial:
+    ExperimentConfig.TrialName, or a new trial of ExperimentConfig.ExperimentName named after it."""
+    prefix, source_type, _ = JOB_SOURCES[kind]
+    name = job_component_name(kind, job[f"{prefix}Name"])
+    config = job.get("ExperimentConfig") or {}
+    row = resources.get(COMPONENT, ctx.region, name)
+    if row is None:
+        parameters = {key: _parameter(value) for key, value in (job.get("HyperParameters") or {}).items()}
+        inputs = {channel["ChannelName"]: {"Value": channel["DataSource"]["S3DataSource"]["S3Uri"]}
+                  for channel in job.get("InputDataConfig") or [] if channel.get("DataSource", {}).get("S3DataSource")}
+        document = {"TrialComponentName": name, "DisplayName": config.get("TrialComponentDisplayName") or name,
+                    "Source": {"SourceArn": job[f"{prefix}Arn"], "SourceType": source_type},
+                    "Status": {"PrimaryStatus": "InProgress"}, "StartTime": resources.now(),
+                    "Parameters": parameters, "InputArtifacts": inputs, "OutputArtifacts": {}}
+        if config.get("RunName"):
+            document["RunName"] = config["RunName"]
+        try:
+            row = _create(ctx, COMPONENT, name, document, None)
+        except ValidationError:  # created meanwhile
+            row = _require(ctx, COMPONENT, name)
+    trial_name = config.get("TrialName")
+    if not trial_name and config.get("ExperimentName"):
+        trial_name = name
+        if resources.get(TRIAL, ctx.region, name) is None:
+            create_trial(ctx, {"TrialName": name, "ExperimentName": config["ExperimentName"]})
+    if trial_name:
+        resources.relate(_require(ctx, TRIAL, trial_name), row, COMPONENTS)
+    return row
+
+
+def finish_job_component(ctx: RequestContext, kind: str, job: dict[str, Any]) -> None:
+    """The job ended: its trial component takes the job's status, end time and model artifact."""
+    prefix = JOB_SOURCES[kind][0]
+    row = resources.get(COMPONENT, ctx.region, job_component_name(kind, job[f"{prefix}Name"]))
+    if row is None:
+        return
+
+    def change(doc: dict) -> None:
+        status = job.get(f"{prefix}Status")
+        doc["Status"] = {"PrimaryStatus": status, **({"Message": job["FailureReason"]}
+                                                     if job.get("FailureReason") else {})}
+        doc["EndTime"] = resources.now()
+        model = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        if model:
+            doc.setdefault("OutputArtifacts", {})["SageMaker.ModelArtifact"] = {"Value": model}
+
+    _update(row, change)

@@ -12,11 +12,6 @@ from botocore.exceptions import ClientError
 from .helpers import error_of, unique
 
 
-@pytest.fixture(scope="module")
-def metrics_client(sagemaker_emulator):
-    return sagemaker_emulator.client("sagemaker-metrics")
-
-
 def _experiment(sm) -> tuple[str, str, str]:
     experiment, trial, component = unique("exp"), unique("trial"), unique("tc")
     sm.create_experiment(ExperimentName=experiment, Description="d")
@@ -74,16 +69,16 @@ def test_crud_associations_and_duplicates(sagemaker_client):
     assert error_of(exc)[0] == "ResourceNotFound"
 
 
-def test_batch_put_and_get_metrics(sagemaker_client, metrics_client):
+def test_batch_put_and_get_metrics(sagemaker_client, sagemaker_metrics_client):
     _, _, component = _experiment(sagemaker_client)
     now = time.time()
     values = [0.5 + i / 100 for i in range(25)]
     for start in range(0, 25, 10):
-        reply = metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
+        reply = sagemaker_metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
             {"MetricName": "loss", "Value": v, "Step": start + i, "Timestamp": dt.datetime.fromtimestamp(
                 now + start + i, dt.timezone.utc)} for i, v in enumerate(values[start:start + 10])])
         assert not reply.get("Errors")
-    metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
+    sagemaker_metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
         {"MetricName": "acc", "Value": 1.0, "Timestamp": dt.datetime.now(dt.timezone.utc)}])
     summary = {m["MetricName"]: m for m in sagemaker_client.describe_trial_component(
         TrialComponentName=component)["Metrics"]}
@@ -93,7 +88,7 @@ def test_batch_put_and_get_metrics(sagemaker_client, metrics_client):
     assert loss["StdDev"] == pytest.approx(statistics.stdev(values))
     assert summary["acc"]["Count"] == 1
     arn = sagemaker_client.describe_trial_component(TrialComponentName=component)["TrialComponentArn"]
-    got = metrics_client.batch_get_metrics(MetricQueries=[
+    got = sagemaker_metrics_client.batch_get_metrics(MetricQueries=[
         {"MetricName": "loss", "ResourceArn": arn, "MetricStat": "Avg", "Period": "IterationNumber",
          "XAxisType": "IterationNumber"},
         {"MetricName": "loss", "ResourceArn": arn, "MetricStat": "Count", "Period": "OneHour",
@@ -105,13 +100,13 @@ def test_batch_put_and_get_metrics(sagemaker_client, metrics_client):
     assert sum(got[1]["MetricValues"]) == 25
     assert got[2]["Status"] == "ValidationError"
     with pytest.raises(ClientError):
-        metrics_client.batch_put_metrics(TrialComponentName="no-such-component", MetricData=[
+        sagemaker_metrics_client.batch_put_metrics(TrialComponentName="no-such-component", MetricData=[
             {"MetricName": "loss", "Value": 1.0, "Timestamp": dt.datetime.now(dt.timezone.utc)}])
 
 
-def test_search_trial_components(sagemaker_client, metrics_client):
+def test_search_trial_components(sagemaker_client, sagemaker_metrics_client):
     experiment, trial, component = _experiment(sagemaker_client)
-    metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
+    sagemaker_metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
         {"MetricName": "acc", "Value": 0.9, "Timestamp": dt.datetime.now(dt.timezone.utc)}])
     def search(*filters, **extra):
         return sagemaker_client.search(Resource="ExperimentTrialComponent", SearchExpression={
@@ -164,14 +159,14 @@ def test_lineage_artifacts_and_associations(sagemaker_client):
     assert error_of(exc)[0] == "ResourceNotFound"
 
 
-def test_metric_name_limit(sagemaker_client, metrics_client):
+def test_metric_name_limit(sagemaker_client, sagemaker_metrics_client):
     """Past 1000 distinct names on one trial component, new names get METRIC_LIMIT_EXCEEDED per item."""
     _, _, component = _experiment(sagemaker_client)
     now = dt.datetime.now(dt.timezone.utc)
     for batch in range(100):
-        reply = metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
+        reply = sagemaker_metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
             {"MetricName": f"m{batch * 10 + i}", "Value": 1.0, "Timestamp": now} for i in range(10)])
         assert not reply.get("Errors")
-    reply = metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
+    reply = sagemaker_metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
         {"MetricName": "m0", "Value": 2.0, "Timestamp": now}, {"MetricName": "new", "Value": 1.0, "Timestamp": now}])
     assert reply["Errors"] == [{"Code": "METRIC_LIMIT_EXCEEDED", "MetricIndex": 1}]

@@ -34,6 +34,11 @@ def sagemaker_runtime_client(sagemaker_emulator: EmulatorServer):
 
 
 @pytest.fixture(scope="session")
+def sagemaker_metrics_client(sagemaker_emulator: EmulatorServer):
+    return sagemaker_emulator.client("sagemaker-metrics")
+
+
+@pytest.fixture(scope="session")
 def s3_client(sagemaker_emulator: EmulatorServer):
     return sagemaker_emulator.client("s3")
 
