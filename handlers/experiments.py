@@ -89,12 +89,17 @@ def list_experiments(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
         ExperimentSource="Source"))
 
 
-def delete_experiment(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    row = _require(ctx, EXPERIMENT, params["ExperimentName"])
-    if resources.children(row, TRIALS):
-        raise ValidationError(f"Experiment {row.name} still has trials; delete them before the experiment.")
+def _delete_empty(ctx: RequestContext, kind: str, name: str, relation: str, what: str) -> dict[str, Any]:
+    """Delete an experiment or trial, refused while it still has `relation` children (AWS's order)."""
+    row = _require(ctx, kind, name)
+    if resources.children(row, relation):
+        raise ValidationError(f"{NOUNS[kind]} {row.name} still has {what}; remove them first.")
     common.delete(ctx, row)
-    return {"ExperimentArn": row.arn}
+    return {f"{NOUNS[kind]}Arn": row.arn}
+
+
+def delete_experiment(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _delete_empty(ctx, EXPERIMENT, params["ExperimentName"], TRIALS, "trials")
 
 
 # -- trials ------------------------------------------------------------------------------------------
@@ -134,11 +139,7 @@ def list_trials(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_trial(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    row = _require(ctx, TRIAL, params["TrialName"])
-    if resources.children(row, COMPONENTS):
-        raise ValidationError(f"Trial {row.name} still has trial components; disassociate them first.")
-    common.delete(ctx, row)
-    return {"TrialArn": row.arn}
+    return _delete_empty(ctx, TRIAL, params["TrialName"], COMPONENTS, "trial components (disassociate them)")
 
 
 def trials_of(component: Resource) -> list[Resource]:

@@ -91,24 +91,30 @@ def _list(ctx: RequestContext, kind: str, params: dict[str, Any]) -> dict[str, A
                           lambda row: {k: row.document[k] for k in members if k in row.document})
 
 
-def create_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _create(ctx, "action", params)
+def _named_entity(kind: str, key: str, members: tuple[str, ...]) -> tuple[Any, ...]:
+    """Create/Describe/Update/Delete/List of an entity looked up by its name (actions, contexts)."""
+    def create(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _create(ctx, kind, params)
+
+    def describe(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _entity(ctx, kind, params[key]).document
+
+    def update(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _update(ctx, kind, key, params, members)
+
+    def delete(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _delete(ctx, kind, params[key])
+
+    def listing(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _list(ctx, kind, params)
+
+    return create, describe, update, delete, listing
 
 
-def describe_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _entity(ctx, "action", params["ActionName"]).document
-
-
-def update_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _update(ctx, "action", "ActionName", params, ("Description", "Status"))
-
-
-def delete_action(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _delete(ctx, "action", params["ActionName"])
-
-
-def list_actions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _list(ctx, "action", params)
+create_action, describe_action, update_action, delete_action, list_actions = _named_entity(
+    "action", "ActionName", ("Description", "Status"))
+create_context, describe_context, update_context, delete_context, list_contexts = _named_entity(
+    "context", "ContextName", ("Description",))
 
 
 def create_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -137,26 +143,6 @@ def delete_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 
 def list_artifacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return _list(ctx, "artifact", params)
-
-
-def create_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _create(ctx, "context", params)
-
-
-def describe_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _entity(ctx, "context", params["ContextName"]).document
-
-
-def update_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _update(ctx, "context", "ContextName", params, ("Description",))
-
-
-def delete_context(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _delete(ctx, "context", params["ContextName"])
-
-
-def list_contexts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _list(ctx, "context", params)
 
 
 # -- associations ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -170,12 +171,43 @@ def _sort_key(doc: dict, path: str) -> tuple:
     return (1, number, "") if number is not None else (2, 0.0, str(values[0]))
 
 
-def _document(row: Resource, complete: Callable[[Resource, dict], dict] | None) -> dict[str, Any]:
-    doc = row.document
+_ADDED = ("Tags", "Parents", "TrialComponentSummaries", "SourceDetail")  # what _document adds to the stored one
+_PLAIN = re.compile(r"^[A-Za-z][\w.:/-]*$")  # a value stored verbatim in the JSON text
+
+
+def _document(row: Resource, complete: Callable[[Resource, dict], dict] | None, doc: dict | None = None
+              ) -> dict[str, Any]:
+    doc = row.document if doc is None else doc
     doc["Tags"] = resources.tags_of(row)
     doc.setdefault("CreationTime", row.creation_time)
     doc.setdefault("LastModifiedTime", row.last_modified_time)
     return complete(row, doc) if complete else doc
+
+
+def _names(expression: dict[str, Any] | None) -> list[str]:
+    """Every property path the expression (or its sub-expressions) reads."""
+    if not expression:
+        return []
+    names = [f["Name"] for f in expression.get("Filters", [])]
+    names += [n["NestedPropertyName"] for n in expression.get("NestedFilters", [])]
+    return names + [name for sub in expression.get("SubExpressions", []) for name in _names(sub)]
+
+
+def _needs_completion(paths: list[str]) -> bool:
+    return any(path.split(".", 1)[0] in _ADDED for path in paths)
+
+
+def _prefilter(query: Any, expression: dict[str, Any] | None) -> Any:
+    """Narrow the scan in SQL: a top-level AND filter `Equals <plain string>` on a stored member
+    can only match rows whose JSON text contains that string (LIKE: a superset, never a miss)."""
+    if not expression or expression.get("Operator") == "Or":
+        return query
+    for flt in expression.get("Filters", []):
+        value = flt.get("Value")
+        if ((flt.get("Operator") or "Equals") == "Equals" and isinstance(value, str) and _PLAIN.match(value)
+                and flt["Name"].split(".", 1)[0] not in _ADDED and _number(value) is None):
+            query = query.where(Resource.data.contains(value))
+    return query
 
 
 def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -184,16 +216,27 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"Search over {params['Resource']} is not supported by sagemaker-emulator; "
                               f"it searches {', '.join(sorted(TYPES))}.")
     expression = params.get("SearchExpression")
-    rows = Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region))
-    docs = [doc for doc in (_document(row, complete) for row in rows) if evaluate(doc, expression)]
     sort_by = params.get("SortBy") or "LastModifiedTime"
-    docs.sort(key=lambda doc: _sort_key(doc, sort_by), reverse=(params.get("SortOrder") or "Descending")
-              == "Descending")
     start = _offset(params.get("NextToken"), params)
     limit = params.get("MaxResults") or 10
-    out: dict[str, Any] = {"Results": [{member: doc} for doc in docs[start:start + limit]],
-                           "TotalHits": {"Value": len(docs), "Relation": "EqualTo"}}
-    if start + limit < len(docs):
+    # documents are completed (tags, parents: more queries) before filtering only if the search reads
+    # what completion adds; otherwise only the page returned is completed
+    early = _needs_completion([*_names(expression), sort_by])
+    rows = _prefilter(Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region)), expression)
+    hits = []
+    for row in rows:
+        doc = _document(row, complete) if early else row.document
+        if not early:
+            doc.setdefault("CreationTime", row.creation_time)
+            doc.setdefault("LastModifiedTime", row.last_modified_time)
+        if evaluate(doc, expression):
+            hits.append((row, doc))
+    hits.sort(key=lambda hit: _sort_key(hit[1], sort_by), reverse=(params.get("SortOrder") or "Descending")
+              == "Descending")
+    page = [doc if early else _document(row, complete, doc) for row, doc in hits[start:start + limit]]
+    out: dict[str, Any] = {"Results": [{member: doc} for doc in page],
+                           "TotalHits": {"Value": len(hits), "Relation": "EqualTo"}}
+    if start + limit < len(hits):
         out["NextToken"] = base64.urlsafe_b64encode(json.dumps([_fingerprint(params), start + limit])
                                                     .encode()).decode()
     return out
