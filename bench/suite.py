@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.training_latency": (["--runs", "5"], ["--runs", "2"]),
     "bench.invoke_latency": ([], ["--requests", "400", "--runs", "1"]),
     "bench.transform_throughput": (["--runs", "5"], ["--lines", "20000", "--runs", "2"]),
+    "bench.search_latency": (["--runs", "3"], ["--components", "1000", "--calls", "10", "--runs", "1"]),
 }
 
 
@@ -60,6 +61,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     if transform:
         out["transform records/s vs direct"] = {"ratio": transform["ratio"], "target": ">= 0.8",
                                                 "met": transform["ratio"] >= 0.8}
+    search = results.get("bench.search_latency")
+    if search:
+        out[f"Search p50 ms ({search['components']} trial components, two filters)"] = {
+            "emulator": search["emulator"]["p50_ms"], "moto_server": search["moto_server"].get("p50_ms"),
+            "target": f"< {search['target_ms']} ms", "met": search["met"]}
     return out
 
 

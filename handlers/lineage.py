@@ -41,7 +41,7 @@ def _entity(ctx: RequestContext, kind: str, value: str) -> Resource:
 
 def _create(ctx: RequestContext, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     noun, name_key, _ = ENTITIES[kind]
-    name = params.get(name_key) if kind != "artifact" else uuid.uuid4().hex
+    name: str = params[name_key] if kind != "artifact" else uuid.uuid4().hex
     document = {k: v for k, v in params.items() if k != "Tags"}
     now = resources.now()
     document.update({f"{noun}Arn": common.arn(ctx, kind, name), "CreationTime": now, "LastModifiedTime": now,
@@ -161,7 +161,7 @@ def _display_name(row: Resource) -> str | None:
 
 def add_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     source, destination = _end(params["SourceArn"]), _end(params["DestinationArn"])
-    document = {"SourceArn": source.arn, "DestinationArn": destination.arn,
+    document: dict[str, Any] = {"SourceArn": source.arn, "DestinationArn": destination.arn,
                 "SourceType": _TYPES.get(source.kind, source.kind), "DestinationType":
                 _TYPES.get(destination.kind, destination.kind), "SourceName": _display_name(source),
                 "DestinationName": _display_name(destination), "CreationTime": resources.now(), "CreatedBy": {}}
@@ -204,7 +204,7 @@ def list_associations(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
 def query_lineage(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """Breadth-first over associations from StartArns, Ascendants/Descendants/Both, up to MaxDepth."""
     direction = params.get("Direction") or "Both"
-    depth = params.get("MaxDepth") if params.get("MaxDepth") is not None else 10
+    depth: int = params["MaxDepth"] if params.get("MaxDepth") is not None else 10
     include_edges = params.get("IncludeEdges", True)
     edges = _associations(ctx, lambda doc: True)
     seen = {arn.lower() for arn in params.get("StartArns", [])}

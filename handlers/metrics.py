@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from sagemaker_emulator.protocol.errors import ResourceNotFound
@@ -22,7 +23,8 @@ from . import experiments
 
 MAX_METRIC_NAMES = 1000  # distinct metric names per trial component (docs/decisions.md)
 _PERIODS = {"OneMinute": 60, "FiveMinute": 300, "OneHour": 3600}
-_STATS = {"Min": min, "Max": max, "Avg": statistics.fmean, "Count": len, "Last": lambda v: v[-1],
+_STATS: dict[str, Callable[[list[float]], float]] = {
+    "Min": min, "Max": max, "Avg": statistics.fmean, "Count": len, "Last": lambda v: v[-1],
           "StdDev": lambda v: statistics.stdev(v) if len(v) > 1 else 0.0}
 
 
