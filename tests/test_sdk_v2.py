@@ -334,6 +334,11 @@ def test_run_logs_parameters_metrics_files_and_a_confusion_matrix(session, sagem
     assert [t["TrialName"] for t in trials] == [f"Default-Run-Group-{experiment}"]
     produced = sagemaker_client.list_associations(SourceArn=got["TrialComponentArn"])["AssociationSummaries"]
     assert [a["DestinationType"] for a in produced] == ["Artifact"]
+    from sagemaker.analytics import ExperimentAnalytics
+
+    frame = ExperimentAnalytics(experiment_name=experiment, sagemaker_session=session).dataframe()
+    assert frame["TrialComponentName"].tolist() == [component]
+    assert frame["loss - Count"].tolist() == [25] and frame["lr"].tolist() == [0.01]
     # loading the run again finds the same component (the SDK's load-or-create and Search)
     from sagemaker.experiments.run import load_run
 
