@@ -7,7 +7,17 @@ import json
 
 import pytest
 
-from .helpers import ROLE, deploy, endpoint_config, training_request, unique, wait_training, wait_until
+from .helpers import (
+    ROLE,
+    deploy,
+    endpoint_config,
+    processing_request,
+    training_request,
+    unique,
+    wait_processing,
+    wait_training,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +103,21 @@ def test_training_job_in_an_experiment(sagemaker_client, sagemaker_metrics_clien
         {"MetricName": "train:loss", "ResourceArn": job["TrainingJobArn"], "MetricStat": "Count",
          "Period": "OneHour", "XAxisType": "Timestamp"}])["MetricQueryResults"][0]
     assert series["Status"] == "Complete" and sum(series["MetricValues"]) == 3
+
+
+def test_processing_job_without_a_trial_gets_one(sagemaker_client, bucket, processing_image):
+    """ExperimentConfig with only ExperimentName: the job's component goes into a new trial named after it."""
+    sm = sagemaker_client
+    experiment = unique("exp")
+    sm.create_experiment(ExperimentName=experiment)
+    name = unique("proc")
+    sm.create_processing_job(**processing_request(name, bucket, processing_image,
+                                                  ExperimentConfig={"ExperimentName": experiment}))
+    job = wait_processing(sm, name)
+    assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
+    component = f"{name}-aws-processing-job".lower()
+    wait_until(lambda: sm.describe_trial_component(TrialComponentName=component)["Status"]["PrimaryStatus"]
+               == "Completed", timeout=30, what="the processing job's trial component")
+    got = sm.describe_trial_component(TrialComponentName=component)
+    assert got["Source"] == {"SourceArn": job["ProcessingJobArn"], "SourceType": "SageMakerProcessingJob"}
+    assert [t["TrialName"] for t in sm.list_trials(ExperimentName=experiment)["TrialSummaries"]] == [component]
