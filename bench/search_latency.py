@@ -1,8 +1,8 @@
 """Search over 10,000 trial components with a two-filter expression: p50 latency, emulator vs moto's server.
 
-Both servers get the same trial components (a display name of one of 100 groups, a status) and the
-same Search (`DisplayName Equals group-7` AND `Status.PrimaryStatus Equals Completed`, 100 hits),
-timed alternately in this run. Target: p50 < 50 ms. Prints one JSON document.
+Both servers get the same trial components, each associated with one of 100 trials, and the same
+Search: the one the SDK's `Run` sends (`TrialComponentName Equals <name>` AND `Parents.TrialName
+Equals <trial>`, 1 hit), timed alternately in this run. Target: p50 < 50 ms. Prints one JSON document.
 
     python -m bench.search_latency [--components 10000] [--calls 30] [--runs 3]
 """
@@ -20,18 +20,23 @@ from bench.common import moto_server, sagemaker_client
 from sagemaker_emulator.testing import EmulatorServer
 
 TARGET_MS = 50
-EXPRESSION = {"Filters": [{"Name": "DisplayName", "Operator": "Equals", "Value": "group-7"},
-                          {"Name": "Status.PrimaryStatus", "Operator": "Equals", "Value": "Completed"}]}
+TRIALS = 100
+EXPRESSION = {"Filters": [{"Name": "TrialComponentName", "Operator": "Equals", "Value": "bench-tc-05007"},
+                          {"Name": "Parents.TrialName", "Operator": "Equals", "Value": "bench-trial-7"}]}
 
 
 def _populate(url: str, count: int) -> None:
     def create(i: int) -> None:
         sm = clients[i % len(clients)]
-        sm.create_trial_component(TrialComponentName=f"bench-tc-{i:05d}", DisplayName=f"group-{i % 100}",
+        sm.create_trial_component(TrialComponentName=f"bench-tc-{i:05d}", DisplayName=f"group-{i % TRIALS}",
                                   Status={"PrimaryStatus": "Completed" if i % 2 == 0 else "InProgress"},
                                   Parameters={"lr": {"NumberValue": i / count}})
+        sm.associate_trial_component(TrialComponentName=f"bench-tc-{i:05d}", TrialName=f"bench-trial-{i % TRIALS}")
 
     clients = [sagemaker_client(url, pool=8) for _ in range(4)]
+    clients[0].create_experiment(ExperimentName="bench-experiment")
+    for t in range(TRIALS):
+        clients[0].create_trial(TrialName=f"bench-trial-{t}", ExperimentName="bench-experiment")
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(create, range(count)))
 
