@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.transform_throughput": (["--runs", "5"], ["--lines", "20000", "--runs", "2"]),
     "bench.standin_images": (["--runs", "3"], ["--no-build", "--runs", "1"]),
     "bench.s3_throughput": (["--runs", "2"], ["--size-mib", "256", "--keys", "20000", "--pages", "20", "--runs", "1"]),
+    "bench.search_latency": (["--runs", "3"], ["--components", "1000", "--calls", "10", "--runs", "1"]),
 }
 
 
@@ -83,6 +84,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         out[f"ListObjectsV2 1000-key page p50 ms ({listing['keys']} keys)"] = {
             "http": listing["page_p50_ms_http"], "boto3": listing["page_p50_ms_boto3"], "target": "< 50 (http)",
             "met": listing["page_p50_ms_http"] < 50}
+    search = results.get("bench.search_latency")
+    if search:
+        out[f"Search p50 ms ({search['components']} trial components, two filters)"] = {
+            "emulator": search["emulator"]["p50_ms"], "moto_server": search["moto_server"].get("p50_ms"),
+            "target": f"< {search['target_ms']} ms", "met": search["met"]}
     return out
 
 

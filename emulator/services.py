@@ -26,14 +26,19 @@ def _sagemaker_handlers() -> list:
     from sagemaker_emulator.handlers import (
         endpoint_configs,
         endpoints,
+        experiments,
+        lineage,
+        model_packages,
         models,
         processing_jobs,
+        search,
         tags,
         training_jobs,
         transform_jobs,
     )
 
-    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs]
+    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
+            model_packages, experiments, lineage, search]
 
 
 def _logs_handlers() -> list:
@@ -63,6 +68,10 @@ class Services:
 
         self.sagemaker_runtime = RestService("sagemaker-runtime", collect_handlers(
             service_model("sagemaker-runtime"), [runtime_handlers]))
+        from sagemaker_emulator.handlers import metrics as metrics_handlers
+
+        self.sagemaker_metrics = RestService("sagemaker-metrics", collect_handlers(
+            service_model("sagemaker-metrics"), [metrics_handlers]))
         if runtime is None:
             from .runtime.docker_engine import DockerRuntime
 
@@ -81,6 +90,9 @@ class Services:
         from .jobs.transform.engine import TransformEngine
 
         self.transform = TransformEngine(self)
+        from .jobs.experiment_tracking import ExperimentTracking
+
+        self.experiment_tracking = ExperimentTracking(self)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""

@@ -21,12 +21,20 @@ def find(ctx: RequestContext, kind: str, name: str) -> Resource | None:
     return resources.get(kind, ctx.region, name)
 
 
+def find_named(ctx: RequestContext, kind: str, value: str) -> Resource | None:
+    """A resource by name or by ARN (the `...NameOrArn` members), of `kind` only."""
+    if value.startswith("arn:"):
+        row = resources.get_by_arn(value)
+        return row if row is not None and row.kind == kind else None
+    return find(ctx, kind, value)
+
+
 def require(ctx: RequestContext, kind: str, name: str, noun: str,
             error: Callable[[str], Exception] = ValidationError) -> Resource:
     """The resource, or the error SageMaker gives: `Could not find model "<arn>".`"""
-    row = find(ctx, kind, name)
+    row = find_named(ctx, kind, name)
     if row is None:
-        raise error(f'Could not find {noun} "{arn(ctx, kind, name)}".')
+        raise error(f'Could not find {noun} "{name if name.startswith("arn:") else arn(ctx, kind, name)}".')
     return row
 
 
@@ -56,9 +64,15 @@ def list_page(ctx: RequestContext, kind: str, params: dict[str, Any], result_key
     Every List* filters, then takes MaxResults, except where an operation documents otherwise
     (`status_after_limit`: ListTrainingJobs takes MaxResults jobs, then keeps those in StatusEquals).
     """
+    return page_of(ctx, kind, list_query(params, status_after_limit=status_after_limit, **defaults), result_key,
+                   summary)
+
+
+def page_of(ctx: RequestContext, kind: str, query: resources.ListQuery, result_key: str,
+            summary: Callable[[Resource], dict]) -> dict[str, Any]:
+    """`list_page` for a query the caller has refined (a name prefix, a status of its own)."""
     try:
-        rows, token = resources.page(kind, ctx.region, list_query(params, status_after_limit=status_after_limit,
-                                                                  **defaults))
+        rows, token = resources.page(kind, ctx.region, query)
     except resources.InvalidToken:
         raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
     out: dict[str, Any] = {result_key: [summary(row) for row in rows]}

@@ -98,6 +98,9 @@ class ListQuery:
     token: str | None = None
     # ListTrainingJobs: take `limit` rows ignoring `status`, then filter them (its documented order)
     status_after_limit: bool = False
+    name_prefix: str | None = None  # e.g. "<group>/": the versions of one model package group
+    name_has_slash: bool | None = None  # True: only names with a "/" (versioned packages); False: only without
+    ids: list[int] | None = None  # only these rows (e.g. the children of one parent)
 
 
 _SORT_COLUMNS: dict[str, Field] = {"Name": Resource.name, "CreationTime": Resource.creation_time,
@@ -111,6 +114,12 @@ def page(kind: str, region: str, q: ListQuery) -> tuple[list[Resource], str | No
     query = Resource.select().where((Resource.kind == kind) & (Resource.region == region))
     if q.name_contains:
         query = query.where(Resource.name.contains(q.name_contains))
+    if q.name_prefix:
+        query = query.where(Resource.name.startswith(q.name_prefix))
+    if q.ids is not None:
+        query = query.where(Resource.id.in_(q.ids))
+    if q.name_has_slash is not None:
+        query = query.where(Resource.name.contains("/") if q.name_has_slash else ~Resource.name.contains("/"))
     if q.created_after is not None:
         query = query.where(Resource.creation_time > q.created_after)
     if q.created_before is not None:

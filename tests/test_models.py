@@ -63,8 +63,9 @@ def test_needs_a_container(sagemaker_client, name):
 
 
 @pytest.mark.parametrize("form", ["PrimaryContainer", "Containers"])
-def test_model_package_refused_until_packages_exist(sagemaker_client, name, form):
-    """An endpoint on a model package could never start (no image): refused at CreateModel, naming it."""
+def test_missing_model_package_refused(sagemaker_client, name, form):
+    """A container naming a model package that does not exist is refused at CreateModel, naming it
+    (packages that exist: tests/test_registry.py)."""
     package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/my-group/1"
     container = {"ModelPackageName": package}
     spec = {"PrimaryContainer": container} if form == "PrimaryContainer" else {"Containers": [container]}
@@ -72,7 +73,7 @@ def test_model_package_refused_until_packages_exist(sagemaker_client, name, form
         sagemaker_client.create_model(ModelName=name, ExecutionRoleArn=ROLE, **spec)
     code, message, status = error_of(exc)
     assert (code, status) == ("ValidationException", 400)
-    assert package in message and "model package" in message.lower()
+    assert package in message and "does not exist" in message
     with pytest.raises(ClientError):
         sagemaker_client.describe_model(ModelName=name)
 

@@ -261,3 +261,79 @@ def test_telemetry_opt_out_from_a_config_file(sdk, tmp_path, monkeypatch):
 def test_no_telemetry_was_sent(sdk, predictor):
     """TelemetryOptOut in the session's config: the SDK sent nothing to its AWS telemetry bucket."""
     assert sdk == []
+
+
+# -- model registry and experiments ----------------------------------------------------------------
+def test_register_two_versions_approve_and_deploy(trained, session, sagemaker_client, sagemaker_runtime_client):
+    """Estimator.fit -> register() twice into a group (the SDK searches the group first) -> approve
+    version 2 -> ModelPackage(...).deploy() -> predict from a real container; version 1, still
+    PendingManualApproval, is refused by CreateModel."""
+    from sagemaker import ModelPackage
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import JSONSerializer
+
+    estimator = trained[0]
+    group = unique("sdk-group")
+    packages = [estimator.register(content_types=["application/json"], response_types=["application/json"],
+                                   inference_instances=["ml.m5.large"], transform_instances=["ml.m5.large"],
+                                   image_uri="my-serving-image:latest", model_package_group_name=group)
+                for _ in range(2)]
+    arns = [p.model_package_arn for p in packages]
+    assert [arn.rsplit("/", 1)[1] for arn in arns] == ["1", "2"]
+    first = sagemaker_client.describe_model_package(ModelPackageName=arns[0])
+    assert first["ModelApprovalStatus"] == "PendingManualApproval" and first["ModelPackageStatus"] == "Completed"
+    assert first["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == estimator.model_data
+    with pytest.raises(ClientError) as exc:
+        sagemaker_client.create_model(ModelName=unique("unapproved"), ExecutionRoleArn=ROLE,
+                                      Containers=[{"ModelPackageName": arns[0]}])
+    assert exc.value.response["Error"]["Code"] == "ValidationException" and "Approved" in str(exc.value)
+    sagemaker_client.update_model_package(ModelPackageArn=arns[1], ModelApprovalStatus="Approved")
+    model = ModelPackage(role=ROLE, model_package_arn=arns[1], sagemaker_session=session, predictor_cls=Predictor)
+    try:
+        predictor = model.deploy(initial_instance_count=1, instance_type="ml.m5.large",
+                                 serializer=JSONSerializer(), deserializer=JSONDeserializer())
+        reply = predictor.predict({"x": 1})
+        assert reply["echo"] == '{"x": 1}'
+        assert reply["files"] == ["report-algo-1.json"]  # the package's ModelDataUrl: the trained model
+    finally:
+        if model.endpoint_name:
+            session.delete_endpoint(model.endpoint_name)
+
+
+def test_run_logs_parameters_metrics_files_and_a_confusion_matrix(session, sagemaker_client, tmp_path):
+    from sagemaker.experiments.run import Run
+
+    experiment, run_name = unique("sdk-exp"), unique("run")
+    (tmp_path / "notes.txt").write_text("hello")
+    with Run(experiment_name=experiment, run_name=run_name, sagemaker_session=session) as run:
+        run.log_parameters({"lr": 0.01, "optimizer": "adam"})
+        for step in range(25):
+            run.log_metric(name="loss", value=1.0 / (step + 1), step=step)
+        run.log_file(str(tmp_path / "notes.txt"), name="notes", is_output=True)
+        run.log_confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0], title="cm")
+    component = f"{experiment}-{run_name}"
+    got = sagemaker_client.describe_trial_component(TrialComponentName=component)
+    assert got["Status"]["PrimaryStatus"] == "Completed" and got["EndTime"] >= got["StartTime"]
+    assert got["Parameters"]["lr"] == {"NumberValue": 0.01}
+    assert got["Parameters"]["optimizer"] == {"StringValue": "adam"}
+    assert got["OutputArtifacts"]["notes"]["Value"].startswith("s3://")
+    loss = {m["MetricName"]: m for m in got["Metrics"]}["loss"]
+    assert loss["Count"] == 25 and loss["Max"] == 1.0 and loss["Min"] == pytest.approx(1 / 25)
+    assert loss["Last"] == pytest.approx(1 / 25)
+    trials = sagemaker_client.list_trials(TrialComponentName=component)["TrialSummaries"]
+    assert [t["TrialName"] for t in trials] == [f"Default-Run-Group-{experiment}"]
+    produced = sagemaker_client.list_associations(SourceArn=got["TrialComponentArn"])["AssociationSummaries"]
+    assert [a["DestinationType"] for a in produced] == ["Artifact"]
+    from sagemaker.analytics import ExperimentAnalytics
+
+    frame = ExperimentAnalytics(experiment_name=experiment, sagemaker_session=session).dataframe()
+    assert frame["TrialComponentName"].tolist() == [component]
+    assert frame["loss - Count"].tolist() == [25] and frame["lr"].tolist() == [0.01]
+    # loading the run again finds the same component (the SDK's load-or-create and Search)
+    from sagemaker.experiments.run import load_run
+
+    with load_run(experiment_name=experiment, run_name=run_name, sagemaker_session=session) as again:
+        again.log_parameter("extra", 1)
+    assert sagemaker_client.describe_trial_component(TrialComponentName=component)["Parameters"]["extra"] == {
+        "NumberValue": 1}

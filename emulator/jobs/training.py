@@ -17,6 +17,7 @@ from typing import Any
 
 from sagemaker_emulator.runtime import framework_images
 
+from . import experiment_tracking
 from . import training_config as tc
 from .cluster import Cluster, Member, Outcome
 from .data import JobData
@@ -221,6 +222,7 @@ class TrainingRun(JobRun):
         if extractor is not None:
             artifacts["FinalMetricDataList"] = extractor.final()
             data.publish_metrics(extractor.points, "/aws/sagemaker/TrainingJobs")
+            experiment_tracking.record_points(self.region, job, extractor.points)
         now = time.time()
 
         def change(doc: dict[str, Any]) -> None:

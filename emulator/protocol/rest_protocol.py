@@ -55,6 +55,9 @@ class _Plan:
             elif where == "header":
                 self.headers.append((name, member.serialization["name"]))
         out = op.output_shape
+        # members sent as a JSON document (rest-json operations without a payload: sagemaker-metrics)
+        self.body_members = [] if self.payload or shape is None else [
+            name for name, member in shape.members.items() if not member.serialization.get("location")]
         self.out_payload = out.serialization.get("payload") if out is not None else None
         self.out_headers: list[tuple[str, str]] = []
         self.out_members: list[str] = []  # everything else (a JSON document if no payload)
@@ -71,6 +74,18 @@ class _Plan:
 
 
 VALID_MEMO = 4096  # documents remembered per operation (then forgotten all at once)
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise SerializationError(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    return document
 
 
 class RestService:
@@ -121,6 +136,14 @@ class RestService:
                 document[name] = value
         if plan.payload:
             document[plan.payload] = ""  # validated as an empty blob; the raw bytes are passed below
+        if plan.body_members:  # a JSON document: validated each time (its values are not hashable)
+            document.update({k: v for k, v in _json_body(body).items() if k in plan.body_members})
+            try:
+                return parse_and_validate(op.input_shape, document)
+            except SerializationError:
+                raise
+            except AwsError as err:
+                raise AwsError(err.message, code="ValidationException") from None
         # Validation is a pure function of the document, and an invocation loop sends the same
         # headers (endpoint, content types) over and over: remember the documents that passed.
         key = tuple(document.items())

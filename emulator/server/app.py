@@ -4,6 +4,7 @@
 * `POST /endpoints/<name>/...` signed for `sagemaker` -> our runtime (InvokeEndpoint)
 * S3 (signed for `s3`, presigned, or unsigned REST) -> our durable S3 (emulator/aws/s3), unless
                                                       `s3_backend = "moto"`
+* `PUT /BatchPutMetrics`, `POST /BatchGetMetrics` signed for `sagemaker` -> our sagemaker-metrics
 * anything else (STS, IAM, ...)                      -> moto, in-process
 """
 
@@ -31,6 +32,7 @@ from sagemaker_emulator.services import Services
 log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+_METRICS_PATH = re.compile(r"^/Batch(Put|Get)Metrics$")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
 
 
@@ -116,27 +118,29 @@ def _json_api(services: Services) -> Flask:
     return api
 
 
-def _runtime_app(services: Services) -> Callable:
+def _runtime_app(services: Services, rest: Any = None) -> Callable:
     """sagemaker-runtime (InvokeEndpoint & co.) as a plain WSGI callable: the invocation hot path.
+    Also serves the other rest-json service, sagemaker-metrics (`rest`), the same way.
 
     No Flask here: its request context, session and URL adapter cost more than the rest of an
     invocation. The raw path picks the operation (a `%2F` inside a name stays in its label).
     """
-    rest = services.sagemaker_runtime
+    rest = rest or services.sagemaker_runtime
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         headers = environ.get("emulator.headers") or EnvironHeaders(environ)  # our server's, already parsed
         path = _raw_path(environ)
         region, _ = signing_scope(headers.get("Authorization"))
         ctx = services.request_context(region)
-        found = rest.find("POST", path)
+        method = environ.get("REQUEST_METHOD", "")
+        found = rest.find(method, path)
         limit = rest.payload_limit(found[0]) if found else None
         body: bytes | Iterator[bytes]
         # our server's wsgi.input stops at the request's end; another server's may need werkzeug's limit
         stream = environ["wsgi.input"] if environ.get("emulator.body_limited") else get_input_stream(environ)
         try:
-            if environ.get("REQUEST_METHOD") != "POST":
-                raise AwsError(f"No sagemaker-runtime operation at {environ.get('REQUEST_METHOD')} {path}.",
+            if found is None:
+                raise AwsError(f"No {rest.model.service_name} operation at {method} {path}.",
                                code="UnknownOperationException", status=404)
             data = _checked_body(environ, headers, stream,
                                  limit if limit is not None else services.config.max_request_bytes, services,
@@ -147,7 +151,7 @@ def _runtime_app(services: Services) -> Callable:
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:
-            status, reply_headers, body = rest.dispatch(found, "POST", path, headers, data, ctx)
+            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx)
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
             chunks: Iterable[bytes] = [body]
@@ -166,6 +170,7 @@ class EmulatorApp:
         self.services = services
         self.api = _json_api(services)
         self.runtime = _runtime_app(services)
+        self.metrics = _runtime_app(services, services.sagemaker_metrics)
         self.moto = moto_wsgi_app()
         self.s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
@@ -179,6 +184,10 @@ class EmulatorApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
             return self.api(environ, start_response)
+        if _METRICS_PATH.match(path):  # sagemaker-metrics signs as `sagemaker` too: routed by path
+            _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))  # (no valid bucket has this name)
+            if service in (None, "sagemaker"):
+                return self.metrics(environ, start_response)
         if self.s3 is not None:
             if s3_owns(environ):
                 return self.s3(environ, start_response)

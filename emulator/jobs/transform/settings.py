@@ -47,6 +47,8 @@ def batch_environment(job: dict[str, Any]) -> dict[str, str]:
     """Request Environment plus the platform variables of spec §4.1 (the model's come from ModelFleet)."""
     env = dict(job.get("Environment") or {})
     env["SAGEMAKER_BATCH"] = "true"
+    if job.get("TransformJobArn"):  # what the SDK's load_run() reads inside a transform job
+        env["TRANSFORM_JOB_ARN"] = job["TransformJobArn"]
     if job.get("MaxPayloadInMB") is not None:
         env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(job["MaxPayloadInMB"])
     if job.get("BatchStrategy"):

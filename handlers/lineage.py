@@ -1,0 +1,241 @@
+"""Lineage: actions, artifacts, contexts and the associations between any two entities.
+
+An artifact has no name of its own in its ARN (AWS gives it an id); actions and contexts are named.
+An association is a row of kind `association`, named `<source arn>|<destination arn>`, so it is
+listed, paged and deleted like every other resource. QueryLineage walks these rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sagemaker_emulator.protocol.errors import ResourceNotFound, ValidationError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import resources
+from sagemaker_emulator.storage.models import Resource
+
+from . import common
+
+ASSOCIATION = "association"
+# kind -> (noun, Name member, Type member)
+ENTITIES = {"action": ("Action", "ActionName", "ActionType"), "artifact": ("Artifact", "ArtifactName", "ArtifactType"),
+            "context": ("Context", "ContextName", "ContextType")}
+_TYPES = {"action": "Action", "artifact": "Artifact", "context": "Context", "experiment-trial-component":
+          "ExperimentTrialComponent", "experiment-trial": "ExperimentTrial", "experiment": "Experiment",
+          "training-job": "TrainingJob", "processing-job": "ProcessingJob", "transform-job": "TransformJob",
+          "model-package": "ModelPackage", "model-package-group": "ModelPackageGroup", "endpoint": "Endpoint",
+          "model": "Model"}
+
+
+def _missing(arn_or_name: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Entity {arn_or_name} does not exist.")
+
+
+def _entity(ctx: RequestContext, kind: str, value: str) -> Resource:
+    row = common.find_named(ctx, kind, value)
+    if row is None:
+        raise _missing(value)
+    return row
+
+
+def _create(ctx: RequestContext, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    noun, name_key, _ = ENTITIES[kind]
+    name: str = params[name_key] if kind != "artifact" else uuid.uuid4().hex
+    document = {k: v for k, v in params.items() if k != "Tags"}
+    now = resources.now()
+    document.update({f"{noun}Arn": common.arn(ctx, kind, name), "CreationTime": now, "LastModifiedTime": now,
+                     "CreatedBy": {}, "LastModifiedBy": {}})
+    common.create(ctx, kind, name, document, noun.lower(), tags=params.get("Tags"), duplicate=lambda arn: (
+        ValidationError(f"{noun} '{name}' already exists (arn {arn}).")))
+    return {f"{noun}Arn": document[f"{noun}Arn"]}
+
+
+def _update(ctx: RequestContext, kind: str, key: str, params: dict[str, Any], members: tuple[str, ...]
+            ) -> dict[str, Any]:
+    row = _entity(ctx, kind, params[key])
+
+    def mutate(doc: dict) -> None:
+        doc.update({k: params[k] for k in members if k in params})
+        properties = {**doc.get("Properties", {}), **params.get("Properties", {})}
+        for name in params.get("PropertiesToRemove", []):
+            properties.pop(name, None)
+        doc["Properties"] = properties
+        doc["LastModifiedTime"] = resources.now()
+
+    resources.update(kind, row.region, row.name, mutate)
+    return {f"{ENTITIES[kind][0]}Arn": row.arn}
+
+
+def _delete(ctx: RequestContext, kind: str, value: str) -> dict[str, Any]:
+    row = _entity(ctx, kind, value)
+    for association in _associations(ctx, lambda doc: row.arn in (doc["SourceArn"], doc["DestinationArn"])):
+        common.delete(ctx, association)
+    common.delete(ctx, row)
+    return {f"{ENTITIES[kind][0]}Arn": row.arn}
+
+
+def _list(ctx: RequestContext, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    noun, name_key, type_key = ENTITIES[kind]
+    uri, wanted_type = params.get("SourceUri"), params.get(type_key)
+    ids = None
+    if uri or wanted_type:
+        rows = Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region))
+        ids = [row.id for row in rows if (not uri or (row.document.get("Source") or {}).get("SourceUri") == uri)
+               and (not wanted_type or row.document.get(type_key) == wanted_type)]
+    query = common.list_query({**params, "CreationTimeAfter": params.get("CreatedAfter"),
+                               "CreationTimeBefore": params.get("CreatedBefore")})
+    query.ids = ids
+    members = (f"{noun}Arn", name_key, "Source", type_key, "Status", "CreationTime", "LastModifiedTime")
+    return common.page_of(ctx, kind, query, f"{noun}Summaries",
+                          lambda row: {k: row.document[k] for k in members if k in row.document})
+
+
+def _named_entity(kind: str, key: str, members: tuple[str, ...]) -> tuple[Any, ...]:
+    """Create/Describe/Update/Delete/List of an entity looked up by its name (actions, contexts)."""
+    def create(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _create(ctx, kind, params)
+
+    def describe(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _entity(ctx, kind, params[key]).document
+
+    def update(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _update(ctx, kind, key, params, members)
+
+    def delete(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _delete(ctx, kind, params[key])
+
+    def listing(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return _list(ctx, kind, params)
+
+    return create, describe, update, delete, listing
+
+
+create_action, describe_action, update_action, delete_action, list_actions = _named_entity(
+    "action", "ActionName", ("Description", "Status"))
+create_context, describe_context, update_context, delete_context, list_contexts = _named_entity(
+    "context", "ContextName", ("Description",))
+
+
+def create_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _create(ctx, "artifact", params)
+
+
+def describe_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _entity(ctx, "artifact", params["ArtifactArn"]).document
+
+
+def update_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _update(ctx, "artifact", "ArtifactArn", params, ("ArtifactName",))
+
+
+def delete_artifact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("ArtifactArn"):
+        return _delete(ctx, "artifact", params["ArtifactArn"])
+    uri = (params.get("Source") or {}).get("SourceUri")
+    if not uri:
+        raise ValidationError("Either ArtifactArn or Source must be given.")
+    found = _list(ctx, "artifact", {"SourceUri": uri, "MaxResults": 1})["ArtifactSummaries"]
+    if not found:
+        raise _missing(uri)
+    return _delete(ctx, "artifact", found[0]["ArtifactArn"])
+
+
+def list_artifacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    return _list(ctx, "artifact", params)
+
+
+# -- associations ------------------------------------------------------------------------------------
+def _end(arn: str) -> Resource:
+    row = resources.get_by_arn(arn)
+    if row is None:
+        raise _missing(arn)
+    return row
+
+
+def _display_name(row: Resource) -> str | None:
+    if row.kind == "artifact":
+        return row.document.get("ArtifactName")
+    return row.name
+
+
+def add_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    source, destination = _end(params["SourceArn"]), _end(params["DestinationArn"])
+    document: dict[str, Any] = {"SourceArn": source.arn, "DestinationArn": destination.arn,
+                "SourceType": _TYPES.get(source.kind, source.kind), "DestinationType":
+                _TYPES.get(destination.kind, destination.kind), "SourceName": _display_name(source),
+                "DestinationName": _display_name(destination), "CreationTime": resources.now(), "CreatedBy": {}}
+    if params.get("AssociationType"):
+        document["AssociationType"] = params["AssociationType"]
+    common.create(ctx, ASSOCIATION, f"{source.arn}|{destination.arn}", document, "association",
+                  duplicate=lambda arn: ValidationError(
+                      f"Association from {source.arn} to {destination.arn} already exists."))
+    return {"SourceArn": source.arn, "DestinationArn": destination.arn}
+
+
+def delete_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    name = f"{params['SourceArn'].lower()}|{params['DestinationArn'].lower()}"
+    row = common.find(ctx, ASSOCIATION, name)
+    if row is None:
+        raise ResourceNotFound(f"Association from {params['SourceArn']} to {params['DestinationArn']} "
+                               "does not exist.")
+    common.delete(ctx, row)
+    return {"SourceArn": params["SourceArn"], "DestinationArn": params["DestinationArn"]}
+
+
+def _associations(ctx: RequestContext, keep: Any) -> list[Resource]:
+    rows = Resource.select().where((Resource.kind == ASSOCIATION) & (Resource.region == ctx.region))
+    return [row for row in rows if keep(row.document)]
+
+
+def list_associations(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    filters = {key: params[key] for key in ("SourceArn", "DestinationArn", "SourceType", "DestinationType",
+                                            "AssociationType") if params.get(key)}
+    for key in ("SourceArn", "DestinationArn"):
+        if key in filters:
+            filters[key] = filters[key].lower()
+    ids = [row.id for row in _associations(ctx, lambda doc: all(doc.get(k) == v for k, v in filters.items()))]
+    query = common.list_query({**params, "CreationTimeAfter": params.get("CreatedAfter"),
+                               "CreationTimeBefore": params.get("CreatedBefore")})
+    query.ids = ids
+    return common.page_of(ctx, ASSOCIATION, query, "AssociationSummaries", lambda row: row.document)
+
+
+def query_lineage(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Breadth-first over associations from StartArns, Ascendants/Descendants/Both, up to MaxDepth."""
+    direction = params.get("Direction") or "Both"
+    depth: int = params["MaxDepth"] if params.get("MaxDepth") is not None else 10
+    include_edges = params.get("IncludeEdges", True)
+    edges = _associations(ctx, lambda doc: True)
+    seen = {arn.lower() for arn in params.get("StartArns", [])}
+    frontier, found_edges = set(seen), []
+    for _ in range(depth):
+        nxt = set()
+        for edge in edges:
+            doc = edge.document
+            if direction in ("Descendants", "Both") and doc["SourceArn"] in frontier:
+                nxt.add(doc["DestinationArn"])
+                found_edges.append(doc)
+            if direction in ("Ascendants", "Both") and doc["DestinationArn"] in frontier:
+                nxt.add(doc["SourceArn"])
+                found_edges.append(doc)
+        frontier = nxt - seen
+        seen |= nxt
+        if not frontier:
+            break
+    vertices = []
+    for arn in sorted(seen):
+        row = resources.get_by_arn(arn)
+        if row is not None:
+            vertex = {"Arn": row.arn, "LineageType": {"artifact": "Artifact", "action": "Action",
+                                                      "context": "Context"}.get(row.kind, "TrialComponent")}
+            entity_type = row.document.get(ENTITIES.get(row.kind, ("", "", ""))[2])
+            if entity_type:
+                vertex["Type"] = entity_type
+            vertices.append(vertex)
+    out: dict[str, Any] = {"Vertices": vertices}
+    if include_edges:
+        unique = {(e["SourceArn"], e["DestinationArn"]): e for e in found_edges}
+        out["Edges"] = [{"SourceArn": s, "DestinationArn": d, "AssociationType": e.get("AssociationType")}
+                        for (s, d), e in unique.items()]
+    return out

@@ -1,0 +1,259 @@
+"""Search: one evaluator over the stored Describe documents of any searchable kind.
+
+Each resource type names its storage kind, the SearchRecord member its results go in, and how to
+complete a document for search (Tags, a trial component's Parents). Filters then walk property
+paths through those documents generically: `Parents.TrialName` matches any element of a list,
+`Tags.<key>` and `Metrics.<name>.Max` pick list elements by their Key or MetricName, `Parameters.lr`
+compares a parameter's String/NumberValue. No per-kind code is involved in filtering or sorting.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sagemaker_emulator.protocol.errors import ValidationError
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage import resources
+from sagemaker_emulator.storage.models import Resource
+
+from . import experiments
+
+_MISSING = object()
+
+
+def _with_parents(row: Resource, doc: dict[str, Any]) -> dict[str, Any]:
+    doc["Parents"] = [{"TrialName": t.name, "ExperimentName": t.document.get("ExperimentName")}
+                      for t in experiments.trials_of(row)]
+    if doc.get("Source"):
+        doc["SourceDetail"] = {}
+    return doc
+
+
+def _with_components(row: Resource, doc: dict[str, Any]) -> dict[str, Any]:
+    doc["TrialComponentSummaries"] = [
+        {"TrialComponentName": c.name, "TrialComponentArn": c.arn, "CreationTime": c.creation_time,
+         "TrialComponentSource": c.document.get("Source")}
+        for c in resources.children(row, experiments.COMPONENTS)]
+    return doc
+
+
+# Resource -> (storage kind, SearchRecord member, extra completion)
+TYPES: dict[str, tuple[str, str, Callable[[Resource, dict], dict] | None]] = {
+    "TrainingJob": ("training-job", "TrainingJob", None),
+    "Experiment": ("experiment", "Experiment", None),
+    "ExperimentTrial": ("experiment-trial", "Trial", _with_components),
+    "ExperimentTrialComponent": ("experiment-trial-component", "TrialComponent", _with_parents),
+    "Endpoint": ("endpoint", "Endpoint", None),
+    "ModelPackage": ("model-package", "ModelPackage", None),
+    "ModelPackageGroup": ("model-package-group", "ModelPackageGroup", None),
+    "HyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJob", None),
+}
+_KEYS = ("Key", "MetricName", "Name")  # what names the elements of a list, for path steps
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            try:
+                parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return None
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, dict):  # a trial component parameter, a tag seen through its key
+        for member in ("NumberValue", "StringValue", "Value"):
+            if member in value:
+                return value[member]
+    return value
+
+
+def _step(value: Any, segment: str) -> list[Any]:
+    if isinstance(value, dict):
+        if segment in value:
+            return [value[segment]]
+        lowered = {k.lower(): v for k, v in value.items()}
+        return [lowered[segment.lower()]] if segment.lower() in lowered else []
+    if isinstance(value, list):
+        named = [item for item in value if isinstance(item, dict) and any(item.get(k) == segment for k in _KEYS)]
+        if named:
+            return named
+        return [found for item in value for found in _step(item, segment)]
+    return []
+
+
+def values_at(doc: Any, path: str) -> list[Any]:
+    """Every value `path` (dot-separated) reaches in `doc`: lists fan out, named elements are picked."""
+    current = [doc]
+    for segment in path.split("."):
+        current = [found for value in current for found in _step(value, segment)]
+    out: list[Any] = []
+    for value in current:
+        value = _scalar(value)
+        out.extend(value if isinstance(value, list) else [value])
+    return out
+
+
+def _compare(operator: str, actual: Any, wanted: str | None) -> bool:
+    if operator == "Exists":
+        return True
+    if wanted is None:
+        raise ValidationError(f"A filter with operator {operator} needs a Value.")
+    if operator == "In":
+        return any(_compare("Equals", actual, item.strip()) for item in wanted.split(","))
+    if operator == "Contains":
+        return isinstance(actual, str) and wanted.lower() in actual.lower()
+    a, w = _number(actual), _number(wanted)
+    left: Any
+    right: Any
+    if a is not None and w is not None:
+        left, right = a, w
+    else:
+        left, right = str(actual).lower() if isinstance(actual, bool) else str(actual), wanted
+    checks = {"Equals": left == right, "NotEquals": left != right}
+    if operator in checks:
+        return checks[operator]
+    try:
+        return {"GreaterThan": left > right, "GreaterThanOrEqualTo": left >= right,  # type: ignore[operator]
+                "LessThan": left < right, "LessThanOrEqualTo": left <= right}[operator]  # type: ignore[operator]
+    except TypeError:
+        return False
+
+
+def _matches(doc: Any, flt: dict[str, Any]) -> bool:
+    operator = flt.get("Operator") or "Equals"
+    found = values_at(doc, flt["Name"])
+    if operator == "NotExists":
+        return not found
+    if operator == "NotEquals":
+        return all(_compare("NotEquals", value, flt.get("Value")) for value in found)
+    return any(_compare(operator, value, flt.get("Value")) for value in found)
+
+
+def _nested(doc: dict, nested: dict[str, Any]) -> bool:
+    """NestedFilters: all its filters hold within one element of the nested list."""
+    elements = [e for value in values_at(doc, nested["NestedPropertyName"])
+                for e in (value if isinstance(value, list) else [value])]
+    prefix = nested["NestedPropertyName"] + "."
+    return any(all(_matches(element, {**f, "Name": f["Name"][len(prefix):] if f["Name"].startswith(prefix)
+                                      else f["Name"]}) for f in nested["Filters"]) for element in elements)
+
+
+def evaluate(doc: dict, expression: dict[str, Any] | None) -> bool:
+    if not expression:
+        return True
+    results = [_matches(doc, f) for f in expression.get("Filters", [])]
+    results += [_nested(doc, n) for n in expression.get("NestedFilters", [])]
+    results += [evaluate(doc, sub) for sub in expression.get("SubExpressions", [])]
+    if not results:
+        return True
+    return any(results) if expression.get("Operator") == "Or" else all(results)
+
+
+def _sort_key(doc: dict, path: str) -> tuple:
+    values = values_at(doc, path)
+    if not values:
+        return (0, 0.0, "")
+    number = _number(values[0])
+    return (1, number, "") if number is not None else (2, 0.0, str(values[0]))
+
+
+_ADDED = ("Tags", "Parents", "TrialComponentSummaries", "SourceDetail")  # what _document adds to the stored one
+_PLAIN = re.compile(r"^[A-Za-z][\w.:/-]*$")  # a value stored verbatim in the JSON text
+
+
+def _document(row: Resource, complete: Callable[[Resource, dict], dict] | None, doc: dict | None = None
+              ) -> dict[str, Any]:
+    doc = row.document if doc is None else doc
+    doc["Tags"] = resources.tags_of(row)
+    doc.setdefault("CreationTime", row.creation_time)
+    doc.setdefault("LastModifiedTime", row.last_modified_time)
+    return complete(row, doc) if complete else doc
+
+
+def _names(expression: dict[str, Any] | None) -> list[str]:
+    """Every property path the expression (or its sub-expressions) reads."""
+    if not expression:
+        return []
+    names = [f["Name"] for f in expression.get("Filters", [])]
+    names += [n["NestedPropertyName"] for n in expression.get("NestedFilters", [])]
+    return names + [name for sub in expression.get("SubExpressions", []) for name in _names(sub)]
+
+
+def _needs_completion(paths: list[str]) -> bool:
+    return any(path.split(".", 1)[0] in _ADDED for path in paths)
+
+
+def _prefilter(query: Any, expression: dict[str, Any] | None) -> Any:
+    """Narrow the scan in SQL: a top-level AND filter `Equals <plain string>` on a stored member
+    can only match rows whose JSON text contains that string (LIKE: a superset, never a miss)."""
+    if not expression or expression.get("Operator") == "Or":
+        return query
+    for flt in expression.get("Filters", []):
+        value = flt.get("Value")
+        if ((flt.get("Operator") or "Equals") == "Equals" and isinstance(value, str) and _PLAIN.match(value)
+                and flt["Name"].split(".", 1)[0] not in _ADDED and _number(value) is None):
+            query = query.where(Resource.data.contains(value))
+    return query
+
+
+def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    kind, member, complete = TYPES.get(params["Resource"], (None, "", None))
+    if kind is None:
+        raise ValidationError(f"Search over {params['Resource']} is not supported by sagemaker-emulator; "
+                              f"it searches {', '.join(sorted(TYPES))}.")
+    expression = params.get("SearchExpression")
+    sort_by = params.get("SortBy") or "LastModifiedTime"
+    start = _offset(params.get("NextToken"), params)
+    limit = params.get("MaxResults") or 10
+    # documents are completed (tags, parents: more queries) before filtering only if the search reads
+    # what completion adds; otherwise only the page returned is completed
+    early = _needs_completion([*_names(expression), sort_by])
+    rows = _prefilter(Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region)), expression)
+    hits = []
+    for row in rows:
+        doc = _document(row, complete) if early else row.document
+        if not early:
+            doc.setdefault("CreationTime", row.creation_time)
+            doc.setdefault("LastModifiedTime", row.last_modified_time)
+        if evaluate(doc, expression):
+            hits.append((row, doc))
+    hits.sort(key=lambda hit: _sort_key(hit[1], sort_by), reverse=(params.get("SortOrder") or "Descending")
+              == "Descending")
+    page = [doc if early else _document(row, complete, doc) for row, doc in hits[start:start + limit]]
+    out: dict[str, Any] = {"Results": [{member: doc} for doc in page],
+                           "TotalHits": {"Value": len(hits), "Relation": "EqualTo"}}
+    if start + limit < len(hits):
+        out["NextToken"] = base64.urlsafe_b64encode(json.dumps([_fingerprint(params), start + limit])
+                                                    .encode()).decode()
+    return out
+
+
+def _fingerprint(params: dict[str, Any]) -> str:
+    return json.dumps([params.get(k) for k in ("Resource", "SearchExpression", "SortBy", "SortOrder")],
+                      sort_keys=True)
+
+
+def _offset(token: str | None, params: dict[str, Any]) -> int:
+    if not token:
+        return 0
+    try:
+        fingerprint, offset = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        raise ValidationError("The NextToken is invalid.") from None
+    if fingerprint != _fingerprint(params) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError("The NextToken does not belong to this search.")
+    return offset
