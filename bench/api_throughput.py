@@ -8,14 +8,13 @@ so the ratio is meaningful on any machine. Prints one JSON document.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import threading
 import time
 from collections.abc import Callable
 
-from bench.common import ROLE, sagemaker_client
+from bench.common import ROLE, options, sagemaker_client
 from sagemaker_emulator.testing import EmulatorServer
 
 
@@ -93,12 +92,7 @@ def run(models: int, seconds: float, threads: int, runs: int = 3) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = options(__doc__, models=1000, seconds=5.0, threads=4, runs=3)
     print(json.dumps(run(args.models, args.seconds, args.threads, args.runs), indent=2))
 
 

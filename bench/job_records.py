@@ -11,14 +11,13 @@ Prints one JSON document.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.common import ROLE, sagemaker_client
+from bench.common import ROLE, options, sagemaker_client
 from sagemaker_emulator.testing import EmulatorServer
 
 
@@ -125,10 +124,7 @@ def run(jobs: int, calls: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=10000)
-    parser.add_argument("--calls", type=int, default=300)
-    args = parser.parse_args()
+    args = options(__doc__, jobs=10000, calls=300)
     print(json.dumps(run(args.jobs, args.calls), indent=2))
 
 

@@ -16,7 +16,6 @@ commits through, without fsync) before a server is started on it. Prints one JSO
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -28,17 +27,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
-from botocore.config import Config as BotoConfig
-
+from bench.common import client, options
 from sagemaker_emulator.testing import EmulatorServer
 
 CHUNK = 1 << 20
-
-
-def s3_client(url: str):
-    return boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-                        aws_secret_access_key="bench", config=BotoConfig(retries={"max_attempts": 1}))
 
 
 def rss_bytes(pid: int) -> int:
@@ -107,7 +99,7 @@ def bench_object(work: Path, size: int, runs: int) -> dict:
     userland_times = [time_userland_copy(source, work / "copy.bin") for _ in range(runs)]
     put_times, get_times, get_file_times, growth = [], [], [], []
     with EmulatorServer(data_dir=work / "data") as server:
-        s3 = s3_client(server.endpoint_url)
+        s3 = client("s3", server.endpoint_url)
         s3.create_bucket(Bucket="bench")
         pid = server.process.pid
         for run in range(runs):
@@ -165,14 +157,14 @@ def bench_listing(work: Path, keys: int, pages: int) -> dict:
     data_dir = work / "listing-data"
     populate(data_dir, keys)
     with EmulatorServer(data_dir=data_dir) as server:
-        s3 = s3_client(server.endpoint_url)
+        s3 = client("s3", server.endpoint_url)
         first = s3.list_objects_v2(Bucket="listing")  # warm up
         assert first["KeyCount"] == 1000 and first["IsTruncated"]
         all_keys = sorted(f"data/{i % 100:02d}/part-{i:06d}.txt" for i in range(keys))
         boto_ms, http_ms = [], []
         rng = random.Random(7)
         for _ in range(pages):
-            after = rng.choice(all_keys[:-2000])
+            after = rng.choice(all_keys[:-1000])  # a full page of 1,000 keys follows every choice
             started = time.perf_counter()
             page = s3.list_objects_v2(Bucket="listing", StartAfter=after, MaxKeys=1000)
             boto_ms.append((time.perf_counter() - started) * 1000)
@@ -192,12 +184,7 @@ def bench_listing(work: Path, keys: int, pages: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--keys", type=int, default=100_000)
-    parser.add_argument("--pages", type=int, default=50)
-    args = parser.parse_args()
+    args = options(__doc__, size_mib=1024, runs=2, keys=100_000, pages=50)
     with tempfile.TemporaryDirectory(prefix="bench-s3-", dir=os.environ.get("BENCH_DIR")) as tmp:
         work = Path(tmp)
         result = {"benchmark": "s3_throughput", **bench_object(work, args.size_mib << 20, args.runs)}

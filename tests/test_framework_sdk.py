@@ -243,16 +243,23 @@ if __name__ == "__main__":
 '''
 
 
-def test_pytorch_fit_deploy_predict(session, data, sagemaker_client, tmp_path):
-    build_standin("pytorch:2.13.0")
-    (tmp_path / "train.py").write_text(TORCH_TRAIN)
-    estimator = PyTorch(entry_point="train.py", source_dir=str(tmp_path), framework_version="2.1",
-                        py_version="py310", role=ROLE, instance_count=1, instance_type=INSTANCE,
-                        sagemaker_session=session)
+def fit_and_deploy(framework, standin, version, script, session, data, sagemaker_client, tmp_path):
+    """The PyTorch and TensorFlow flow up to a live endpoint: stand-in, script-mode fit on the train channel
+    (its job must complete), then deploy. The caller predicts and deletes the endpoint."""
+    build_standin(standin)
+    (tmp_path / "train.py").write_text(script)
+    estimator = framework(entry_point="train.py", source_dir=str(tmp_path), framework_version=version,
+                          py_version="py310", role=ROLE, instance_count=1, instance_type=INSTANCE,
+                          sagemaker_session=session)
     estimator.fit({"train": data["train"]}, logs=False)
     job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    predictor = estimator.deploy(initial_instance_count=1, instance_type=INSTANCE)
+    return estimator.deploy(initial_instance_count=1, instance_type=INSTANCE)
+
+
+def test_pytorch_fit_deploy_predict(session, data, sagemaker_client, tmp_path):
+    predictor = fit_and_deploy(PyTorch, "pytorch:2.13.0", "2.1", TORCH_TRAIN, session, data, sagemaker_client,
+                               tmp_path)
     try:
         result = predictor.predict(np.array([[1.0, 1.0], [2.0, 0.0]], dtype=np.float32))
         assert np.asarray(result).shape == (2, 1)
@@ -292,15 +299,8 @@ if __name__ == "__main__":
 
 
 def test_tensorflow_fit_deploy_predict(session, data, sagemaker_client, tmp_path):
-    build_standin("tensorflow:2.19.0")
-    (tmp_path / "train.py").write_text(TF_TRAIN)
-    estimator = TensorFlow(entry_point="train.py", source_dir=str(tmp_path), framework_version="2.13",
-                           py_version="py310", role=ROLE, instance_count=1, instance_type=INSTANCE,
-                           sagemaker_session=session)
-    estimator.fit({"train": data["train"]}, logs=False)
-    job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
-    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    predictor = estimator.deploy(initial_instance_count=1, instance_type=INSTANCE)
+    predictor = fit_and_deploy(TensorFlow, "tensorflow:2.19.0", "2.13", TF_TRAIN, session, data,
+                               sagemaker_client, tmp_path)
     try:
         result = predictor.predict({"instances": [[1.0, 1.0], [2.0, 0.0]]})
         assert np.allclose(np.asarray(result["predictions"]).ravel(), [6.0, 5.0], atol=1e-2), result

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -102,6 +103,34 @@ def _check_presigned_expiry(query: dict[str, str]) -> None:
             pass
 
 
+Handler = Callable[[S3Request], S3Response]
+
+
+@dataclass(frozen=True)
+class _Route:
+    """One row of a routing table: `handler` answers a `method` request whose query string names every
+    sub-resource in `query` and for which `when` (if given) holds. `plain` marks the object itself rather
+    than a sub-resource of it: a sub-resource we do not implement is refused before it is mis-served."""
+    method: str
+    query: tuple[str, ...]
+    handler: Handler
+    when: Callable[[S3Request], bool] | None = None
+    plain: bool = False
+
+
+def _first_match(routes: tuple[_Route, ...], req: S3Request) -> _Route | None:
+    """The first row of `routes` that answers `req`: tables are read top-down, in S3's precedence."""
+    for route in routes:
+        if route.method == req.method and all(name in req.query for name in route.query) \
+                and (route.when is None or route.when(req)):
+            return route
+    return None
+
+
+def _copies(req: S3Request) -> bool:
+    return bool(req.header("x-amz-copy-source"))
+
+
 class S3App:
     def __init__(self, store: S3Store, moto: Callable, account_id: str, default_region: str,
                  new_request_id: Callable[[], str]) -> None:
@@ -111,6 +140,48 @@ class S3App:
         self.new_request_id = new_request_id
         self.bridge = MotoBridge(moto, store, account_id)
         self.bridge.restore()
+        # An object's operations, by S3's precedence: a part before ?tagging, a copy source before a plain PUT.
+        self._object_routes = (
+            _Route("PUT", ("uploadId", "partNumber"), multipart.upload_part_copy, when=_copies),
+            _Route("PUT", ("uploadId", "partNumber"), multipart.upload_part),
+            _Route("PUT", ("tagging",), subresources.put_tagging),
+            _Route("PUT", ("acl",), subresources.put_acl),
+            _Route("PUT", ("retention",), locking.put_retention),
+            _Route("PUT", ("legal-hold",), locking.put_legal_hold),
+            _Route("PUT", (), copying.copy_object, when=_copies),
+            _Route("PUT", (), objects.put_object, plain=True),
+            _Route("GET", ("uploadId",), multipart.list_parts),
+            _Route("GET", ("tagging",), subresources.get_tagging),
+            _Route("GET", ("acl",), subresources.get_acl),
+            _Route("GET", ("attributes",), subresources.get_attributes),
+            _Route("GET", ("retention",), locking.get_retention),
+            _Route("GET", ("legal-hold",), locking.get_legal_hold),
+            _Route("GET", (), objects.get_object, plain=True),
+            _Route("HEAD", (), _head_object, plain=True),
+            _Route("DELETE", ("uploadId",), multipart.abort_upload),
+            _Route("DELETE", ("tagging",), subresources.delete_tagging),
+            _Route("DELETE", (), objects.delete_object, plain=True),
+            _Route("POST", ("uploads",), multipart.create_upload),
+            _Route("POST", ("uploadId",), multipart.complete_upload),
+            _Route("POST", ("restore",), subresources.restore),
+            _Route("POST", ("select",), self._select),
+        )
+        # A bucket's own operations (its other sub-resources are moto's, see _bucket_route).
+        self._bucket_routes = (
+            _Route("PUT", ("versioning",), self._put_versioning),
+            _Route("PUT", (), buckets.create_bucket),
+            _Route("GET", ("versioning",), buckets.get_versioning),
+            _Route("GET", ("location",), buckets.get_location),
+            _Route("GET", ("versions",), listing.list_object_versions),
+            _Route("GET", ("uploads",), listing.list_uploads),
+            _Route("GET", (), listing.list_objects_v2, when=lambda req: req.query.get("list-type") == "2"),
+            _Route("GET", (), listing.list_objects),
+            _Route("HEAD", (), buckets.head_bucket),
+            _Route("DELETE", (), buckets.delete_bucket),
+            _Route("POST", ("delete",), objects.delete_objects),
+            _Route("POST", (), form_upload.post_object,
+                   when=lambda req: (req.header("Content-Type") or "").startswith("multipart/form-data")),
+        )
 
     def reset(self) -> None:
         self.store.reset()
@@ -172,7 +243,7 @@ class S3App:
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(reply.items()))
         return body
 
-    def _route(self, req: S3Request) -> Callable[[S3Request], S3Response] | None:
+    def _route(self, req: S3Request) -> Handler | None:
         """The handler for this request, or None for a bucket sub-resource moto answers."""
         m, q = req.method, req.query
         if not req.bucket:
@@ -182,53 +253,12 @@ class S3App:
                           Method=m, ResourceType="SERVICE")
         if not req.has_key:
             return self._bucket_route(req)
-        if m == "PUT":
-            if "uploadId" in q and "partNumber" in q:
-                return multipart.upload_part_copy if req.header("x-amz-copy-source") else multipart.upload_part
-            if "tagging" in q:
-                return subresources.put_tagging
-            if "acl" in q:
-                return subresources.put_acl
-            if "retention" in q:
-                return locking.put_retention
-            if "legal-hold" in q:
-                return locking.put_legal_hold
-            if req.header("x-amz-copy-source"):
-                return copying.copy_object
+        route = _first_match(self._object_routes, req)
+        if route is None:
+            raise S3Error("NotImplemented", f"{m} on an object with {sorted(q)} is not implemented by this emulator.")
+        if route.plain:
             self._refuse_unknown(req)
-            return objects.put_object
-        if m in ("GET", "HEAD"):
-            if m == "GET" and "uploadId" in q:
-                return multipart.list_parts
-            if m == "GET" and "tagging" in q:
-                return subresources.get_tagging
-            if m == "GET" and "acl" in q:
-                return subresources.get_acl
-            if m == "GET" and "attributes" in q:
-                return subresources.get_attributes
-            if m == "GET" and "retention" in q:
-                return locking.get_retention
-            if m == "GET" and "legal-hold" in q:
-                return locking.get_legal_hold
-            self._refuse_unknown(req)
-            return objects.get_object if m == "GET" else _head_object
-        if m == "DELETE":
-            if "uploadId" in q:
-                return multipart.abort_upload
-            if "tagging" in q:
-                return subresources.delete_tagging
-            self._refuse_unknown(req)
-            return objects.delete_object
-        if m == "POST":
-            if "uploads" in q:
-                return multipart.create_upload
-            if "uploadId" in q:
-                return multipart.complete_upload
-            if "restore" in q:
-                return subresources.restore
-            if "select" in q:
-                return self._select
-        raise S3Error("NotImplemented", f"{m} on an object with {sorted(q)} is not implemented by this emulator.")
+        return route.handler
 
     @staticmethod
     def _refuse_unknown(req: S3Request) -> None:
@@ -237,7 +267,7 @@ class S3App:
             raise S3Error("NotImplemented", f"The object sub-resource ?{unknown[0]} is not implemented by this "
                           "emulator.")
 
-    def _bucket_route(self, req: S3Request) -> Callable[[S3Request], S3Response] | None:
+    def _bucket_route(self, req: S3Request) -> Handler | None:
         m, q = req.method, req.query
         names = set(q)
         own = names & _BUCKET_OWN
@@ -250,32 +280,11 @@ class S3App:
                     and m != "PUT":
                 raise S3Error("NoSuchBucket", "The specified bucket does not exist", BucketName=req.bucket)
             return None
-        if m == "PUT":
-            if "versioning" in q:
-                return self._put_versioning
-            return buckets.create_bucket
-        if m == "GET":
-            if "versioning" in q:
-                return buckets.get_versioning
-            if "location" in q:
-                return buckets.get_location
-            if "versions" in q:
-                return listing.list_object_versions
-            if "uploads" in q:
-                return listing.list_uploads
-            if q.get("list-type") == "2":
-                return listing.list_objects_v2
-            return listing.list_objects
-        if m == "HEAD":
-            return buckets.head_bucket
-        if m == "DELETE":
-            return buckets.delete_bucket
-        if m == "POST" and "delete" in q:
-            return objects.delete_objects
-        if m == "POST" and (req.header("Content-Type") or "").startswith("multipart/form-data"):
-            return form_upload.post_object
-        raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
-                      Method=m, ResourceType="BUCKET")
+        route = _first_match(self._bucket_routes, req)
+        if route is None:
+            raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
+                          Method=m, ResourceType="BUCKET")
+        return route.handler
 
     def _put_versioning(self, req: S3Request) -> S3Response:
         body = buckets.put_versioning(req)

@@ -12,7 +12,7 @@ from typing import Any
 from .errors import S3Error
 from .objects import require_bucket
 from .store import ObjectVersion
-from .wire import S3Request, S3Response, encode_key, int_param, iso, owner, x, xml_response
+from .wire import S3Request, S3Response, elements, encode_key, int_param, iso, owner, x, xml_response
 
 _AFTER_PREFIX = "\U0010ffff"  # sorts after every other character: `cp + this` skips the keys under cp
 
@@ -57,12 +57,16 @@ def walk(req: S3Request, prefix: str, delimiter: str, after: str, max_keys: int
             return out, False
 
 
-def _contents(obj: ObjectVersion, encoding: str | None, with_owner: bool) -> str:
+def _stored(obj: ObjectVersion) -> str:
+    """What a listing says of an object's bytes: ListObjects' Contents and ListObjectVersions' Version alike."""
     checksum = "".join(x("ChecksumAlgorithm", alg) for alg in obj.meta.get("checksums", {}))
+    return (f"{x('ETag', obj.etag)}{checksum}{x('Size', obj.size)}"
+            f"{x('StorageClass', obj.meta.get('storage_class', 'STANDARD'))}")
+
+
+def _contents(obj: ObjectVersion, encoding: str | None, with_owner: bool) -> str:
     return (f"<Contents>{x('Key', encode_key(obj.key, encoding))}{x('LastModified', iso(obj.modified))}"
-            f"{x('ETag', obj.etag)}{checksum}{x('Size', obj.size)}"
-            f"{x('StorageClass', obj.meta.get('storage_class', 'STANDARD'))}"
-            f"{owner() if with_owner else ''}</Contents>")
+            f"{_stored(obj)}{owner() if with_owner else ''}</Contents>")
 
 
 def _prefixes(entries: list[tuple[str, Any]], encoding: str | None) -> str:
@@ -70,10 +74,22 @@ def _prefixes(entries: list[tuple[str, Any]], encoding: str | None) -> str:
                    for kind, v in entries if kind == "prefix")
 
 
-def _params(req: S3Request) -> tuple[str, str, str | None]:
-    """(prefix, delimiter, encoding-type) of a listing, its bucket checked."""
+def _last_key(entries: list[tuple[str, Any]]) -> str:
+    """Where a truncated page stopped: its last common prefix or the key of its last object."""
+    kind, last = entries[-1]
+    return last if kind == "prefix" else last.key
+
+
+def _params(req: S3Request, max_name: str) -> tuple[str, str, str | None, int]:
+    """(prefix, delimiter, encoding-type, page size named `max_name`) of a listing, its bucket checked."""
     require_bucket(req)
-    return req.query.get("prefix", ""), req.query.get("delimiter", ""), _encoding(req)
+    return (req.query.get("prefix", ""), req.query.get("delimiter", ""), _encoding(req),
+            int_param(req, max_name, 1000, 1000))
+
+
+def _delimiting(delimiter: str, encoding: str | None) -> tuple[tuple[str, Any], ...]:
+    """The Delimiter and EncodingType fields the object listings echo."""
+    return ("Delimiter", encode_key(delimiter, encoding) if delimiter else None), ("EncodingType", encoding)
 
 
 def _encoding(req: S3Request) -> str | None:
@@ -85,21 +101,16 @@ def _encoding(req: S3Request) -> str | None:
 
 
 def list_objects(req: S3Request) -> S3Response:
-    prefix, delimiter, encoding = _params(req)
-    max_keys = int_param(req, "max-keys", 1000, 1000)
+    prefix, delimiter, encoding, max_keys = _params(req, "max-keys")
     marker = req.query.get("marker", "")
     entries, truncated = walk(req, prefix, delimiter, marker, max_keys)
     contents = "".join(_contents(v, encoding, True) for kind, v in entries if kind == "key")
-    next_marker = ""
-    if truncated and entries:  # S3 sends it with a delimiter only; moto (and clients) like it always
-        kind, last = entries[-1]
-        next_marker = x("NextMarker", encode_key(last if kind == "prefix" else last.key, encoding))
-    inner = (f"{x('Name', req.bucket)}{x('Prefix', encode_key(prefix, encoding) if prefix else None)}"
-             f"{x('Marker', encode_key(marker, encoding))}{x('MaxKeys', max_keys)}"
-             f"{x('Delimiter', encode_key(delimiter, encoding) if delimiter else None)}"
-             f"{x('EncodingType', encoding)}{x('IsTruncated', truncated)}{next_marker}"
-             f"{contents}{_prefixes(entries, encoding)}")
-    return xml_response("ListBucketResult", inner)
+    # S3 sends NextMarker with a delimiter only; moto (and clients) like it always
+    next_marker = encode_key(_last_key(entries), encoding) if truncated and entries else None
+    inner = elements(("Name", req.bucket), ("Prefix", encode_key(prefix, encoding) if prefix else None),
+                     ("Marker", encode_key(marker, encoding)), ("MaxKeys", max_keys),
+                     *_delimiting(delimiter, encoding), ("IsTruncated", truncated), ("NextMarker", next_marker))
+    return xml_response("ListBucketResult", inner + contents + _prefixes(entries, encoding))
 
 
 def _token(value: str) -> str:
@@ -115,8 +126,7 @@ def _untoken(token: str) -> str:
 
 
 def list_objects_v2(req: S3Request) -> S3Response:
-    prefix, delimiter, encoding = _params(req)
-    max_keys = int_param(req, "max-keys", 1000, 1000)
+    prefix, delimiter, encoding, max_keys = _params(req, "max-keys")
     token = req.query.get("continuation-token")
     if token == "":
         raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
@@ -126,23 +136,16 @@ def list_objects_v2(req: S3Request) -> S3Response:
     with_owner = req.query.get("fetch-owner", "").lower() == "true"
     entries, truncated = walk(req, prefix, delimiter, after, max_keys)
     contents = "".join(_contents(v, encoding, with_owner) for kind, v in entries if kind == "key")
-    next_token = ""
-    if truncated and entries:
-        kind, last = entries[-1]
-        next_token = x("NextContinuationToken", _token(last if kind == "prefix" else last.key))
-    inner = (f"{x('Name', req.bucket)}{x('Prefix', encode_key(prefix, encoding))}{x('MaxKeys', max_keys)}"
-             f"{x('KeyCount', len(entries))}"
-             f"{x('Delimiter', encode_key(delimiter, encoding) if delimiter else None)}"
-             f"{x('EncodingType', encoding)}{x('IsTruncated', truncated)}"
-             f"{x('ContinuationToken', token)}{next_token}"
-             f"{x('StartAfter', encode_key(start_after, encoding) if start_after and token is None else None)}"
-             f"{contents}{_prefixes(entries, encoding)}")
-    return xml_response("ListBucketResult", inner)
+    next_token = _token(_last_key(entries)) if truncated and entries else None
+    inner = elements(("Name", req.bucket), ("Prefix", encode_key(prefix, encoding)), ("MaxKeys", max_keys),
+                     ("KeyCount", len(entries)), *_delimiting(delimiter, encoding), ("IsTruncated", truncated),
+                     ("ContinuationToken", token), ("NextContinuationToken", next_token),
+                     ("StartAfter", encode_key(start_after, encoding) if start_after and token is None else None))
+    return xml_response("ListBucketResult", inner + contents + _prefixes(entries, encoding))
 
 
 def list_object_versions(req: S3Request) -> S3Response:
-    prefix, delimiter, encoding = _params(req)
-    max_keys = int_param(req, "max-keys", 1000, 1000)
+    prefix, delimiter, encoding, max_keys = _params(req, "max-keys")
     key_marker, vid_marker = req.query.get("key-marker", ""), req.query.get("version-id-marker", "")
     if vid_marker and not key_marker:
         raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.",
@@ -183,28 +186,22 @@ def list_object_versions(req: S3Request) -> S3Response:
         if value.delete_marker:
             parts.append(f"<DeleteMarker>{common}{owner()}</DeleteMarker>")
         else:
-            checksum = "".join(x("ChecksumAlgorithm", alg) for alg in value.meta.get("checksums", {}))
-            parts.append(f"<Version>{common}{x('ETag', value.etag)}{checksum}{x('Size', value.size)}"
-                         f"{x('StorageClass', value.meta.get('storage_class', 'STANDARD'))}{owner()}</Version>")
-    next_markers = ""
+            parts.append(f"<Version>{common}{_stored(value)}{owner()}</Version>")
+    next_key: str | None = None
+    next_version: str | None = None
     if truncated and entries:
+        next_key = encode_key(_last_key(entries), encoding)
         kind, last = entries[-1]
-        if kind == "prefix":
-            next_markers = x("NextKeyMarker", encode_key(last, encoding))
-        else:
-            next_markers = (f"{x('NextKeyMarker', encode_key(last.key, encoding))}"
-                            f"{x('NextVersionIdMarker', last.version_id)}")
-    inner = (f"{x('Name', req.bucket)}{x('Prefix', encode_key(prefix, encoding))}"
-             f"{x('KeyMarker', encode_key(key_marker, encoding))}{x('VersionIdMarker', vid_marker)}"
-             f"{x('MaxKeys', max_keys)}{x('Delimiter', encode_key(delimiter, encoding) if delimiter else None)}"
-             f"{x('EncodingType', encoding)}{x('IsTruncated', truncated)}{next_markers}"
-             f"{''.join(parts)}{_prefixes(entries, encoding)}")
-    return xml_response("ListVersionsResult", inner)
+        next_version = None if kind == "prefix" else last.version_id
+    inner = elements(("Name", req.bucket), ("Prefix", encode_key(prefix, encoding)),
+                     ("KeyMarker", encode_key(key_marker, encoding)), ("VersionIdMarker", vid_marker),
+                     ("MaxKeys", max_keys), *_delimiting(delimiter, encoding), ("IsTruncated", truncated),
+                     ("NextKeyMarker", next_key), ("NextVersionIdMarker", next_version))
+    return xml_response("ListVersionsResult", inner + "".join(parts) + _prefixes(entries, encoding))
 
 
 def list_uploads(req: S3Request) -> S3Response:
-    prefix, delimiter, encoding = _params(req)
-    max_uploads = int_param(req, "max-uploads", 1000, 1000)
+    prefix, delimiter, encoding, max_uploads = _params(req, "max-uploads")
     key_marker, id_marker = req.query.get("key-marker", ""), req.query.get("upload-id-marker", "")
     if not key_marker:
         id_marker = ""
@@ -228,12 +225,11 @@ def list_uploads(req: S3Request) -> S3Response:
         f"{x('StorageClass', u.meta.get('storage_class', 'STANDARD'))}{x('Initiated', iso(u.initiated))}"
         f"{x('ChecksumAlgorithm', u.meta.get('checksum_algorithm'))}"
         f"{x('ChecksumType', u.meta.get('checksum_type'))}</Upload>" for u in listed)
-    nxt = ""
-    if truncated and listed:
-        nxt = (f"{x('NextKeyMarker', encode_key(listed[-1].key, encoding))}"
-               f"{x('NextUploadIdMarker', listed[-1].upload_id)}")
-    inner = (f"{x('Bucket', req.bucket)}{x('KeyMarker', key_marker)}{x('UploadIdMarker', id_marker)}{nxt}"
-             f"{x('Prefix', prefix)}{x('Delimiter', delimiter or None)}{x('EncodingType', encoding)}"
-             f"{x('MaxUploads', max_uploads)}{x('IsTruncated', truncated)}{body}"
-             + "".join(f"<CommonPrefixes>{x('Prefix', p)}</CommonPrefixes>" for p in prefixes))
-    return xml_response("ListMultipartUploadsResult", inner)
+    last = listed[-1] if truncated and listed else None
+    inner = elements(("Bucket", req.bucket), ("KeyMarker", key_marker), ("UploadIdMarker", id_marker),
+                     ("NextKeyMarker", encode_key(last.key, encoding) if last else None),
+                     ("NextUploadIdMarker", last.upload_id if last else None),
+                     ("Prefix", prefix), ("Delimiter", delimiter or None), ("EncodingType", encoding),
+                     ("MaxUploads", max_uploads), ("IsTruncated", truncated))
+    return xml_response("ListMultipartUploadsResult", inner + body + "".join(
+        f"<CommonPrefixes>{x('Prefix', p)}</CommonPrefixes>" for p in prefixes))

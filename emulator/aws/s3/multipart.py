@@ -27,7 +27,7 @@ from .objects import (
     version_headers,
 )
 from .store import Bucket, ObjectVersion, Upload
-from .wire import S3Request, S3Response, child_text, children, int_param, iso, owner, x, xml_response
+from .wire import S3Request, S3Response, child_text, children, elements, int_param, iso, owner, x, xml_response
 
 MIN_PART_SIZE = int(os.environ.get("S3_UPLOAD_PART_MIN_SIZE", str(5 << 20)))
 _COPY_RANGE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")
@@ -137,12 +137,12 @@ def list_parts(req: S3Request) -> S3Response:
         + "".join(x(f"Checksum{alg}", v) for alg, v in p.meta.get("checksums", {}).items()) + "</Part>"
         for p in parts)
     algorithm = upload.meta.get("checksum_algorithm")
-    inner = (f"{x('Bucket', req.bucket)}{x('Key', req.key)}{x('UploadId', upload.upload_id)}"
-             f"{x('PartNumberMarker', marker)}{x('NextPartNumberMarker', parts[-1].number if parts else 0)}"
-             f"{x('MaxParts', max_parts)}{x('IsTruncated', truncated)}"
-             f"<Initiator>{x('ID', 'webfile')}{x('DisplayName', 'webfile')}</Initiator>{owner()}"
-             f"{x('StorageClass', upload.meta.get('storage_class', 'STANDARD'))}"
-             f"{x('ChecksumAlgorithm', algorithm)}{listed}")
+    inner = (elements(("Bucket", req.bucket), ("Key", req.key), ("UploadId", upload.upload_id),
+                      ("PartNumberMarker", marker), ("NextPartNumberMarker", parts[-1].number if parts else 0),
+                      ("MaxParts", max_parts), ("IsTruncated", truncated))
+             + f"<Initiator>{x('ID', 'webfile')}{x('DisplayName', 'webfile')}</Initiator>{owner()}"
+             + elements(("StorageClass", upload.meta.get("storage_class", "STANDARD")),
+                        ("ChecksumAlgorithm", algorithm)) + listed)
     return xml_response("ListPartsResult", inner)
 
 

@@ -114,6 +114,11 @@ def x(name: str, value: Any) -> str:
     return f"<{name}>{escape(str(value))}</{name}>"
 
 
+def elements(*fields: tuple[str, Any]) -> str:
+    """`x` of each (name, value) in order: a listing's or a result's fields, the None ones left out."""
+    return "".join(x(name, value) for name, value in fields)
+
+
 def document(root: str, inner: str) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{NS}">{inner}</{root}>'.encode()
 
