@@ -31,9 +31,10 @@ def _sagemaker_handlers() -> list:
         tags,
         training_jobs,
         transform_jobs,
+        tuning_jobs,
     )
 
-    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs]
+    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs, tuning_jobs]
 
 
 def _logs_handlers() -> list:
@@ -81,6 +82,9 @@ class Services:
         from .jobs.transform.engine import TransformEngine
 
         self.transform = TransformEngine(self)
+        from .tuning.engine import TuningEngine
+
+        self.tuning = TuningEngine(self)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""
@@ -126,6 +130,7 @@ class Services:
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
+        self.tuning.shutdown()
         self.training.shutdown()
         self.processing.shutdown()
         self.transform.shutdown()

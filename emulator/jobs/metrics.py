@@ -1,6 +1,7 @@
 """Metrics from log lines (AlgorithmSpecification.MetricDefinitions), as SageMaker extracts them.
 
-Each regex is searched in every log line; the first capture group must parse as a float. The last
+Each regex is searched in every log line (TABs shown as `#011`, as CloudWatch Logs shows them); the
+first capture group must parse as a float. The last
 value per metric becomes FinalMetricDataList; every datapoint is kept for CloudWatch.
 """
 
@@ -40,6 +41,7 @@ class MetricExtractor:
     def feed(self, line: str, timestamp: float, host: str) -> list[Datapoint]:
         """Datapoints found in one log line (also remembered)."""
         found = []
+        line = line.replace("\t", "#011")  # as CloudWatch Logs shows a TAB, which is what regexes are written for
         for name, pattern in self._compiled:
             match = pattern.search(line)
             if not match:

@@ -1,0 +1,187 @@
+"""Tuning-engine logic on a FakeRuntime (no Docker): limits, strategies, stop, early stopping, completion
+criteria and validation, through the real API, handlers, training engine and events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sagemaker_emulator.runtime.fake import FakeRuntime
+from sagemaker_emulator.testing.inprocess import InProcessServer
+
+from .helpers import error_of, wait_until
+from .tuning_objective import fake_script, max_concurrency, peak, tuning_request
+
+IMAGE = "tuner:1"
+BUCKET = "tuning-bucket"
+
+
+@pytest.fixture
+def sm(tmp_path: Path):
+    emu = InProcessServer(FakeRuntime(script_for=fake_script()), data_dir=tmp_path / "data",
+                          stop_grace_seconds=1.0).start()
+    emu.client("s3").create_bucket(Bucket=BUCKET)
+    yield emu.client("sagemaker")
+    emu.stop()
+
+
+def _finished(sm, name: str, timeout: float = 60) -> dict:
+    return wait_until(lambda: (d := sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
+        "HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped") and d, timeout, f"tuning job {name}")
+
+
+def _children(sm, name: str) -> list[dict]:
+    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+        HyperParameterTuningJobName=name)
+    return [s for page in pages for s in page["TrainingJobSummaries"]]
+
+
+def test_random_respects_limits_and_finds_best(sm):
+    sm.create_hyper_parameter_tuning_job(**tuning_request("rnd", BUCKET, IMAGE, RandomSeed=7))
+    job = _finished(sm, "rnd")
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    assert job["TrainingJobStatusCounters"]["Completed"] == 8
+    assert job["ObjectiveStatusCounters"] == {"Succeeded": 8, "Pending": 0, "Failed": 0}
+    children = _children(sm, "rnd")
+    assert len(children) == 8
+    described = [sm.describe_training_job(TrainingJobName=c["TrainingJobName"]) for c in children]
+    assert max_concurrency(described) <= 2
+    assert all(d["TuningJobArn"] == job["HyperParameterTuningJobArn"] for d in described)
+    assert all(d["HyperParameters"]["_tuning_objective_metric"] == "objective" for d in described)
+    values = {c["TrainingJobName"]: peak(c["TunedHyperParameters"]) for c in children}
+    best = job["BestTrainingJob"]
+    assert best["TrainingJobName"] == max(values, key=values.get)
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(max(values.values()),
+                                                                                        abs=1e-5)
+    assert job["TrainingJobDefinition"]["StaticHyperParameters"]["_tuning_objective_metric"] == "objective"
+    # SortBy FinalObjectiveMetricValue, descending: the best first
+    top = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="rnd", SortBy="FinalObjectiveMetricValue", MaxResults=3)
+    assert top["TrainingJobSummaries"][0]["TrainingJobName"] == best["TrainingJobName"]
+    assert len(top["TrainingJobSummaries"]) == 3 and "NextToken" in top
+
+
+def test_random_is_reproducible(sm):
+    for name in ("seed-a", "seed-b"):
+        sm.create_hyper_parameter_tuning_job(**tuning_request(name, BUCKET, IMAGE, max_jobs=4, parallel=4,
+                                                              RandomSeed=42))
+    tuned = [sorted(tuple(sorted(c["TunedHyperParameters"].items())) for c in _children(sm, n))
+             for n in ("seed-a", "seed-b") if _finished(sm, n)]
+    assert tuned[0] == tuned[1]
+
+
+def test_grid_enumerates_the_product(sm):
+    ranges = {"CategoricalParameterRanges": [{"Name": "x", "Values": ["1", "3", "5"]},
+                                             {"Name": "optimizer", "Values": ["sgd", "adam"]}]}
+    sm.create_hyper_parameter_tuning_job(**tuning_request("grid", BUCKET, IMAGE, strategy="Grid", max_jobs=None,
+                                                          parallel=3, ranges=ranges))
+    job = _finished(sm, "grid")
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    points = sorted((c["TunedHyperParameters"]["x"], c["TunedHyperParameters"]["optimizer"])
+                    for c in _children(sm, "grid"))
+    assert points == sorted((x, o) for x in ("1", "3", "5") for o in ("sgd", "adam"))
+    assert job["BestTrainingJob"]["TunedHyperParameters"] == {"x": "3", "optimizer": "adam"}
+
+
+def test_target_objective_ends_early(sm):
+    ranges = {"CategoricalParameterRanges": [{"Name": "x", "Values": ["3"]}]}
+    sm.create_hyper_parameter_tuning_job(**tuning_request(
+        "target", BUCKET, IMAGE, max_jobs=6, parallel=1, ranges=ranges,
+        TuningJobCompletionCriteria={"TargetObjectiveMetricValue": 5.0}))
+    job = _finished(sm, "target")
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    assert sum(job["TrainingJobStatusCounters"].values()) == 1
+
+
+def test_auto_early_stopping_stops_bad_jobs():
+    fake = FakeRuntime(script_for=fake_script(epochs=8, per_epoch=0.3))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        emu = InProcessServer(fake, data_dir=Path(tmp) / "d", stop_grace_seconds=1.0).start()
+        try:
+            emu.client("s3").create_bucket(Bucket=BUCKET)
+            sm = emu.client("sagemaker")
+            sm.create_hyper_parameter_tuning_job(**tuning_request(
+                "auto", BUCKET, IMAGE, max_jobs=10, parallel=1, RandomSeed=3, TrainingJobEarlyStoppingType="Auto"))
+            job = _finished(sm, "auto", timeout=120)
+            assert job["HyperParameterTuningJobStatus"] == "Completed"
+            assert job["TrainingJobStatusCounters"]["Stopped"] >= 1
+            stopped = [c for c in _children(sm, "auto") if c["TrainingJobStatus"] == "Stopped"]
+            completed = [c for c in _children(sm, "auto") if c["TrainingJobStatus"] == "Completed"]
+            assert stopped and completed
+            # every early-stopped job was worse than the median of those before it
+            assert min(peak(c["TunedHyperParameters"]) for c in stopped) < max(
+                peak(c["TunedHyperParameters"]) for c in completed)
+        finally:
+            emu.stop()
+
+
+def test_stop_stops_every_child(tmp_path):
+    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=200, per_epoch=0.2)),
+                          data_dir=tmp_path / "d", stop_grace_seconds=1.0).start()
+    try:
+        emu.client("s3").create_bucket(Bucket=BUCKET)
+        sm = emu.client("sagemaker")
+        sm.create_hyper_parameter_tuning_job(**tuning_request("stopme", BUCKET, IMAGE, max_jobs=6, parallel=3))
+        wait_until(lambda: len([c for c in _children(sm, "stopme") if c["TrainingJobStatus"] == "InProgress"]) == 3,
+                   20, "three running children")
+        sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
+        assert sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")[
+            "HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
+        job = _finished(sm, "stopme")
+        assert job["HyperParameterTuningJobStatus"] == "Stopped"
+        assert job["TrainingJobStatusCounters"]["Stopped"] == 3
+        assert len(_children(sm, "stopme")) == 3
+        with pytest.raises(ClientError) as err:
+            sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
+        assert error_of(err)[0] == "ValidationException"
+        sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
+        with pytest.raises(ClientError) as err:
+            sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
+        assert error_of(err)[0] == "ResourceNotFound"
+    finally:
+        emu.stop()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r["HyperParameterTuningJobConfig"]["ParameterRanges"]["IntegerParameterRanges"][0].update(
+        MinValue="9"), "less than or equal"),
+    (lambda r: r["HyperParameterTuningJobConfig"]["ParameterRanges"]["ContinuousParameterRanges"][0].update(
+        ScalingType="Logarithmic"), "greater than 0"),
+    (lambda r: r["HyperParameterTuningJobConfig"]["ParameterRanges"]["IntegerParameterRanges"][0].update(
+        ScalingType="ReverseLogarithmic"), "not supported for integer"),
+    (lambda r: r["HyperParameterTuningJobConfig"]["ParameterRanges"]["IntegerParameterRanges"][0].update(
+        MinValue="a"), "not an integer"),
+    (lambda r: r["HyperParameterTuningJobConfig"]["ResourceLimits"].pop("MaxNumberOfTrainingJobs"), "required"),
+    (lambda r: r["HyperParameterTuningJobConfig"].update(Strategy="Grid"), "only CategoricalParameterRanges"),
+    (lambda r: r["HyperParameterTuningJobConfig"].update(Strategy="Hyperband"), "MaxResource"),
+    (lambda r: r["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"].update(MetricName="loss"),
+     "MetricDefinitions"),
+    (lambda r: r["TrainingJobDefinition"]["StaticHyperParameters"].update(x="1"), "both static and tunable"),
+])
+def test_validation(sm, change, message):
+    request = tuning_request("bad", BUCKET, IMAGE)
+    change(request)
+    with pytest.raises(ClientError) as err:
+        sm.create_hyper_parameter_tuning_job(**request)
+    code, text, _ = error_of(err)
+    assert code == "ValidationException" and message in text, text
+
+
+def test_list_filters_sorts_and_pages(sm):
+    for name in ("list-a", "list-b", "list-c"):
+        sm.create_hyper_parameter_tuning_job(**tuning_request(name, BUCKET, IMAGE, max_jobs=1, parallel=1))
+    for name in ("list-a", "list-b", "list-c"):
+        _finished(sm, name)
+    page = sm.list_hyper_parameter_tuning_jobs(NameContains="list-", SortBy="Name", SortOrder="Ascending",
+                                               MaxResults=2)
+    assert [s["HyperParameterTuningJobName"] for s in page["HyperParameterTuningJobSummaries"]] == ["list-a",
+                                                                                                    "list-b"]
+    rest = sm.list_hyper_parameter_tuning_jobs(NameContains="list-", SortBy="Name", SortOrder="Ascending",
+                                               NextToken=page["NextToken"])
+    assert [s["HyperParameterTuningJobName"] for s in rest["HyperParameterTuningJobSummaries"]] == ["list-c"]
+    assert rest["HyperParameterTuningJobSummaries"][0]["Strategy"] == "Random"
+    assert sm.list_hyper_parameter_tuning_jobs(StatusEquals="InProgress")["HyperParameterTuningJobSummaries"] == []
