@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.training_latency": (["--runs", "5"], ["--runs", "2"]),
     "bench.invoke_latency": ([], ["--requests", "400", "--runs", "1"]),
     "bench.transform_throughput": (["--runs", "5"], ["--lines", "20000", "--runs", "2"]),
+    "bench.tuning": (["--runs", "2"], ["--runs", "1"]),
 }
 
 
@@ -60,6 +61,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     if transform:
         out["transform records/s vs direct"] = {"ratio": transform["ratio"], "target": ">= 0.8",
                                                 "met": transform["ratio"] >= 0.8}
+    tuning = results.get("bench.tuning")
+    if tuning:
+        out[f"tuning {tuning['jobs']} jobs x{tuning['parallel']} wall s"] = {
+            "wall": tuning["tuning_seconds"]["median"], "single_job": tuning["single_job_seconds"]["median"],
+            "target": f"<= {tuning['target_seconds']}", "met": tuning["met"]}
     return out
 
 

@@ -76,3 +76,9 @@ def max_concurrency(jobs: list[dict]) -> int:
         running += step
         most = max(most, running)
     return most
+
+
+def reporting(logs, job: str) -> bool:
+    """Whether training job `job` has logged an objective value: its program runs (and handles SIGTERM)."""
+    events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/")
+    return any("objective=" in e["message"] for e in events["events"])

@@ -71,7 +71,7 @@ class BayesianStrategy(Strategy):
         distributions = {r.name: (optuna.distributions.CategoricalDistribution(r.values) if r.kind == "Categorical"
                                   else optuna.distributions.FloatDistribution(0.0, 1.0)) for r in self.space}
         sampler = optuna.samplers.TPESampler(seed=(self.seed * 7919 + index) % (2**31), n_startup_trials=0,
-                                             multivariate=True, warn_independent_sampling=False)
+                                             multivariate=True)
         study = optuna.create_study(direction="minimize" if self.minimize else "maximize", sampler=sampler)
         for trial in scored:
             params = {r.name: trial.point[r.name] if r.kind == "Categorical" else r.to_unit(trial.point[r.name])
