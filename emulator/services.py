@@ -100,6 +100,7 @@ class Services:
                         "(scripts/ensure-docker starts one on Debian)")
             return
         self.training.recover()
+        self.tuning.resume()  # after training re-attached its jobs: new children are not mistaken for lost ones
         self.processing.recover()
         self.transform.recover()
         self.hosting.recover()

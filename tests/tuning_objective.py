@@ -80,5 +80,8 @@ def max_concurrency(jobs: list[dict]) -> int:
 
 def reporting(logs, job: str) -> bool:
     """Whether training job `job` has logged an objective value: its program runs (and handles SIGTERM)."""
-    events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/")
+    try:
+        events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/")
+    except logs.exceptions.ResourceNotFoundException:  # no job has logged anything yet
+        return False
     return any("objective=" in e["message"] for e in events["events"])

@@ -85,6 +85,7 @@ class TuningEngine:
         self._owner: dict[str, tuple[str, str]] = {}  # child training-job name (region-qualified) -> tuning key
         self._stoppers: dict[tuple[str, str], Stopper] = {}
         self._timers: dict[tuple[str, str], threading.Timer] = {}
+        self._closing = False
         services.events.subscribe(self._on_change, kinds={"training-job"}, recover=self.recover, name="tuning")
         services.training.metric_listeners.append(self._on_metric)
 
@@ -108,15 +109,24 @@ class TuningEngine:
             self._advance(resources.get(KIND, region, name))
 
     def recover(self) -> None:
-        """After a restart: re-learn every unfinished tuning job's children, then carry on."""
+        """After a restart (the event hook, before any later event): re-learn every unfinished tuning
+        job's children. Nothing is launched yet: the training engine has not re-attached its jobs."""
         with self._lock:
             for row in resources.all_with_status(KIND, ("InProgress", "Stopping")):
                 for child in resources.children(row, RELATION):
                     self._owner[f"{child.region}/{child.name}"] = (row.region, row.name)
                 self._arm(row)
+
+    def resume(self) -> None:
+        """Once the training engine re-attached or failed the interrupted children (Services.start_background):
+        launch what the free slots allow, or end the tuning jobs that are done."""
+        with self._lock:
+            for row in resources.all_with_status(KIND, ("InProgress", "Stopping")):
                 self._advance(row)
 
     def shutdown(self) -> None:
+        """Server shutdown: launch nothing more (the training engine is about to fail what runs)."""
+        self._closing = True
         for timer in list(self._timers.values()):
             timer.cancel()
 
@@ -156,7 +166,7 @@ class TuningEngine:
     # -- the decisions --------------------------------------------------------------------------
     def _advance(self, row: Resource | None) -> None:
         """Everything that follows from the children's current state: fill free slots, end the job."""
-        if row is None or row.status not in ("InProgress", "Stopping"):
+        if row is None or row.status not in ("InProgress", "Stopping") or self._closing:
             return
         doc = row.document
         children = resources.children(row, RELATION)
