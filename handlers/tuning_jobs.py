@@ -13,7 +13,7 @@ from sagemaker_emulator.protocol.errors import ResourceInUse, ResourceLimitExcee
 from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.tuning import summary
-from sagemaker_emulator.tuning.engine import HYPERBAND_EPOCH_KEYS, KIND, RELATION, max_jobs
+from sagemaker_emulator.tuning.engine import HYPERBAND_EPOCH_KEYS, KIND, RELATION, max_jobs, resource_config_of
 from sagemaker_emulator.tuning.space import SpaceError, grid_points, parse
 
 from . import common
@@ -88,14 +88,32 @@ def _check(params: dict[str, Any]) -> None:
         raise ValidationError("HyperbandStrategyConfig is only valid with the Hyperband strategy.")
     if params.get("Autotune"):
         raise ValidationError("Autotune is not supported by sagemaker-emulator.")
-    if params.get("WarmStartConfig"):
-        raise ValidationError("WarmStartConfig is not supported by sagemaker-emulator yet.")
     for definition in definitions:
         _check_definition(config, definition, bool(many))
 
 
+def _check_warm_start(ctx: RequestContext, params: dict[str, Any]) -> None:
+    """1-5 parents (the shape's bounds), each an existing, finished tuning job with the same objective."""
+    warm = params.get("WarmStartConfig")
+    if not warm:
+        return
+    goal = params["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
+    for parent in warm["ParentHyperParameterTuningJobs"]:
+        name = parent["HyperParameterTuningJobName"]
+        row = common.find(ctx, KIND, name)
+        if row is None:
+            raise ValidationError(f"Parent hyperparameter tuning job {name} does not exist.")
+        if row.status not in TERMINAL:
+            raise ValidationError(f"Parent hyperparameter tuning job {name} is in status {row.status}; it must be "
+                                  "Completed, Failed or Stopped.")
+        parent_goal = row.document["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
+        if goal and parent_goal and parent_goal != goal:
+            raise ValidationError(f"Parent hyperparameter tuning job {name} has a different tuning objective.")
+
+
 def create_hyper_parameter_tuning_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     _check(params)
+    _check_warm_start(ctx, params)
     name = params["HyperParameterTuningJobName"]
     created = resources.now()
     document = {key: value for key, value in params.items() if key != "Tags"}
@@ -105,6 +123,8 @@ def create_hyper_parameter_tuning_job(ctx: RequestContext, params: dict[str, Any
         # AWS echoes the objective inside the static hyperparameters (the SDK's attach() removes it)
         definition["StaticHyperParameters"] = {**(definition.get("StaticHyperParameters") or {}),
                                                "_tuning_objective_metric": goal["MetricName"]}
+        # the SDK v2 sends HyperParameterTuningResourceConfig and its attach() reads ResourceConfig back
+        definition.setdefault("ResourceConfig", resource_config_of(definition))
     document.update(
         HyperParameterTuningJobArn=common.arn(ctx, KIND, name),
         HyperParameterTuningJobStatus="InProgress",

@@ -83,15 +83,17 @@ def test_restart_mid_tuning_finishes_with_the_right_counters(tmp_path, training_
         s3.create_bucket(Bucket=bucket)
         sm.create_hyper_parameter_tuning_job(**tuning_request(name, bucket, training_image, max_jobs=4, parallel=2,
                                                               static={"epochs": "8", "epoch_seconds": "1"}))
-        wait_until(lambda: sum(c["TrainingJobStatus"] == "InProgress" for c in children(sm, name)) == 2, 60,
-                   "two running jobs")
+        logs = server.client("logs")  # their containers run (a job without one yet fails on restart, as it should)
+        wait_until(lambda: sum(c["TrainingJobStatus"] == "InProgress" and reporting(logs, c["TrainingJobName"])
+                               for c in children(sm, name)) == 2, 60, "two running jobs")
         server.stop(kill=True)
         server.start()
         sm, s3 = server.client("sagemaker"), server.client("s3")
         s3.create_bucket(Bucket=bucket)  # moto's S3 lives in memory
         job = finished(sm, name)
         assert job["HyperParameterTuningJobStatus"] == "Completed", job.get("FailureReason")
-        assert job["TrainingJobStatusCounters"]["Completed"] == 4
+        assert job["TrainingJobStatusCounters"] == {"Completed": 4, "InProgress": 0, "RetryableError": 0,
+                                                    "NonRetryableError": 0, "Stopped": 0}
         assert job["ObjectiveStatusCounters"]["Succeeded"] == 4
         assert len(children(sm, name)) == 4
     assert managed_containers(server) == []

@@ -185,3 +185,32 @@ def test_list_filters_sorts_and_pages(sm):
     assert [s["HyperParameterTuningJobName"] for s in rest["HyperParameterTuningJobSummaries"]] == ["list-c"]
     assert rest["HyperParameterTuningJobSummaries"][0]["Strategy"] == "Random"
     assert sm.list_hyper_parameter_tuning_jobs(StatusEquals="InProgress")["HyperParameterTuningJobSummaries"] == []
+
+
+def _warm(request: dict, parent: str, kind: str = "IdenticalDataAndAlgorithm") -> dict:
+    request["WarmStartConfig"] = {"ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent}],
+                                  "WarmStartType": kind}
+    return request
+
+
+def test_warm_start_overall_best_spans_the_parents(sm):
+    sm.create_hyper_parameter_tuning_job(**tuning_request(
+        "parent", BUCKET, IMAGE, strategy="Grid", max_jobs=None, parallel=2,
+        ranges={"CategoricalParameterRanges": [{"Name": "x", "Values": ["3"]},
+                                               {"Name": "optimizer", "Values": ["adam", "sgd"]}]}))
+    with pytest.raises(ClientError) as err:  # a parent must have finished
+        sm.create_hyper_parameter_tuning_job(**_warm(tuning_request("early-child", BUCKET, IMAGE), "parent"))
+    assert "must be Completed" in error_of(err)[1]
+    parent = _finished(sm, "parent")
+    request = tuning_request("child", BUCKET, IMAGE, strategy="Bayesian", max_jobs=2, parallel=1,
+                             ranges={"CategoricalParameterRanges": [{"Name": "x", "Values": ["0", "1"]}]})
+    sm.create_hyper_parameter_tuning_job(**_warm(request, "parent"))
+    child = _finished(sm, "child")
+    assert child["HyperParameterTuningJobStatus"] == "Completed"
+    assert child["BestTrainingJob"]["TuningJobName"] == "child"
+    assert child["OverallBestTrainingJob"]["TrainingJobName"] == parent["BestTrainingJob"]["TrainingJobName"]
+    assert child["WarmStartConfig"]["WarmStartType"] == "IdenticalDataAndAlgorithm"
+    with pytest.raises(ClientError) as err:
+        sm.create_hyper_parameter_tuning_job(**_warm(tuning_request("orphan", BUCKET, IMAGE), "nobody",
+                                                     "TransferLearning"))
+    assert "does not exist" in error_of(err)[1]

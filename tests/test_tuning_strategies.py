@@ -97,3 +97,14 @@ def test_metric_regex_sees_tabs_as_cloudwatch_shows_them():
     extractor = MetricExtractor([{"Name": "loss", "Regex": r"loss#011([0-9.]+)"}])
     extractor.feed("epoch 1\tloss\t0.25", 1.0, "algo-1")
     assert extractor.final()[0]["Value"] == 0.25
+
+
+def test_bayesian_ignores_history_outside_its_space():
+    """Warm-start parents may have tried values this space does not have."""
+    space = parse({"CategoricalParameterRanges": [{"Name": "c", "Values": ["a", "b"]}],
+                   "IntegerParameterRanges": [{"Name": "n", "MinValue": "1", "MaxValue": "3"}]})
+    strategy = strategy_for("Bayesian", space, 1, minimize=True)
+    history = [Trial({"c": "z", "n": 2}, 0.0), Trial({"c": "a", "n": 9}, 0.0)] + [
+        Trial({"c": "ab"[i % 2], "n": 1 + i % 3}, float(i)) for i in range(5)]
+    point = strategy.propose(7, history)
+    assert point["c"] in ("a", "b") and 1 <= point["n"] <= 3

@@ -78,6 +78,20 @@ def hyperband_resources(doc: dict[str, Any], definition: dict[str, Any]) -> tupl
     return hb.get("MinResource") or 1, maximum or 1
 
 
+def resource_config_of(definition: dict[str, Any]) -> dict[str, Any]:
+    """The children's ResourceConfig: the definition's, or the first of HyperParameterTuningResourceConfig
+    (its InstanceConfigs are alternatives; the emulator has one kind of machine)."""
+    if definition.get("ResourceConfig"):
+        return definition["ResourceConfig"]
+    hp = definition["HyperParameterTuningResourceConfig"]
+    instance = hp["InstanceConfigs"][0] if hp.get("InstanceConfigs") else hp
+    keys = ("InstanceType", "InstanceCount", "VolumeSizeInGB")
+    config = {k: instance[k] for k in keys if instance.get(k) is not None}
+    if hp.get("VolumeKmsKeyId"):
+        config["VolumeKmsKeyId"] = hp["VolumeKmsKeyId"]
+    return config
+
+
 class TuningEngine:
     def __init__(self, services: Any) -> None:
         self.services = services
@@ -235,8 +249,17 @@ class TuningEngine:
                          summary.objective_value(c.document, objective))
                    for c in children if c.status in TERMINAL
                    and summary.definition_of(doc, row.name, c.name) is definition]
+        history = [Trial(point, value) for point, value in summary.parent_trials(doc, space, objective)] + history
         strategy = strategy_for(doc["HyperParameterTuningJobConfig"]["Strategy"], space, seed, minimize)
-        point = strategy.propose(index // len(definitions), history)
+        try:
+            point = strategy.propose(index // len(definitions), history)
+        except Exception as exc:  # a bug of ours must end the tuning job, not leave it InProgress
+            log.exception("tuning job %s: the %s strategy failed", row.name, strategy.__class__.__name__)
+            doc = row.document
+            doc["FailureReason"] = f"InternalServerError: the tuning strategy failed: {exc}"[:1024]
+            doc["_completion"] = "Failed"
+            resources.save(row, doc)
+            return None
         if point is None:
             return None
         name = f"{row.name}-{index + 1:03d}-{secrets.token_hex(4)}"
@@ -273,15 +296,7 @@ class TuningEngine:
                 request[key] = definition[key]
         spec = {k: v for k, v in definition["AlgorithmSpecification"].items() if v is not None}
         request["AlgorithmSpecification"] = spec
-        if definition.get("ResourceConfig"):
-            request["ResourceConfig"] = definition["ResourceConfig"]
-        else:
-            hp = definition["HyperParameterTuningResourceConfig"]
-            instance = hp.get("InstanceConfigs", [{}])[0] if hp.get("InstanceConfigs") else hp
-            request["ResourceConfig"] = {k: instance[k] for k in ("InstanceType", "InstanceCount", "VolumeSizeInGB")
-                                         if instance.get(k) is not None}
-            if hp.get("VolumeKmsKeyId"):
-                request["ResourceConfig"]["VolumeKmsKeyId"] = hp["VolumeKmsKeyId"]
+        request["ResourceConfig"] = resource_config_of(definition)
         static = dict(definition.get("StaticHyperParameters") or {})
         static.pop("_tuning_objective_metric", None)
         request["HyperParameters"] = {**static, **tuned, "_tuning_objective_metric": objective["MetricName"]}
@@ -304,7 +319,9 @@ class TuningEngine:
         best = summary.best_summary(doc, row.name, children)
         if best is not None:
             doc["BestTrainingJob"] = best
-            doc["OverallBestTrainingJob"] = best  # no warm-start parents: the same job
+        overall = summary.overall_best(doc, best)
+        if overall is not None:
+            doc["OverallBestTrainingJob"] = overall
         doc["ConsumedResources"] = {"RuntimeInSeconds": summary.runtime_seconds(children)}
         resources.save(row, doc)
 

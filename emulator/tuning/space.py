@@ -52,6 +52,11 @@ class Range:
         return max(low, min(high, value))
 
 
+    def contains(self, value: Any) -> bool:
+        if self.kind == "Categorical":
+            return value in self.values
+        return isinstance(value, (int, float)) and self.low <= value <= self.high
+
     def to_unit(self, value: Any) -> float:
         """The inverse of `from_unit` (numeric ranges): where a stored value lies on the scale."""
         low, high, x = self.low, self.high, float(value)

@@ -62,7 +62,8 @@ class BayesianStrategy(Strategy):
     STARTUP = 4
 
     def propose(self, index: int, history: list[Trial]) -> dict[str, Any] | None:
-        scored = [t for t in history if t.value is not None and math.isfinite(t.value)]
+        scored = [t for t in history if t.value is not None and math.isfinite(t.value)
+                  and all(r.name in t.point and r.contains(t.point[r.name]) for r in self.space)]
         if len(scored) < self.STARTUP:
             return self.random_point(index)
         import optuna
@@ -76,8 +77,6 @@ class BayesianStrategy(Strategy):
         for trial in scored:
             params = {r.name: trial.point[r.name] if r.kind == "Categorical" else r.to_unit(trial.point[r.name])
                       for r in self.space if r.name in trial.point}
-            if len(params) != len(self.space):
-                continue
             study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=trial.value))
         asked = study.ask(distributions)
         return {r.name: asked.params[r.name] if r.kind == "Categorical" else r.from_unit(asked.params[r.name])

@@ -149,6 +149,47 @@ def best_summary(doc: dict[str, Any], tuning_name: str, children: list[Resource]
     return job_summary(doc, tuning_name, best_of(items, minimizing(doc))[0])
 
 
+def parents(doc: dict[str, Any]) -> list[Resource]:
+    """The warm-start parent tuning jobs that still exist."""
+    from sagemaker_emulator.storage import resources
+
+    config = doc.get("WarmStartConfig") or {}
+    rows = [resources.get("hyper-parameter-tuning-job", region_of(doc), p["HyperParameterTuningJobName"])
+            for p in config.get("ParentHyperParameterTuningJobs") or []]
+    return [row for row in rows if row is not None]
+
+
+def region_of(doc: dict[str, Any]) -> str:
+    return doc["HyperParameterTuningJobArn"].split(":")[3]
+
+
+def overall_best(doc: dict[str, Any], best: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The best of this job's best and its parents' (OverallBestTrainingJob), by objective value."""
+    candidates = [best] if best else []
+    for parent in parents(doc):
+        pdoc = parent.document
+        found = pdoc.get("OverallBestTrainingJob") or pdoc.get("BestTrainingJob")
+        if found and "FinalHyperParameterTuningJobObjectiveMetric" in found:
+            candidates.append(found)
+    if not candidates:
+        return None
+    value = lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]  # noqa: E731
+    return (min if minimizing(doc) else max)(candidates, key=value)
+
+
+def parent_trials(doc: dict[str, Any], space: list[Range], goal: dict[str, Any]) -> list[tuple[dict, float | None]]:
+    """(point, objective) of every finished training job of the warm-start parents: the strategy's prior."""
+    from sagemaker_emulator.storage import resources
+
+    out = []
+    for parent in parents(doc):
+        pdoc = parent.document
+        for child in resources.children(parent, "tuning-job/training-job"):
+            if child.status in TERMINAL:
+                out.append((typed(space, tuned(pdoc, parent.name, child)), objective_value(child.document, goal)))
+    return out
+
+
 def runtime_seconds(children: list[Resource]) -> int:
     total = 0.0
     for child in children:
