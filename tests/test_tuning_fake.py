@@ -119,6 +119,27 @@ def test_auto_early_stopping_stops_bad_jobs():
             emu.stop()
 
 
+def test_hyperband_stops_jobs_at_its_rungs(tmp_path):
+    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=9, per_epoch=0.15)), data_dir=tmp_path / "d",
+                          stop_grace_seconds=1.0).start()
+    try:
+        emu.client("s3").create_bucket(Bucket=BUCKET)
+        sm = emu.client("sagemaker")
+        sm.create_hyper_parameter_tuning_job(**tuning_request(
+            "hb", BUCKET, IMAGE, strategy="Hyperband", max_jobs=8, parallel=1, RandomSeed=5,
+            static={"epochs": "9"}))  # MaxResource inferred from epochs: rungs at 1 and 3 epochs
+        job = _finished(sm, "hb", timeout=120)
+        assert job["HyperParameterTuningJobStatus"] == "Completed"
+        found = _children(sm, "hb")
+        stopped = [c for c in found if c["TrainingJobStatus"] == "Stopped"]
+        assert len(found) == 8 and stopped
+        best = job["BestTrainingJob"]
+        assert best["TrainingJobStatus"] == "Completed"
+        assert peak(best["TunedHyperParameters"]) == max(peak(c["TunedHyperParameters"]) for c in found)
+    finally:
+        emu.stop()
+
+
 def test_stop_stops_every_child(tmp_path):
     emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=200, per_epoch=0.2)),
                           data_dir=tmp_path / "d", stop_grace_seconds=1.0).start()
