@@ -69,12 +69,12 @@ def _check(params: dict[str, Any]) -> None:
     single, many = params.get("TrainingJobDefinition"), params.get("TrainingJobDefinitions")
     if bool(single) == bool(many):
         raise ValidationError("Specify exactly one of TrainingJobDefinition and TrainingJobDefinitions.")
-    definitions = many or [single]
+    definitions: list[dict[str, Any]] = many or [single]
     if many:
         names = [d.get("DefinitionName") for d in many]
         if None in names or len(set(names)) != len(names):
             raise ValidationError("Each of TrainingJobDefinitions needs a unique DefinitionName.")
-    elif not config.get("HyperParameterTuningJobObjective") and not single.get("TuningObjective"):
+    elif not config.get("HyperParameterTuningJobObjective") and not definitions[0].get("TuningObjective"):
         raise ValidationError("HyperParameterTuningJobConfig.HyperParameterTuningJobObjective is required.")
     strategy = config["Strategy"]
     limits = config["ResourceLimits"]

@@ -185,7 +185,7 @@ class TrainingRun(JobRun):
         if extractor is None:
             return None
         dimension = f"{self.name}/{host}"
-        listeners = self.engine.metric_listeners
+        listeners = getattr(self.engine, "metric_listeners", [])  # the TrainingEngine's
 
         def hook(ts: float, line: str) -> None:
             for point in extractor.feed(line, ts, dimension):

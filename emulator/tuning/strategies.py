@@ -69,8 +69,10 @@ class BayesianStrategy(Strategy):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        distributions = {r.name: (optuna.distributions.CategoricalDistribution(r.values) if r.kind == "Categorical"
-                                  else optuna.distributions.FloatDistribution(0.0, 1.0)) for r in self.space}
+        dist = optuna.distributions
+        distributions: dict[str, dist.BaseDistribution] = {
+            r.name: dist.CategoricalDistribution(r.values) if r.kind == "Categorical" else dist.FloatDistribution(0, 1)
+            for r in self.space}
         sampler = optuna.samplers.TPESampler(seed=(self.seed * 7919 + index) % (2**31), n_startup_trials=0,
                                              multivariate=True)
         study = optuna.create_study(direction="minimize" if self.minimize else "maximize", sampler=sampler)
