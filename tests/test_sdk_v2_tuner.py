@@ -76,7 +76,8 @@ def test_tuner_stop(session):  # noqa: F811
         return sum(j["TrainingJobStatus"] == "InProgress" and reporting(logs, j["TrainingJobName"])
                    for j in jobs["TrainingJobSummaries"]) == 2
 
-    wait_until(two_running, 60, "two running jobs")
+    listing = sm.list_training_jobs_for_hyper_parameter_tuning_job
+    wait_until(two_running, 60, lambda: f"two running jobs: {listing(HyperParameterTuningJobName=name)}")
     tuner.stop_tuning_job()
     wait_until(lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
         "HyperParameterTuningJobStatus"] == "Stopped", 120, "the tuning job to stop")
