@@ -77,7 +77,7 @@ def test_tuner_stop(session):  # noqa: F811
                    for j in jobs["TrainingJobSummaries"]) == 2
 
     listing = sm.list_training_jobs_for_hyper_parameter_tuning_job
-    wait_until(two_running, 60, lambda: f"two running jobs: {listing(HyperParameterTuningJobName=name)}")
+    wait_until(two_running, 120, lambda: f"two running jobs: {listing(HyperParameterTuningJobName=name)}")
     tuner.stop_tuning_job()
     wait_until(lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
         "HyperParameterTuningJobStatus"] == "Stopped", 120, "the tuning job to stop")

@@ -8,7 +8,7 @@ import pytest
 from sagemaker_emulator.testing import EmulatorServer
 
 from .helpers import managed_containers, unique, wait_until
-from .tuning_objective import max_concurrency, peak, reporting, tuning_request
+from .tuning_objective import children, finished, max_concurrency, peak, reporting, tuning_request
 
 SMALL = {"IntegerParameterRanges": [{"Name": "x", "MinValue": "2", "MaxValue": "4"}],
          "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam"]}]}
@@ -19,17 +19,6 @@ def bucket(sagemaker_emulator):
     name = unique("tuning")
     sagemaker_emulator.client("s3").create_bucket(Bucket=name)
     return name
-
-
-def finished(sm, name: str, timeout: float = 240) -> dict:
-    return wait_until(lambda: (d := sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
-        "HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped") and d, timeout, f"tuning job {name}")
-
-
-def children(sm, name: str) -> list[dict]:
-    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
-        HyperParameterTuningJobName=name)
-    return [s for page in pages for s in page["TrainingJobSummaries"]]
 
 
 def test_random_finds_the_best_and_never_runs_more_than_two(sagemaker_client, bucket, training_image):

@@ -12,7 +12,7 @@ from sagemaker_emulator.runtime.fake import FakeRuntime
 from sagemaker_emulator.testing.inprocess import InProcessServer
 
 from .helpers import error_of, wait_until
-from .tuning_objective import fake_script, max_concurrency, peak, tuning_request
+from .tuning_objective import children, fake_script, finished, max_concurrency, peak, tuning_request
 
 IMAGE = "tuner:1"
 BUCKET = "tuning-bucket"
@@ -27,30 +27,19 @@ def sm(tmp_path: Path):
     emu.stop()
 
 
-def _finished(sm, name: str, timeout: float = 60) -> dict:
-    return wait_until(lambda: (d := sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
-        "HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped") and d, timeout, f"tuning job {name}")
-
-
-def _children(sm, name: str) -> list[dict]:
-    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
-        HyperParameterTuningJobName=name)
-    return [s for page in pages for s in page["TrainingJobSummaries"]]
-
-
 def test_random_respects_limits_and_finds_best(sm):
     sm.create_hyper_parameter_tuning_job(**tuning_request("rnd", BUCKET, IMAGE, RandomSeed=7))
-    job = _finished(sm, "rnd")
+    job = finished(sm, "rnd")
     assert job["HyperParameterTuningJobStatus"] == "Completed"
     assert job["TrainingJobStatusCounters"]["Completed"] == 8
     assert job["ObjectiveStatusCounters"] == {"Succeeded": 8, "Pending": 0, "Failed": 0}
-    children = _children(sm, "rnd")
-    assert len(children) == 8
-    described = [sm.describe_training_job(TrainingJobName=c["TrainingJobName"]) for c in children]
+    found = children(sm, "rnd")
+    assert len(found) == 8
+    described = [sm.describe_training_job(TrainingJobName=c["TrainingJobName"]) for c in found]
     assert max_concurrency(described) <= 2
     assert all(d["TuningJobArn"] == job["HyperParameterTuningJobArn"] for d in described)
     assert all(d["HyperParameters"]["_tuning_objective_metric"] == "objective" for d in described)
-    values = {c["TrainingJobName"]: peak(c["TunedHyperParameters"]) for c in children}
+    values = {c["TrainingJobName"]: peak(c["TunedHyperParameters"]) for c in found}
     best = job["BestTrainingJob"]
     assert best["TrainingJobName"] == max(values, key=values.get)
     assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == pytest.approx(max(values.values()),
@@ -67,8 +56,8 @@ def test_random_is_reproducible(sm):
     for name in ("seed-a", "seed-b"):
         sm.create_hyper_parameter_tuning_job(**tuning_request(name, BUCKET, IMAGE, max_jobs=4, parallel=4,
                                                               RandomSeed=42))
-    tuned = [sorted(tuple(sorted(c["TunedHyperParameters"].items())) for c in _children(sm, n))
-             for n in ("seed-a", "seed-b") if _finished(sm, n)]
+    tuned = [sorted(tuple(sorted(c["TunedHyperParameters"].items())) for c in children(sm, n))
+             for n in ("seed-a", "seed-b") if finished(sm, n)]
     assert tuned[0] == tuned[1]
 
 
@@ -77,10 +66,10 @@ def test_grid_enumerates_the_product(sm):
                                              {"Name": "optimizer", "Values": ["sgd", "adam"]}]}
     sm.create_hyper_parameter_tuning_job(**tuning_request("grid", BUCKET, IMAGE, strategy="Grid", max_jobs=None,
                                                           parallel=3, ranges=ranges))
-    job = _finished(sm, "grid")
+    job = finished(sm, "grid")
     assert job["HyperParameterTuningJobStatus"] == "Completed"
     points = sorted((c["TunedHyperParameters"]["x"], c["TunedHyperParameters"]["optimizer"])
-                    for c in _children(sm, "grid"))
+                    for c in children(sm, "grid"))
     assert points == sorted((x, o) for x in ("1", "3", "5") for o in ("sgd", "adam"))
     assert job["BestTrainingJob"]["TunedHyperParameters"] == {"x": "3", "optimizer": "adam"}
 
@@ -90,7 +79,7 @@ def test_target_objective_ends_early(sm):
     sm.create_hyper_parameter_tuning_job(**tuning_request(
         "target", BUCKET, IMAGE, max_jobs=6, parallel=1, ranges=ranges,
         TuningJobCompletionCriteria={"TargetObjectiveMetricValue": 5.0}))
-    job = _finished(sm, "target")
+    job = finished(sm, "target")
     assert job["HyperParameterTuningJobStatus"] == "Completed"
     assert sum(job["TrainingJobStatusCounters"].values()) == 1
 
@@ -106,11 +95,11 @@ def test_auto_early_stopping_stops_bad_jobs():
             sm = emu.client("sagemaker")
             sm.create_hyper_parameter_tuning_job(**tuning_request(
                 "auto", BUCKET, IMAGE, max_jobs=10, parallel=1, RandomSeed=3, TrainingJobEarlyStoppingType="Auto"))
-            job = _finished(sm, "auto", timeout=120)
+            job = finished(sm, "auto", timeout=120)
             assert job["HyperParameterTuningJobStatus"] == "Completed"
             assert job["TrainingJobStatusCounters"]["Stopped"] >= 1
-            stopped = [c for c in _children(sm, "auto") if c["TrainingJobStatus"] == "Stopped"]
-            completed = [c for c in _children(sm, "auto") if c["TrainingJobStatus"] == "Completed"]
+            stopped = [c for c in children(sm, "auto") if c["TrainingJobStatus"] == "Stopped"]
+            completed = [c for c in children(sm, "auto") if c["TrainingJobStatus"] == "Completed"]
             assert stopped and completed
             # every early-stopped job was worse than the median of those before it
             assert min(peak(c["TunedHyperParameters"]) for c in stopped) < max(
@@ -128,9 +117,9 @@ def test_hyperband_stops_jobs_at_its_rungs(tmp_path):
         sm.create_hyper_parameter_tuning_job(**tuning_request(
             "hb", BUCKET, IMAGE, strategy="Hyperband", max_jobs=8, parallel=1, RandomSeed=5,
             static={"epochs": "9"}))  # MaxResource inferred from epochs: rungs at 1 and 3 epochs
-        job = _finished(sm, "hb", timeout=120)
+        job = finished(sm, "hb", timeout=120)
         assert job["HyperParameterTuningJobStatus"] == "Completed"
-        found = _children(sm, "hb")
+        found = children(sm, "hb")
         stopped = [c for c in found if c["TrainingJobStatus"] == "Stopped"]
         assert len(found) == 8 and stopped
         best = job["BestTrainingJob"]
@@ -147,15 +136,15 @@ def test_stop_stops_every_child(tmp_path):
         emu.client("s3").create_bucket(Bucket=BUCKET)
         sm = emu.client("sagemaker")
         sm.create_hyper_parameter_tuning_job(**tuning_request("stopme", BUCKET, IMAGE, max_jobs=6, parallel=3))
-        wait_until(lambda: len([c for c in _children(sm, "stopme") if c["TrainingJobStatus"] == "InProgress"]) == 3,
+        wait_until(lambda: len([c for c in children(sm, "stopme") if c["TrainingJobStatus"] == "InProgress"]) == 3,
                    20, "three running children")
         sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
         assert sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")[
             "HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
-        job = _finished(sm, "stopme")
+        job = finished(sm, "stopme")
         assert job["HyperParameterTuningJobStatus"] == "Stopped"
         assert job["TrainingJobStatusCounters"]["Stopped"] == 3
-        assert len(_children(sm, "stopme")) == 3
+        assert len(children(sm, "stopme")) == 3
         with pytest.raises(ClientError) as err:
             sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
         assert error_of(err)[0] == "ValidationException"
@@ -196,7 +185,7 @@ def test_list_filters_sorts_and_pages(sm):
     for name in ("list-a", "list-b", "list-c"):
         sm.create_hyper_parameter_tuning_job(**tuning_request(name, BUCKET, IMAGE, max_jobs=1, parallel=1))
     for name in ("list-a", "list-b", "list-c"):
-        _finished(sm, name)
+        finished(sm, name)
     page = sm.list_hyper_parameter_tuning_jobs(NameContains="list-", SortBy="Name", SortOrder="Ascending",
                                                MaxResults=2)
     assert [s["HyperParameterTuningJobName"] for s in page["HyperParameterTuningJobSummaries"]] == ["list-a",
@@ -222,11 +211,11 @@ def test_warm_start_overall_best_spans_the_parents(sm):
     with pytest.raises(ClientError) as err:  # a parent must have finished
         sm.create_hyper_parameter_tuning_job(**_warm(tuning_request("early-child", BUCKET, IMAGE), "parent"))
     assert "must be Completed" in error_of(err)[1]
-    parent = _finished(sm, "parent")
+    parent = finished(sm, "parent")
     request = tuning_request("child", BUCKET, IMAGE, strategy="Bayesian", max_jobs=2, parallel=1,
                              ranges={"CategoricalParameterRanges": [{"Name": "x", "Values": ["0", "1"]}]})
     sm.create_hyper_parameter_tuning_job(**_warm(request, "parent"))
-    child = _finished(sm, "child")
+    child = finished(sm, "child")
     assert child["HyperParameterTuningJobStatus"] == "Completed"
     assert child["BestTrainingJob"]["TuningJobName"] == "child"
     assert child["OverallBestTrainingJob"]["TrainingJobName"] == parent["BestTrainingJob"]["TrainingJobName"]

@@ -66,6 +66,21 @@ def tuning_request(name: str, bucket: str, image: str, *, strategy: str = "Rando
     }
 
 
+def finished(sm, name: str, timeout: float = 240) -> dict:
+    """DescribeHyperParameterTuningJob once the tuning job has ended."""
+    from .helpers import wait_until
+
+    return wait_until(lambda: (d := sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
+        "HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped") and d, timeout, f"tuning job {name}")
+
+
+def children(sm, name: str) -> list[dict]:
+    """Every ListTrainingJobsForHyperParameterTuningJob summary, all pages."""
+    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+        HyperParameterTuningJobName=name)
+    return [s for page in pages for s in page["TrainingJobSummaries"]]
+
+
 def max_concurrency(jobs: list[dict]) -> int:
     """The most jobs running at once, from their (TrainingStartTime, TrainingEndTime)."""
     edges = []
