@@ -167,7 +167,9 @@ def list_hyper_parameter_tuning_jobs(ctx: RequestContext, params: dict[str, Any]
         out["ResourceLimits"] = config["ResourceLimits"]
         return out
 
-    return common.list_page(ctx, KIND, params, "HyperParameterTuningJobSummaries", item)
+    # AWS's defaults here: Name, Ascending, 10 per page
+    return common.list_page(ctx, KIND, {"MaxResults": 10, **params}, "HyperParameterTuningJobSummaries", item,
+                            default_sort="Name", default_order="Ascending")
 
 
 def stop_hyper_parameter_tuning_job(ctx: RequestContext, params: dict[str, Any]) -> None:
@@ -200,7 +202,7 @@ def list_training_jobs_for_hyper_parameter_tuning_job(ctx: RequestContext, param
     sort_by = params.get("SortBy") or "Name"
     if sort_by == "FinalObjectiveMetricValue":
         items = [s for s in items if "FinalHyperParameterTuningJobObjectiveMetric" in s]
-    items.sort(key=_SORTS[sort_by], reverse=(params.get("SortOrder") or "Descending") == "Descending")
+    items.sort(key=_SORTS[sort_by], reverse=(params.get("SortOrder") or "Ascending") == "Descending")
     try:
         start = int(params.get("NextToken") or 0)
     except ValueError:

@@ -47,7 +47,7 @@ def test_random_respects_limits_and_finds_best(sm):
     assert job["TrainingJobDefinition"]["StaticHyperParameters"]["_tuning_objective_metric"] == "objective"
     # SortBy FinalObjectiveMetricValue, descending: the best first
     top = sm.list_training_jobs_for_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName="rnd", SortBy="FinalObjectiveMetricValue", MaxResults=3)
+        HyperParameterTuningJobName="rnd", SortBy="FinalObjectiveMetricValue", SortOrder="Descending", MaxResults=3)
     assert top["TrainingJobSummaries"][0]["TrainingJobName"] == best["TrainingJobName"]
     assert len(top["TrainingJobSummaries"]) == 3 and "NextToken" in top
 
@@ -186,8 +186,7 @@ def test_list_filters_sorts_and_pages(sm):
         sm.create_hyper_parameter_tuning_job(**tuning_request(name, BUCKET, IMAGE, max_jobs=1, parallel=1))
     for name in ("list-a", "list-b", "list-c"):
         finished(sm, name)
-    page = sm.list_hyper_parameter_tuning_jobs(NameContains="list-", SortBy="Name", SortOrder="Ascending",
-                                               MaxResults=2)
+    page = sm.list_hyper_parameter_tuning_jobs(NameContains="list-", MaxResults=2)  # default: Name, Ascending
     assert [s["HyperParameterTuningJobName"] for s in page["HyperParameterTuningJobSummaries"]] == ["list-a",
                                                                                                     "list-b"]
     rest = sm.list_hyper_parameter_tuning_jobs(NameContains="list-", SortBy="Name", SortOrder="Ascending",
