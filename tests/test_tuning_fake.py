@@ -223,3 +223,48 @@ def test_warm_start_overall_best_spans_the_parents(sm):
         sm.create_hyper_parameter_tuning_job(**_warm(tuning_request("orphan", BUCKET, IMAGE), "nobody",
                                                      "TransferLearning"))
     assert "does not exist" in error_of(err)[1]
+
+
+def test_tags_on_create_and_through_the_tag_operations(sm):
+    arn = sm.create_hyper_parameter_tuning_job(**tuning_request("tagged", BUCKET, IMAGE, max_jobs=1, parallel=1),
+                                               Tags=[{"Key": "team", "Value": "ml"}])["HyperParameterTuningJobArn"]
+    assert arn.endswith(":hyper-parameter-tuning-job/tagged")
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "dev"}])
+    assert sorted(t["Key"] for t in sm.list_tags(ResourceArn=arn)["Tags"]) == ["stage", "team"]
+    finished(sm, "tagged")
+
+
+def test_several_definitions_take_turns(sm):
+    request = tuning_request("multi", BUCKET, IMAGE, max_jobs=4, parallel=2, strategy="Bayesian")
+    base = request.pop("TrainingJobDefinition")
+    config = request["HyperParameterTuningJobConfig"]
+    objective, ranges = config.pop("HyperParameterTuningJobObjective"), config.pop("ParameterRanges")
+    request["TrainingJobDefinitions"] = [
+        {**base, "DefinitionName": name, "TuningObjective": objective, "HyperParameterRanges": ranges,
+         "StaticHyperParameters": {**base["StaticHyperParameters"], "optimizer": name}} for name in ("sgd", "adam")]
+    sm.create_hyper_parameter_tuning_job(**request)
+    job = finished(sm, "multi")
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    found = children(sm, "multi")
+    assert sorted(c["TrainingJobDefinitionName"] for c in found) == ["adam", "adam", "sgd", "sgd"]
+    for c in found:
+        hps = sm.describe_training_job(TrainingJobName=c["TrainingJobName"])["HyperParameters"]
+        assert hps["optimizer"] == c["TrainingJobDefinitionName"]
+
+
+def test_best_objective_not_improving(tmp_path):
+    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=2, per_epoch=0.05)), data_dir=tmp_path / "d",
+                          stop_grace_seconds=1.0).start()
+    try:
+        emu.client("s3").create_bucket(Bucket=BUCKET)
+        sm = emu.client("sagemaker")
+        same = {"CategoricalParameterRanges": [{"Name": "x", "Values": ["3"]}]}  # every job scores the same
+        sm.create_hyper_parameter_tuning_job(**tuning_request(
+            "flat", BUCKET, IMAGE, max_jobs=10, parallel=1, ranges=same,
+            TuningJobCompletionCriteria={"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}}))
+        job = finished(sm, "flat")
+        assert job["HyperParameterTuningJobStatus"] == "Completed"
+        assert sum(job["TrainingJobStatusCounters"].values()) == 4
+        assert job["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    finally:
+        emu.stop()
