@@ -12,7 +12,15 @@ from sagemaker_emulator.runtime.fake import FakeRuntime
 from sagemaker_emulator.testing.inprocess import InProcessServer
 
 from .helpers import error_of, wait_until
-from .tuning_objective import children, fake_script, finished, max_concurrency, peak, tuning_request
+from .tuning_objective import (
+    children,
+    fake_script,
+    finished,
+    max_concurrency,
+    peak,
+    reporting,
+    tuning_request,
+)
 
 IMAGE = "tuner:1"
 BUCKET = "tuning-bucket"
@@ -266,5 +274,34 @@ def test_best_objective_not_improving(tmp_path):
         assert job["HyperParameterTuningJobStatus"] == "Completed"
         assert sum(job["TrainingJobStatusCounters"].values()) == 4
         assert job["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    finally:
+        emu.stop()
+
+
+def test_max_runtime_stops_the_children_and_completes(tmp_path):
+    """The engine's deadline (its timer fires after MaxRuntimeInSeconds, at least 120 s): here the stored
+    creation time is moved back instead of waiting, then the deadline handler runs."""
+    from sagemaker_emulator.storage import resources
+
+    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=200, per_epoch=0.2)), data_dir=tmp_path / "d",
+                          stop_grace_seconds=1.0).start()
+    try:
+        emu.client("s3").create_bucket(Bucket=BUCKET)
+        sm = emu.client("sagemaker")
+        request = tuning_request("timed", BUCKET, IMAGE, max_jobs=4, parallel=2)
+        request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxRuntimeInSeconds"] = 120
+        sm.create_hyper_parameter_tuning_job(**request)
+        logs = emu.client("logs")
+        wait_until(lambda: sum(c["TrainingJobStatus"] == "InProgress" and reporting(logs, c["TrainingJobName"])
+                               for c in children(sm, "timed")) == 2, 20, "two children reporting")
+
+        def earlier(doc: dict) -> None:
+            doc["CreationTime"] -= 200
+
+        resources.update("hyper-parameter-tuning-job", "us-east-1", "timed", earlier)
+        emu.services.tuning._on_deadline("us-east-1", "timed")
+        job = finished(sm, "timed", timeout=30)
+        assert job["HyperParameterTuningJobStatus"] == "Completed"
+        assert job["TrainingJobStatusCounters"]["Stopped"] == 2 and len(children(sm, "timed")) == 2
     finally:
         emu.stop()
