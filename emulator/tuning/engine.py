@@ -38,16 +38,6 @@ def name_of(doc: dict[str, Any]) -> str:
     return doc["HyperParameterTuningJobName"]
 
 
-def definitions_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    if doc.get("TrainingJobDefinitions"):
-        return doc["TrainingJobDefinitions"]
-    return [doc["TrainingJobDefinition"]]
-
-
-def objective_of(doc: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
-    return definition.get("TuningObjective") or doc["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
-
-
 def max_jobs(doc: dict[str, Any]) -> int:
     """MaxNumberOfTrainingJobs, or (Grid without it) the number of grid points of every definition."""
     config = doc["HyperParameterTuningJobConfig"]
@@ -56,12 +46,7 @@ def max_jobs(doc: dict[str, Any]) -> int:
         return limit
     from .space import grid_size
 
-    return sum(grid_size(parse(ranges_of(doc, d))) for d in definitions_of(doc))
-
-
-def ranges_of(doc: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
-    return definition.get("HyperParameterRanges") or doc["HyperParameterTuningJobConfig"].get(
-        "ParameterRanges") or {}
+    return sum(grid_size(parse(summary.ranges(doc, d))) for d in summary.definitions(doc))
 
 
 def hyperband_resources(doc: dict[str, Any], definition: dict[str, Any]) -> tuple[int, int] | None:
@@ -171,9 +156,6 @@ class TuningEngine:
             if not stopper.record(name, value) or not math.isfinite(value):
                 return
             log.info("tuning job %s: stopping %s early (objective %s)", key[1], name, value)
-            doc = row.document
-            doc.setdefault("_early", []).append(name)
-            resources.save(row, doc)
         threading.Thread(target=self._call_quietly, args=("StopTrainingJob", {"TrainingJobName": name}, region),
                          daemon=True).start()
 
@@ -238,10 +220,10 @@ class TuningEngine:
 
     def _launch(self, row: Resource, index: int, children: list[Resource]) -> Resource | None:
         doc = row.document
-        definitions = definitions_of(doc)
+        definitions = summary.definitions(doc)
         definition = definitions[index % len(definitions)]
-        space = parse(ranges_of(doc, definition), definition.get("StaticHyperParameters"))
-        objective = objective_of(doc, definition)
+        space = parse(summary.ranges(doc, definition), definition.get("StaticHyperParameters"))
+        objective = summary.objective(doc, definition)
         minimize = objective["Type"] == "Minimize"
         seed = doc["HyperParameterTuningJobConfig"].get("RandomSeed")
         seed = seed if seed is not None else int(doc["CreationTime"] * 1000) % (2**31)
@@ -360,7 +342,7 @@ class TuningEngine:
         """The stopper of an early-stopping or Hyperband job, and the MaxRuntimeInSeconds timer."""
         key = (row.region, row.name)
         doc = row.document
-        definition = definitions_of(doc)[0]
+        definition = summary.definitions(doc)[0]
         minimize = summary.minimizing(doc)
         resources_hb = hyperband_resources(doc, definition)
         if resources_hb is not None:
