@@ -4,6 +4,7 @@ criteria and validation, through the real API, handlers, training engine and eve
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -27,12 +28,25 @@ BUCKET = "tuning-bucket"
 
 
 @pytest.fixture
-def sm(tmp_path: Path):
-    emu = InProcessServer(FakeRuntime(script_for=fake_script()), data_dir=tmp_path / "data",
-                          stop_grace_seconds=1.0).start()
-    emu.client("s3").create_bucket(Bucket=BUCKET)
-    yield emu.client("sagemaker")
-    emu.stop()
+def make(tmp_path: Path):
+    """make(epochs, per_epoch) -> (server, sagemaker client): jobs print the objective per epoch."""
+    made: list[InProcessServer] = []
+
+    def start(epochs: int = 3, per_epoch: float = 0.05) -> tuple[InProcessServer, Any]:
+        emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs, per_epoch)),
+                              data_dir=tmp_path / f"data{len(made)}", stop_grace_seconds=1.0).start()
+        made.append(emu)
+        emu.client("s3").create_bucket(Bucket=BUCKET)
+        return emu, emu.client("sagemaker")
+
+    yield start
+    for emu in made:
+        emu.stop()
+
+
+@pytest.fixture
+def sm(make):
+    return make()[1]
 
 
 def test_random_respects_limits_and_finds_best(sm):
@@ -92,76 +106,55 @@ def test_target_objective_ends_early(sm):
     assert sum(job["TrainingJobStatusCounters"].values()) == 1
 
 
-def test_auto_early_stopping_stops_bad_jobs():
-    fake = FakeRuntime(script_for=fake_script(epochs=8, per_epoch=0.3))
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        emu = InProcessServer(fake, data_dir=Path(tmp) / "d", stop_grace_seconds=1.0).start()
-        try:
-            emu.client("s3").create_bucket(Bucket=BUCKET)
-            sm = emu.client("sagemaker")
-            sm.create_hyper_parameter_tuning_job(**tuning_request(
-                "auto", BUCKET, IMAGE, max_jobs=10, parallel=1, RandomSeed=3, TrainingJobEarlyStoppingType="Auto"))
-            job = finished(sm, "auto", timeout=120)
-            assert job["HyperParameterTuningJobStatus"] == "Completed"
-            assert job["TrainingJobStatusCounters"]["Stopped"] >= 1
-            stopped = [c for c in children(sm, "auto") if c["TrainingJobStatus"] == "Stopped"]
-            completed = [c for c in children(sm, "auto") if c["TrainingJobStatus"] == "Completed"]
-            assert stopped and completed
-            # every early-stopped job was worse than the median of those before it
-            assert min(peak(c["TunedHyperParameters"]) for c in stopped) < max(
-                peak(c["TunedHyperParameters"]) for c in completed)
-        finally:
-            emu.stop()
+def test_auto_early_stopping_stops_bad_jobs(make):
+    _, sm = make(epochs=8, per_epoch=0.3)
+    sm.create_hyper_parameter_tuning_job(**tuning_request(
+        "auto", BUCKET, IMAGE, max_jobs=10, parallel=1, RandomSeed=3, TrainingJobEarlyStoppingType="Auto"))
+    job = finished(sm, "auto", timeout=120)
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    assert job["TrainingJobStatusCounters"]["Stopped"] >= 1
+    stopped = [c for c in children(sm, "auto") if c["TrainingJobStatus"] == "Stopped"]
+    completed = [c for c in children(sm, "auto") if c["TrainingJobStatus"] == "Completed"]
+    assert stopped and completed
+    # every early-stopped job was worse than the median of those before it
+    assert min(peak(c["TunedHyperParameters"]) for c in stopped) < max(
+        peak(c["TunedHyperParameters"]) for c in completed)
 
 
-def test_hyperband_stops_jobs_at_its_rungs(tmp_path):
-    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=9, per_epoch=0.15)), data_dir=tmp_path / "d",
-                          stop_grace_seconds=1.0).start()
-    try:
-        emu.client("s3").create_bucket(Bucket=BUCKET)
-        sm = emu.client("sagemaker")
-        sm.create_hyper_parameter_tuning_job(**tuning_request(
-            "hb", BUCKET, IMAGE, strategy="Hyperband", max_jobs=8, parallel=1, RandomSeed=5,
-            static={"epochs": "9"}))  # MaxResource inferred from epochs: rungs at 1 and 3 epochs
-        job = finished(sm, "hb", timeout=120)
-        assert job["HyperParameterTuningJobStatus"] == "Completed"
-        found = children(sm, "hb")
-        stopped = [c for c in found if c["TrainingJobStatus"] == "Stopped"]
-        assert len(found) == 8 and stopped
-        best = job["BestTrainingJob"]
-        assert best["TrainingJobStatus"] == "Completed"
-        assert peak(best["TunedHyperParameters"]) == max(peak(c["TunedHyperParameters"]) for c in found)
-    finally:
-        emu.stop()
+def test_hyperband_stops_jobs_at_its_rungs(make):
+    _, sm = make(epochs=9, per_epoch=0.15)
+    sm.create_hyper_parameter_tuning_job(**tuning_request(
+        "hb", BUCKET, IMAGE, strategy="Hyperband", max_jobs=8, parallel=1, RandomSeed=5,
+        static={"epochs": "9"}))  # MaxResource inferred from epochs: rungs at 1 and 3 epochs
+    job = finished(sm, "hb", timeout=120)
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    found = children(sm, "hb")
+    stopped = [c for c in found if c["TrainingJobStatus"] == "Stopped"]
+    assert len(found) == 8 and stopped
+    best = job["BestTrainingJob"]
+    assert best["TrainingJobStatus"] == "Completed"
+    assert peak(best["TunedHyperParameters"]) == max(peak(c["TunedHyperParameters"]) for c in found)
 
 
-def test_stop_stops_every_child(tmp_path):
-    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=200, per_epoch=0.2)),
-                          data_dir=tmp_path / "d", stop_grace_seconds=1.0).start()
-    try:
-        emu.client("s3").create_bucket(Bucket=BUCKET)
-        sm = emu.client("sagemaker")
-        sm.create_hyper_parameter_tuning_job(**tuning_request("stopme", BUCKET, IMAGE, max_jobs=6, parallel=3))
-        wait_until(lambda: len([c for c in children(sm, "stopme") if c["TrainingJobStatus"] == "InProgress"]) == 3,
-                   20, "three running children")
+def test_stop_stops_every_child(make):
+    _, sm = make(epochs=200, per_epoch=0.2)
+    sm.create_hyper_parameter_tuning_job(**tuning_request("stopme", BUCKET, IMAGE, max_jobs=6, parallel=3))
+    wait_until(lambda: len([c for c in children(sm, "stopme") if c["TrainingJobStatus"] == "InProgress"]) == 3,
+               20, "three running children")
+    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
+    assert sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")[
+        "HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
+    job = finished(sm, "stopme")
+    assert job["HyperParameterTuningJobStatus"] == "Stopped"
+    assert job["TrainingJobStatusCounters"]["Stopped"] == 3
+    assert len(children(sm, "stopme")) == 3
+    with pytest.raises(ClientError) as err:
         sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
-        assert sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")[
-            "HyperParameterTuningJobStatus"] in ("Stopping", "Stopped")
-        job = finished(sm, "stopme")
-        assert job["HyperParameterTuningJobStatus"] == "Stopped"
-        assert job["TrainingJobStatusCounters"]["Stopped"] == 3
-        assert len(children(sm, "stopme")) == 3
-        with pytest.raises(ClientError) as err:
-            sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
-        assert error_of(err)[0] == "ValidationException"
-        sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
-        with pytest.raises(ClientError) as err:
-            sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
-        assert error_of(err)[0] == "ResourceNotFound"
-    finally:
-        emu.stop()
+    assert error_of(err)[0] == "ValidationException"
+    sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
+    with pytest.raises(ClientError) as err:
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="stopme")
+    assert error_of(err)[0] == "ResourceNotFound"
 
 
 @pytest.mark.parametrize("change, message", [
@@ -260,48 +253,36 @@ def test_several_definitions_take_turns(sm):
         assert hps["optimizer"] == c["TrainingJobDefinitionName"]
 
 
-def test_best_objective_not_improving(tmp_path):
-    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=2, per_epoch=0.05)), data_dir=tmp_path / "d",
-                          stop_grace_seconds=1.0).start()
-    try:
-        emu.client("s3").create_bucket(Bucket=BUCKET)
-        sm = emu.client("sagemaker")
-        same = {"CategoricalParameterRanges": [{"Name": "x", "Values": ["3"]}]}  # every job scores the same
-        sm.create_hyper_parameter_tuning_job(**tuning_request(
-            "flat", BUCKET, IMAGE, max_jobs=10, parallel=1, ranges=same,
-            TuningJobCompletionCriteria={"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}}))
-        job = finished(sm, "flat")
-        assert job["HyperParameterTuningJobStatus"] == "Completed"
-        assert sum(job["TrainingJobStatusCounters"].values()) == 4
-        assert job["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
-    finally:
-        emu.stop()
+def test_best_objective_not_improving(make):
+    _, sm = make(epochs=2, per_epoch=0.05)
+    same = {"CategoricalParameterRanges": [{"Name": "x", "Values": ["3"]}]}  # every job scores the same
+    sm.create_hyper_parameter_tuning_job(**tuning_request(
+        "flat", BUCKET, IMAGE, max_jobs=10, parallel=1, ranges=same,
+        TuningJobCompletionCriteria={"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}}))
+    job = finished(sm, "flat")
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    assert sum(job["TrainingJobStatusCounters"].values()) == 4
+    assert job["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
 
 
-def test_max_runtime_stops_the_children_and_completes(tmp_path):
+def test_max_runtime_stops_the_children_and_completes(make):
     """The engine's deadline (its timer fires after MaxRuntimeInSeconds, at least 120 s): here the stored
     creation time is moved back instead of waiting, then the deadline handler runs."""
     from sagemaker_emulator.storage import resources
 
-    emu = InProcessServer(FakeRuntime(script_for=fake_script(epochs=200, per_epoch=0.2)), data_dir=tmp_path / "d",
-                          stop_grace_seconds=1.0).start()
-    try:
-        emu.client("s3").create_bucket(Bucket=BUCKET)
-        sm = emu.client("sagemaker")
-        request = tuning_request("timed", BUCKET, IMAGE, max_jobs=4, parallel=2)
-        request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxRuntimeInSeconds"] = 120
-        sm.create_hyper_parameter_tuning_job(**request)
-        logs = emu.client("logs")
-        wait_until(lambda: sum(c["TrainingJobStatus"] == "InProgress" and reporting(logs, c["TrainingJobName"])
-                               for c in children(sm, "timed")) == 2, 20, "two children reporting")
+    emu, sm = make(epochs=200, per_epoch=0.2)
+    request = tuning_request("timed", BUCKET, IMAGE, max_jobs=4, parallel=2)
+    request["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxRuntimeInSeconds"] = 120
+    sm.create_hyper_parameter_tuning_job(**request)
+    logs = emu.client("logs")
+    wait_until(lambda: sum(c["TrainingJobStatus"] == "InProgress" and reporting(logs, c["TrainingJobName"])
+                           for c in children(sm, "timed")) == 2, 20, "two children reporting")
 
-        def earlier(doc: dict) -> None:
-            doc["CreationTime"] -= 200
+    def earlier(doc: dict) -> None:
+        doc["CreationTime"] -= 200
 
-        resources.update("hyper-parameter-tuning-job", "us-east-1", "timed", earlier)
-        emu.services.tuning._on_deadline("us-east-1", "timed")
-        job = finished(sm, "timed", timeout=30)
-        assert job["HyperParameterTuningJobStatus"] == "Completed"
-        assert job["TrainingJobStatusCounters"]["Stopped"] == 2 and len(children(sm, "timed")) == 2
-    finally:
-        emu.stop()
+    resources.update("hyper-parameter-tuning-job", "us-east-1", "timed", earlier)
+    emu.services.tuning._on_deadline("us-east-1", "timed")
+    job = finished(sm, "timed", timeout=30)
+    assert job["HyperParameterTuningJobStatus"] == "Completed"
+    assert job["TrainingJobStatusCounters"]["Stopped"] == 2 and len(children(sm, "timed")) == 2
