@@ -205,6 +205,8 @@ def list_training_jobs_for_hyper_parameter_tuning_job(ctx: RequestContext, param
     items.sort(key=_SORTS[sort_by], reverse=(params.get("SortOrder") or "Ascending") == "Descending")
     try:
         start = int(params.get("NextToken") or 0)
+        if start < 0:
+            raise ValueError(start)
     except ValueError:
         raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
     limit = params.get("MaxResults") or 10

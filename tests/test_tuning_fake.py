@@ -286,3 +286,15 @@ def test_max_runtime_stops_the_children_and_completes(make):
     job = finished(sm, "timed", timeout=30)
     assert job["HyperParameterTuningJobStatus"] == "Completed"
     assert job["TrainingJobStatusCounters"]["Stopped"] == 2 and len(children(sm, "timed")) == 2
+
+
+def test_list_training_jobs_for_tuning_rejects_a_foreign_token(sm):
+    sm.create_hyper_parameter_tuning_job(**tuning_request("tok", BUCKET, IMAGE, max_jobs=1, parallel=1))
+    for token in ("-3", "abc"):
+        with pytest.raises(ClientError) as err:
+            sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName="tok", NextToken=token)
+        assert error_of(err)[0] == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName="nope")
+    assert error_of(err)[0] == "ResourceNotFound"
+    finished(sm, "tok")
