@@ -1,6 +1,7 @@
 """The SDK v2 `HyperparameterTuner`, unchanged, against real tuning: fit, wait, best_training_job, deploy,
 predict, analytics().dataframe(), attach and stop_tuning_job. The session and images are
-tests/test_sdk_v2.py's fixtures."""
+tests/test_sdk_v2.py's fixtures; the images are this checkout's own builds (other checkouts sharing the
+Docker engine retag `my-training:1`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from .test_sdk_v2 import sdk, session  # noqa: F401  (fixtures)
 from .tuning_objective import METRIC, reporting
 
 
-def _tuner(session, name_hint: str, max_jobs: int, **hyperparameters):  # noqa: F811
+def _tuner(session, image: str, name_hint: str, max_jobs: int, **hyperparameters):  # noqa: F811
     from sagemaker.estimator import Estimator
     from sagemaker.tuner import CategoricalParameter, HyperparameterTuner, IntegerParameter
 
-    estimator = Estimator(image_uri="my-training:1", role=ROLE, instance_count=1, instance_type="ml.m5.large",
+    estimator = Estimator(image_uri=image, role=ROLE, instance_count=1, instance_type="ml.m5.large",
                           hyperparameters={"behaviour": "objective", "epoch_seconds": "0.1", **hyperparameters},
                           output_path=f"s3://{session.default_bucket()}/tuning", sagemaker_session=session)
     # --- README tuner snippet ---
@@ -36,12 +37,12 @@ def test_readme_snippet_is_the_one_run_here():
     assert missing_from("sdk-tuner", Path(__file__)) == []
 
 
-def test_tuner_fit_best_deploy_predict_analytics_attach(session):  # noqa: F811
+def test_tuner_fit_best_deploy_predict_analytics_attach(session, training_image, serving_image):  # noqa: F811
     from sagemaker.deserializers import JSONDeserializer
     from sagemaker.serializers import JSONSerializer
     from sagemaker.tuner import HyperparameterTuner
 
-    tuner = _tuner(session, "sdk-tune", max_jobs=6)
+    tuner = _tuner(session, training_image, "sdk-tune", max_jobs=6)
     tuner.fit(wait=True)
     name = tuner.latest_tuning_job.name
     best = tuner.best_training_job()
@@ -55,7 +56,7 @@ def test_tuner_fit_best_deploy_predict_analytics_attach(session):  # noqa: F811
     assert attached.best_training_job() == best
     assert attached.objective_metric_name == "objective"
     predictor = tuner.deploy(initial_instance_count=1, instance_type="ml.m5.large",
-                             image_uri="my-serving-image:latest",
+                             image_uri=serving_image,
                              serializer=JSONSerializer(), deserializer=JSONDeserializer())
     try:
         assert predictor.predict({"x": 1}) is not None
@@ -64,8 +65,8 @@ def test_tuner_fit_best_deploy_predict_analytics_attach(session):  # noqa: F811
             predictor.delete_endpoint()
 
 
-def test_tuner_stop(session):  # noqa: F811
-    tuner = _tuner(session, unique("sdk-stop")[:20], max_jobs=4, epochs="300", epoch_seconds="1")
+def test_tuner_stop(session, training_image):  # noqa: F811
+    tuner = _tuner(session, training_image, unique("sdk-stop")[:20], max_jobs=4, epochs="300", epoch_seconds="1")
     tuner.fit(wait=False)
     sm = session.sagemaker_client
     name = tuner.latest_tuning_job.name
