@@ -1,8 +1,8 @@
 """Metrics from log lines (AlgorithmSpecification.MetricDefinitions), as SageMaker extracts them.
 
 Each regex is searched in every log line (TABs shown as `#011`, as CloudWatch Logs shows them); the
-first capture group must parse as a float. The last
-value per metric becomes FinalMetricDataList; every datapoint is kept for CloudWatch.
+first capture group must parse as a float. The last value per metric becomes FinalMetricDataList;
+every datapoint is kept for CloudWatch and handed to the training engine's metric listeners.
 """
 
 from __future__ import annotations
