@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.standin_images": (["--runs", "3"], ["--no-build", "--runs", "1"]),
     "bench.s3_throughput": (["--runs", "2"], ["--size-mib", "256", "--keys", "20000", "--pages", "20", "--runs", "1"]),
     "bench.search_latency": (["--runs", "3"], ["--components", "1000", "--calls", "10", "--runs", "1"]),
+    "bench.tuning": (["--runs", "2"], ["--runs", "1"]),
 }
 
 
@@ -89,6 +90,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         out[f"Search p50 ms ({search['components']} trial components, two filters)"] = {
             "emulator": search["emulator"]["p50_ms"], "moto_server": search["moto_server"].get("p50_ms"),
             "target": f"< {search['target_ms']} ms", "met": search["met"]}
+    tuning = results.get("bench.tuning")
+    if tuning:
+        out[f"tuning {tuning['jobs']} jobs x{tuning['parallel']} wall s"] = {
+            "wall": tuning["tuning_seconds"]["median"], "single_job": tuning["single_job_seconds"]["median"],
+            "target": f"<= {tuning['target_seconds']}", "met": tuning["met"]}
     return out
 
 

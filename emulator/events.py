@@ -32,6 +32,7 @@ STATUS_FIELDS = {
     "processing-job": "ProcessingJobStatus",
     "transform-job": "TransformJobStatus",
     "endpoint": "EndpointStatus",
+    "hyper-parameter-tuning-job": "HyperParameterTuningJobStatus",
 }
 
 

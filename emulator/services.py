@@ -35,10 +35,11 @@ def _sagemaker_handlers() -> list:
         tags,
         training_jobs,
         transform_jobs,
+        tuning_jobs,
     )
 
     return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-            model_packages, experiments, lineage, search]
+            model_packages, experiments, lineage, search, tuning_jobs]
 
 
 def _logs_handlers() -> list:
@@ -93,6 +94,9 @@ class Services:
         from .jobs.experiment_tracking import ExperimentTracking
 
         self.experiment_tracking = ExperimentTracking(self)
+        from .tuning.engine import TuningEngine
+
+        self.tuning = TuningEngine(self)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""
@@ -108,6 +112,7 @@ class Services:
                         "(scripts/ensure-docker starts one on Debian)")
             return
         self.training.recover()
+        self.tuning.resume()  # after training re-attached its jobs: new children are not mistaken for lost ones
         self.processing.recover()
         self.transform.recover()
         self.hosting.recover()
@@ -138,6 +143,7 @@ class Services:
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
+        self.tuning.shutdown()
         self.training.shutdown()
         self.processing.shutdown()
         self.transform.shutdown()

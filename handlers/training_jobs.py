@@ -83,6 +83,8 @@ def create_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str
         StoppingCondition={"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME, **(params.get("StoppingCondition") or {})},
         ProfilingStatus="Disabled",
     )
+    if ctx.internal.get("TuningJobArn"):  # a tuning job's child (emulator/tuning): Describe shows its parent
+        document["TuningJobArn"] = ctx.internal["TuningJobArn"]
     # AWS always answers KmsKeyId ("" when none); the SDK v2's Estimator.attach reads it unconditionally.
     document["OutputDataConfig"] = {"KmsKeyId": "", "CompressionType": "GZIP", **params["OutputDataConfig"]}
     document["ResourceConfig"] = {"VolumeSizeInGB": 30, **params["ResourceConfig"]}

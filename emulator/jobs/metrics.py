@@ -2,7 +2,8 @@
 
 Each regex is searched in every log line as CloudWatch shows it (a TAB as `#011`, which AWS's own
 algorithm definitions expect), else as written; the first capture group must parse as a float. The
-last value per metric becomes FinalMetricDataList; every datapoint is kept for CloudWatch.
+last value per metric becomes FinalMetricDataList; every datapoint is kept for CloudWatch and handed
+to the training engine's metric listeners.
 """
 
 from __future__ import annotations

@@ -40,6 +40,12 @@ class TrainingEngine(JobEngine["TrainingRun"]):
     def run_class(self) -> type:
         return TrainingRun
 
+    def __init__(self, services: Any) -> None:
+        super().__init__(services)
+        # Called with (region, job name, metric name, value) for every datapoint a running job logs:
+        # the intermediate values tuning's early stopping reads (not a public field).
+        self.metric_listeners: list[Any] = []
+
     def mark_stopping(self, doc: dict[str, Any]) -> None:
         doc["TrainingJobStatus"] = "Stopping"
         transition(doc, "Stopping", "Stopping the training job")
@@ -188,7 +194,16 @@ class TrainingRun(JobRun):
         if extractor is None:
             return None
         dimension = f"{self.name}/{host}"
-        return lambda ts, line: extractor.feed(line, ts, dimension)
+        listeners = getattr(self.engine, "metric_listeners", [])  # the TrainingEngine's
+
+        def hook(ts: float, line: str) -> None:
+            for point in extractor.feed(line, ts, dimension):
+                for listener in listeners:
+                    try:
+                        listener(self.region, self.name, point.name, point.value)
+                    except Exception:
+                        log.exception("metric listener failed")
+        return hook
 
     def _metrics(self, job: dict[str, Any]) -> MetricExtractor | None:
         if not self._extractor_made:

@@ -53,6 +53,9 @@ class RequestContext:
     operation: str = ""
     services: Any = None  # the running Emulator: storage, runtime, configuration
     headers: dict[str, str] = field(default_factory=dict)
+    # Set only by internal callers (never from the wire): what the emulator itself adds to the resource,
+    # e.g. {"TuningJobArn": ...} on a tuning job's training jobs.
+    internal: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[RequestContext, dict], dict | None]
@@ -103,7 +106,8 @@ class JsonService:
             log.exception("unhandled error in %s", target)
             return error_response(InternalFailure("We encountered an internal error. Please try again."), headers)
 
-    def call(self, operation: str, params: dict[str, Any] | None = None, *, region: str | None = None) -> dict:
+    def call(self, operation: str, params: dict[str, Any] | None = None, *, region: str | None = None,
+             internal: dict[str, Any] | None = None) -> dict:
         """Run `operation` for a caller inside the emulator (a tuning job starting training jobs, ...).
 
         `params` are what a boto3 client takes (datetimes and bytes allowed); the answer is what a
@@ -113,6 +117,7 @@ class JsonService:
         if self.context is None:
             raise RuntimeError(f"{self.model.service_name}: no context factory for internal calls")
         ctx = self.context(region)
+        ctx.internal = dict(internal or {})
         document = json.loads(json.dumps(params or {}, default=_jsonable))
         try:
             result = self._run(operation, lambda: document, ctx, operation)
