@@ -25,6 +25,7 @@ class InProcessServer(ServerBase):
     def __init__(self, runtime: Any, data_dir: str | Path | None = None, region: str = "us-east-1",
                  **config: Any) -> None:
         super().__init__(data_dir, region, "sm-emulator-inproc-")
+        config.setdefault("workspace", "bind")  # a given runtime: DOCKER_HOST says nothing about it
         self.config = Config(host="127.0.0.1", port=0, data_dir=self.data_dir, region=region,
                              container_access=False, **config)
         self.runtime = runtime
