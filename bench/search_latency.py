@@ -9,14 +9,13 @@ Equals <trial>`, 1 hit), timed alternately in this run. Target: p50 < 50 ms. Pri
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import moto_server, sagemaker_client
+from bench.common import moto_server, options, sagemaker_client
 from sagemaker_emulator.testing import EmulatorServer
 
 TARGET_MS = 50
@@ -73,11 +72,7 @@ def run(components: int, calls: int, runs: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--components", type=int, default=10000)
-    parser.add_argument("--calls", type=int, default=30)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = options(__doc__, components=10000, calls=30, runs=3)
     print(json.dumps(run(args.components, args.calls, args.runs), indent=2))
 
 

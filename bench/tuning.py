@@ -9,12 +9,11 @@ Needs the Docker engine and base image (scripts/setup). Prints one JSON document
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
-from bench.common import ROLE
+from bench.common import ROLE, options
 from bench.training_latency import ensure_image
 from sagemaker_emulator.testing import EmulatorServer
 
@@ -88,11 +87,7 @@ def run(jobs: int, parallel: int, runs: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", type=int, default=12)
-    parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=1)
-    args = parser.parse_args()
+    args = options(__doc__, jobs=12, parallel=4, runs=1)
     print(json.dumps(run(args.jobs, args.parallel, args.runs), indent=2))
 
 

@@ -29,3 +29,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def name() -> str:
     return unique("t")
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_client, request) -> str:
+    """A fresh bucket of the session server for the test module (named after it)."""
+    name = unique(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-"))
+    s3_client.create_bucket(Bucket=name)
+    return name

@@ -30,13 +30,6 @@ from .helpers import (
 )
 
 
-@pytest.fixture(scope="module")
-def bucket(s3_client) -> str:
-    name = unique("features-bucket")
-    s3_client.create_bucket(Bucket=name)
-    return name
-
-
 def wait_for_object(s3, bucket: str, key: str, timeout: float = 30) -> bytes:
     def body() -> bytes | None:
         try:

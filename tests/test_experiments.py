@@ -22,6 +22,13 @@ def _experiment(sm) -> tuple[str, str, str]:
     return experiment, trial, component
 
 
+
+def assert_not_found(describe, **params) -> None:
+    """Describe of a deleted resource answers ResourceNotFound."""
+    with pytest.raises(ClientError) as exc:
+        describe(**params)
+    assert error_of(exc)[0] == "ResourceNotFound"
+
 def test_crud_associations_and_duplicates(sagemaker_client):
     sm = sagemaker_client
     experiment, trial, component = _experiment(sm)
@@ -64,9 +71,7 @@ def test_crud_associations_and_duplicates(sagemaker_client):
     sm.delete_trial_component(TrialComponentName=component)
     sm.delete_trial(TrialName=trial)
     sm.delete_experiment(ExperimentName=experiment)
-    with pytest.raises(ClientError) as exc:
-        sm.describe_experiment(ExperimentName=experiment)
-    assert error_of(exc)[0] == "ResourceNotFound"
+    assert_not_found(sm.describe_experiment, ExperimentName=experiment)
 
 
 def test_batch_put_and_get_metrics(sagemaker_client, sagemaker_metrics_client):
@@ -154,9 +159,7 @@ def test_lineage_artifacts_and_associations(sagemaker_client):
     sm.delete_association(SourceArn=tc_arn, DestinationArn=artifact)
     assert not sm.list_associations(SourceArn=tc_arn)["AssociationSummaries"]
     sm.delete_artifact(ArtifactArn=artifact)
-    with pytest.raises(ClientError) as exc:
-        sm.describe_artifact(ArtifactArn=artifact)
-    assert error_of(exc)[0] == "ResourceNotFound"
+    assert_not_found(sm.describe_artifact, ArtifactArn=artifact)
 
 
 def test_metric_name_limit(sagemaker_client, sagemaker_metrics_client):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .helpers import (
     ROLE,
     deploy,
@@ -18,13 +16,6 @@ from .helpers import (
     wait_training,
     wait_until,
 )
-
-
-@pytest.fixture(scope="module")
-def bucket(s3_client) -> str:
-    name = unique("registry")
-    s3_client.create_bucket(Bucket=name)
-    return name
 
 
 def _package(sm, image: str, **extra) -> str:
