@@ -107,7 +107,7 @@ def test_target_objective_ends_early(sm):
 
 
 def test_auto_early_stopping_stops_bad_jobs(make):
-    _, sm = make(epochs=8, per_epoch=0.3)
+    _, sm = make(epochs=8, per_epoch=0.12)
     sm.create_hyper_parameter_tuning_job(**tuning_request(
         "auto", BUCKET, IMAGE, max_jobs=10, parallel=1, RandomSeed=3, TrainingJobEarlyStoppingType="Auto"))
     job = finished(sm, "auto", timeout=120)
