@@ -180,10 +180,14 @@ def stop_hyper_parameter_tuning_job(ctx: RequestContext, params: dict[str, Any])
 
 
 def delete_hyper_parameter_tuning_job(ctx: RequestContext, params: dict[str, Any]) -> None:
-    row = _require(ctx, params["HyperParameterTuningJobName"])
+    """botocore's model declares no error for this operation: AWS answers ValidationException."""
+    name = params["HyperParameterTuningJobName"]
+    row = common.find(ctx, KIND, name)
+    if row is None:
+        raise ValidationError(f"Amazon SageMaker can't find a tuning job with name {name}")
     if row.status not in TERMINAL:
-        raise ResourceInUse(f"Tuning job {row.name} is in status {row.status}; only Completed, Failed or Stopped "
-                            "tuning jobs can be deleted.")
+        raise ValidationError(f"Tuning job {row.name} is in status {row.status}; only Completed, Failed or Stopped "
+                              "tuning jobs can be deleted.")
     common.delete(ctx, row)
 
 
