@@ -73,6 +73,11 @@ class Services:
 
         self.sagemaker_metrics = RestService("sagemaker-metrics", collect_handlers(
             service_model("sagemaker-metrics"), [metrics_handlers]))
+        from sagemaker_emulator.handlers import lambda_functions
+
+        # Lambda's Invoke only (moto answers every other Lambda operation): aws/lambda_runtime.py
+        self.lambda_invoke = RestService("lambda", collect_handlers(service_model("lambda"), [lambda_functions]),
+                                         validation_code="ValidationException")
         if runtime is None:
             from .runtime.docker_engine import DockerRuntime
 
@@ -97,6 +102,9 @@ class Services:
         from .tuning.engine import TuningEngine
 
         self.tuning = TuningEngine(self)
+        from .aws.lambda_sandboxes import Sandboxes
+
+        self.lambdas = Sandboxes(self)  # the containers Lambda functions run in (aws/lambda_runtime.py)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""
@@ -116,6 +124,7 @@ class Services:
         self.processing.recover()
         self.transform.recover()
         self.hosting.recover()
+        self.lambdas.recover()
         try:
             self._sweep_orphans()
         except Exception:
@@ -144,6 +153,7 @@ class Services:
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
         self.tuning.shutdown()
+        self.lambdas.close()
         self.training.shutdown()
         self.processing.shutdown()
         self.transform.shutdown()

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel
 
@@ -46,6 +46,7 @@ class _Plan:
         shape = op.input_shape
         self.labels: list[tuple[str, str]] = []
         self.headers: list[tuple[str, str]] = []
+        self.query: list[tuple[str, str]] = []
         self.payload = shape.serialization.get("payload") if shape is not None else None
         self.payload_max = shape.members[self.payload].metadata.get("max") if self.payload else None
         for name, member in (shape.members.items() if shape is not None else []):
@@ -54,6 +55,8 @@ class _Plan:
                 self.labels.append((name, member.serialization.get("name", name)))
             elif where == "header":
                 self.headers.append((name, member.serialization["name"]))
+            elif where == "querystring":
+                self.query.append((name, member.serialization.get("name", name)))
         out = op.output_shape
         # members sent as a JSON document (rest-json operations without a payload: sagemaker-metrics)
         self.body_members = [] if self.payload or shape is None else [
@@ -62,9 +65,12 @@ class _Plan:
         self.out_headers: list[tuple[str, str]] = []
         self.out_members: list[str] = []  # everything else (a JSON document if no payload)
         self.out_eventstream = False
+        self.out_status: str | None = None  # a member that is the reply's HTTP status (Lambda's Invoke)
         for name, member in (out.members.items() if out is not None else []):
             if member.serialization.get("location") == "header":
                 self.out_headers.append((name, member.serialization["name"]))
+            elif member.serialization.get("location") == "statusCode":
+                self.out_status = name
             elif name == self.out_payload:
                 self.out_eventstream = bool(member.serialization.get("eventstream"))
             else:
@@ -89,8 +95,13 @@ def _json_body(body: bytes) -> dict[str, Any]:
 
 
 class RestService:
-    def __init__(self, model_name: str, handlers: dict[str, RestHandler]) -> None:
+    """`validation_code`: the error code of a request its input shape refuses (sagemaker-runtime's
+    ValidationError; most other rest-json services answer ValidationException)."""
+
+    def __init__(self, model_name: str, handlers: dict[str, RestHandler],
+                 validation_code: str = "ValidationError") -> None:
         self.model = service_model(model_name)
+        self.validation_code = validation_code
         self.handlers = handlers
         self.routes = [(op, *_route(op)) for op in (self.model.operation_model(n) for n in self.model.operation_names)]
         self.plans = {op.name: _Plan(op) for op, _, _ in self.routes}
@@ -106,8 +117,10 @@ class RestService:
         return self.plans[op.name].payload_max
 
     def dispatch(self, found: tuple[OperationModel, dict[str, str]] | None, method: str, path: str,
-                 headers: Any, body: bytes, ctx: RequestContext) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
-        """Run the operation `find` returned for `method path`; `headers` has a case-insensitive `get`."""
+                 headers: Any, body: bytes, ctx: RequestContext, query: str = "",
+                 ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
+        """Run the operation `find` returned for `method path`; `headers` has a case-insensitive `get`,
+        `query` is the raw query string."""
         try:
             if found is None:
                 raise UnknownOperation(f"No {self.model.service_name} operation at {method} {path}.")
@@ -118,7 +131,7 @@ class RestService:
                 raise AwsError(f"{op.name} is not implemented by sagemaker-emulator yet.",
                                code="ValidationError")
             plan = self.plans[op.name]
-            params = self._parse(op, plan, labels, headers, body)
+            params = self._parse(op, plan, labels, headers, body, query)
             result = handler(ctx, params) or {}
             return self._serialise(op, plan, result, ctx)
         except AwsError as err:
@@ -127,13 +140,16 @@ class RestService:
             log.exception("unhandled error in %s %s", method, path)
             return self.error(InternalFailure("An internal error occurred."), ctx)
 
-    @staticmethod
-    def _parse(op: OperationModel, plan: _Plan, labels: dict[str, str], headers: Any, body: bytes) -> dict:
+    def _parse(self, op: OperationModel, plan: _Plan, labels: dict[str, str], headers: Any, body: bytes,
+               query: str) -> dict:
         document: dict[str, Any] = {name: labels.get(label) for name, label in plan.labels}
         for name, header in plan.headers:
             value = headers.get(header)
             if value is not None:
                 document[name] = value
+        if plan.query and query:
+            given = dict(parse_qsl(query, keep_blank_values=True))
+            document.update({name: given[key] for name, key in plan.query if key in given})
         if plan.payload:
             document[plan.payload] = ""  # validated as an empty blob; the raw bytes are passed below
         if plan.body_members:  # a JSON document: validated each time (its values are not hashable)
@@ -154,7 +170,7 @@ class RestService:
             except SerializationError:
                 raise
             except AwsError as err:
-                raise AwsError(err.message, code="ValidationError") from None
+                raise AwsError(err.message, code=self.validation_code) from None
             if len(plan.valid) >= VALID_MEMO:
                 plan.valid.clear()
             plan.valid[key] = params
@@ -182,7 +198,8 @@ class RestService:
         if document and plan.out_payload is None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(to_wire(op.output_shape, document)).encode()
-        return plan.status, headers, body
+        status = result.get(plan.out_status) if plan.out_status else None
+        return status if isinstance(status, int) else plan.status, headers, body
 
     @staticmethod
     def _event_stream(events: Iterator[dict[str, Any]]) -> Iterator[bytes]:

@@ -5,6 +5,8 @@
 * S3 (signed for `s3`, presigned, or unsigned REST) -> our durable S3 (emulator/aws/s3), unless
                                                       `s3_backend = "moto"`
 * `PUT /BatchPutMetrics`, `POST /BatchGetMetrics` signed for `sagemaker` -> our sagemaker-metrics
+* `POST /2015-03-31/functions/<name>/invocations` signed for `lambda` -> our Lambda Invoke (the
+                                                      function runs in a container; aws/lambda_runtime)
 * anything else (STS, IAM, ...)                      -> moto, in-process
 """
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _METRICS_PATH = re.compile(r"^/Batch(Put|Get)Metrics$")
+_LAMBDA_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
 
 
@@ -120,7 +123,7 @@ def _json_api(services: Services) -> Flask:
 
 def _runtime_app(services: Services, rest: Any = None) -> Callable:
     """sagemaker-runtime (InvokeEndpoint & co.) as a plain WSGI callable: the invocation hot path.
-    Also serves the other rest-json service, sagemaker-metrics (`rest`), the same way.
+    Also serves the other rest-json services, sagemaker-metrics and Lambda's Invoke (`rest`), the same way.
 
     No Flask here: its request context, session and URL adapter cost more than the rest of an
     invocation. The raw path picks the operation (a `%2F` inside a name stays in its label).
@@ -151,7 +154,8 @@ def _runtime_app(services: Services, rest: Any = None) -> Callable:
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:
-            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx)
+            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx,
+                                                        environ.get("QUERY_STRING", ""))
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
             chunks: Iterable[bytes] = [body]
@@ -171,6 +175,7 @@ class EmulatorApp:
         self.api = _json_api(services)
         self.runtime = _runtime_app(services)
         self.metrics = _runtime_app(services, services.sagemaker_metrics)
+        self.lambda_invoke = _runtime_app(services, services.lambda_invoke)
         self.moto = moto_wsgi_app()
         self.s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
@@ -188,6 +193,9 @@ class EmulatorApp:
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))  # (no valid bucket has this name)
             if service in (None, "sagemaker"):
                 return self.metrics(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and _LAMBDA_INVOKE_PATH.match(_raw_path(environ)):
+            if signing_scope(environ.get("HTTP_AUTHORIZATION"))[1] == "lambda":  # the rest of Lambda: moto's
+                return self.lambda_invoke(environ, start_response)
         if self.s3 is not None:
             if s3_owns(environ):
                 return self.s3(environ, start_response)

@@ -9,7 +9,7 @@ Every failure is a `StagingError` whose message names the URI or archive member 
 from __future__ import annotations
 
 from . import recordio
-from .archives import DEFAULT_MAX_MEMBERS, make_tar_gz, safe_extract
+from .archives import DEFAULT_MAX_MEMBERS, make_tar_gz, safe_extract, safe_extract_zip
 from .download import download_objects, download_prefix, download_source, open_object
 from .errors import StagingError
 from .model_data import stage_model_data
@@ -43,6 +43,6 @@ __all__ = [
     "StagingError", "SyncResult", "SyncState", "as_folder", "augmented_records", "check_relative_path",
     "download_objects", "download_prefix", "download_source", "epoch_source", "feed_pipe", "fifo_path",
     "file_uri", "join_uri", "make_tar_gz", "open_object", "parse_uri", "read_augmented_manifest", "recordio",
-    "relative_to_prefix", "resolve_manifest", "resolve_prefix", "resolve_source", "safe_extract", "safe_join",
-    "shard", "stage_model_data", "sync_dir", "upload_dir", "upload_file",
+    "relative_to_prefix", "resolve_manifest", "resolve_prefix", "resolve_source", "safe_extract", "safe_extract_zip",
+    "safe_join", "shard", "stage_model_data", "sync_dir", "upload_dir", "upload_file",
 ]

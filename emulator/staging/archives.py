@@ -12,6 +12,7 @@ container could otherwise make us archive any host file.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import shutil
@@ -19,6 +20,8 @@ import stat
 import tarfile
 import tempfile
 import uuid
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +201,52 @@ def safe_extract(tar_path: str | os.PathLike[str], dest_dir: str | os.PathLike[s
         shutil.rmtree(staging, ignore_errors=True)
     reporter.finish()
     return [item.name for item in plan]
+
+
+def safe_extract_zip(data: bytes, dest_dir: str | os.PathLike[str], *, max_total_bytes: int,
+                     what: str = "the zip file") -> list[str]:
+    """Extract a zip archive (a Lambda function's code) into `dest_dir`; returns the member paths.
+
+    The same rules as `safe_extract`, for zip's members: absolute paths, `..` or empty segments,
+    symlinks and special files are refused with a `StagingError` naming the member, and more than
+    `max_total_bytes` uncompressed (checked as it is written, whatever the directory claims) too.
+    Executable bits are kept (a handler may run a bundled binary).
+    """
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise StagingError(f"Could not unzip {what}: {exc}") from None
+    written, names = 0, []
+    with archive:
+        for info in archive.infolist():
+            mode = info.external_attr >> 16
+            if info.is_dir() and info.filename.strip("./") == "":
+                continue  # the archive's own root ("./")
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # no type bits: a plain file (writestr)
+                raise StagingError(f"Refusing {what} member {info.filename!r}: not a regular file or directory")
+            try:
+                name = check_relative_path(info.filename.rstrip("/"))
+            except StagingError as exc:
+                raise StagingError(f"Refusing {what} member {info.filename!r}: {exc}") from None
+            target = dest / name
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with archive.open(info) as source, open(target, "wb") as out:
+                    while block := source.read(_COPY_CHUNK):
+                        written += len(block)
+                        if written > max_total_bytes:
+                            raise StagingError(f"{what} is over {max_total_bytes} bytes unzipped")
+                        out.write(block)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                raise StagingError(f"Could not unzip {what} member {info.filename!r}: {exc}") from None
+            os.chmod(target, 0o755 if mode & 0o111 else 0o644)
+            names.append(name)
+    return names
 
 
 def _free_space(dest: Path) -> int:
