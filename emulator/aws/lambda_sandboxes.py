@@ -5,9 +5,10 @@ serves one invocation at a time, as a Lambda execution environment does. After a
 back to an idle list keyed by the function's fingerprint (ARN, code, handler, environment, limits),
 so the next invocation of an unchanged function skips the container start (about 1-2 s here). An
 idle sandbox is removed after `IDLE_SECONDS`, or at once when the function changed; a timed-out
-or crashed one is removed at once. At most `MAX_SANDBOXES` run at a time (more concurrent invocations
-get TooManyRequestsException, which boto3 retries). Nothing outlives the emulator: `close` removes
-every sandbox, and start-up removes what a killed emulator left (`recover`).
+or crashed one is removed at once. At most `MAX_SANDBOXES` run at a time: the idle one unused the
+longest makes room for a new one, and when all are busy the invocation gets TooManyRequestsException
+(which boto3 retries). Nothing outlives the emulator: `close` removes every sandbox, and start-up
+removes what a killed emulator left (`recover`).
 
 Code is staged like a job's: a `JobDir` under `<data_dir>/jobs/lambda/`, shown to the container
 by the configured workspace (bind mounts, or copied in for a remote engine). Output goes through a
@@ -113,7 +114,14 @@ class Sandboxes:
             self._current[launch.arn] = launch.key  # the function changed: its old sandboxes go
             idle = self._idle.get(launch.key)
             sandbox = idle.pop() if idle else None
-            busy = sandbox is None and len(self._all) + self._starting >= MAX_SANDBOXES
+            busy = False
+            if sandbox is None and len(self._all) + self._starting >= MAX_SANDBOXES:
+                evicted = self._pop_least_recent()  # an idle one of another function makes room
+                if evicted is None:
+                    busy = True
+                else:
+                    stale.append(evicted)
+                    self._all.pop(id(evicted), None)
             if sandbox is None and not busy:
                 self._starting += 1
         for old in stale:
@@ -135,6 +143,17 @@ class Sandboxes:
             raise SandboxError("The emulator is shutting down.")
         self._ensure_reaper()
         return sandbox
+
+    def _pop_least_recent(self) -> Sandbox | None:
+        """The idle sandbox unused the longest, taken off its list (under the lock)."""
+        candidates = [(s.last_used, key, s) for key, idle in self._idle.items() for s in idle]
+        if not candidates:
+            return None
+        _, key, oldest = min(candidates, key=lambda c: c[0])
+        self._idle[key].remove(oldest)
+        if not self._idle[key]:
+            del self._idle[key]
+        return oldest
 
     def release(self, sandbox: Sandbox) -> None:
         """Back to the idle list after an invocation that left it healthy."""
