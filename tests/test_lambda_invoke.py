@@ -36,7 +36,8 @@ def handler(event, context):
     return {"event": event, "env": os.environ.get("GREETING"), "host": socket.gethostname(),
             "name": context.function_name, "request_id": context.aws_request_id,
             "arn": context.invoked_function_arn, "memory": context.memory_limit_in_mb,
-            "remaining": context.get_remaining_time_in_millis()}
+            "remaining": context.get_remaining_time_in_millis(),
+            "custom": context.client_context.custom if context.client_context else None}
 
 def fail(event, context):
     raise KeyError("no such thing")
@@ -126,9 +127,11 @@ def test_invoke_returns_the_handlers_result_with_env_and_context(server, lam):
     again = json.loads(lam.invoke(FunctionName=name, Payload=b'{"n": 2}')["Payload"].read())
     assert again["host"] == result["host"] and again["request_id"] != result["request_id"]
     assert again["event"] == {"n": 2}
-    # an ARN names the function as well; no payload is the event {}
-    by_arn = json.loads(lam.invoke(FunctionName=result["arn"])["Payload"].read())
-    assert by_arn["event"] == {}
+    assert again["custom"] is None
+    # an ARN names the function as well; no payload is the event {}; a client context reaches the handler
+    by_arn = json.loads(lam.invoke(FunctionName=result["arn"], Qualifier="$LATEST", ClientContext=base64.b64encode(
+        json.dumps({"custom": {"k": "v"}}).encode()).decode())["Payload"].read())
+    assert by_arn["event"] == {} and by_arn["custom"] == {"k": "v"}
 
 
 def test_the_log_goes_to_cloudwatch(server, lam):
@@ -293,3 +296,18 @@ def test_nothing_left_behind(runtime, tmp_path):
         assert len(containers_of(srv, name)) == 1
     assert leftovers(runtime) == []
     assert code_dirs(srv) == []
+
+
+def test_a_restart_removes_what_a_killed_emulator_left(runtime, tmp_path):
+    first = InProcessServer(runtime, data_dir=tmp_path / "data").start()
+    with contextlib.suppress(ClientError):
+        first.client("iam").create_role(RoleName=ROLE, AssumeRolePolicyDocument="{}")
+    name = create(first.client("lambda"))
+    assert first.client("lambda").invoke(FunctionName=name)["StatusCode"] == 200
+    assert len(containers_of(first, name)) == 1
+    first.abandon()  # a kill -9: the warm container and its code directory stay
+    second = InProcessServer(runtime, data_dir=tmp_path / "data").start()
+    try:
+        assert containers_of(second, name) == [] and code_dirs(second) == []
+    finally:
+        second.stop()

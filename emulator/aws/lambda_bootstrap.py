@@ -55,6 +55,15 @@ class _Tee:
         return getattr(self.stream, name)
 
 
+class ClientContext:
+    """`context.client_context` when the caller sent X-Amz-Client-Context (AWS's attributes)."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.client = document.get("client")
+        self.custom = document.get("custom")
+        self.env = document.get("env")
+
+
 class Context:
     """The `context` argument: the attributes and method of AWS's Python LambdaContext."""
 
@@ -198,7 +207,7 @@ def serve(bootstrap: Bootstrap) -> None:
             answer = bootstrap.invoke(body, self.headers.get("X-Request-Id", ""),
                                       int(self.headers.get("X-Deadline-Ms") or 0),
                                       self.headers.get("X-Invoked-Arn", ""),
-                                      json.loads(client_context) if client_context else None)
+                                      ClientContext(json.loads(client_context)) if client_context else None)
             self._reply(200, json.dumps(answer).encode())
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (quiet: stdout is the function's log)
