@@ -277,6 +277,10 @@ def test_the_in_process_interface(server, lam):
     assert failed.function_error == "Unhandled" and json.loads(failed.payload)["errorType"] == "KeyError"
     missing = lambda_runtime.invoke(server.services, "nope", b"{}", "us-east-1")
     assert missing.status_code == 404 and json.loads(missing.payload)["errorType"] == "ResourceNotFoundException"
+    nowhere = lambda_runtime.invoke(server.services, name, b"{}", "xx-nowhere-1")
+    assert nowhere.status_code == 404 and json.loads(nowhere.payload)["errorType"] == "ResourceNotFoundException"
+    bad = lambda_runtime.invoke(server.services, name, b"[1,", "us-east-1")
+    assert bad.status_code == 400 and json.loads(bad.payload)["errorType"] == "InvalidRequestContentException"
 
 
 def test_nothing_left_behind(runtime, tmp_path):

@@ -91,7 +91,11 @@ def find_function(services: Any, name_or_arn: str, region: str, qualifier: str |
 
     match = _ARN_REGION.match(name_or_arn)
     region = match.group(1) if match else region
-    backend = lambda_backends[services.config.account_id][region]
+    try:
+        backend = lambda_backends[services.config.account_id][region]
+    except KeyError:  # moto knows no such region: no function can be there
+        raise LambdaError("ResourceNotFoundException", f"Function not found: {name_or_arn} (region {region})",
+                          404) from None
     try:
         fn = backend.get_function(name_or_arn, qualifier)
     except LambdaClientError as exc:
