@@ -29,10 +29,11 @@ from .helpers import unique, wait_until
 ROLE = "lambda-test-role"
 
 HANDLERS = '''
-import os, socket, sys, time
+import logging, os, socket, sys, time
 
 def handler(event, context):
     print("handling", event.get("n"), "in", context.function_name)
+    logging.getLogger("app").warning("a warning for %s", event.get("n"))
     return {"event": event, "env": os.environ.get("GREETING"), "host": socket.gethostname(),
             "name": context.function_name, "request_id": context.aws_request_id,
             "arn": context.invoked_function_arn, "memory": context.memory_limit_in_mb,
@@ -192,6 +193,10 @@ def test_log_type_tail_is_the_last_4_kb(lam):
     reply = lam.invoke(FunctionName=name, Payload=b'{"n": 3}', LogType="Tail")
     tail = base64.b64decode(reply["LogResult"]).decode()
     assert "START RequestId:" in tail and f"handling 3 in {name}" in tail and "REPORT RequestId:" in tail
+    warning = next(line for line in tail.splitlines() if line.startswith("[WARNING]"))
+    level, stamp, request_id, message = warning.split("\t")  # AWS's format for the root logger
+    assert message == "a warning for 3" and stamp.endswith("Z")
+    assert f"START RequestId: {request_id}" in tail
     assert "LogResult" not in lam.invoke(FunctionName=name, Payload=b"{}")  # only when asked
     chatty = create(lam, handler="app.chatty")
     reply = lam.invoke(FunctionName=chatty, LogType="Tail")

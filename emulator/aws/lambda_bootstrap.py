@@ -132,7 +132,7 @@ class Bootstrap:
 
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t"
-                                               "%(message)s\n", "%Y-%m-%dT%H:%M:%S"))
+                                               "%(message)s", "%Y-%m-%dT%H:%M:%S"))
         handler.addFilter(_RequestId())
         logging.Formatter.converter = time.gmtime
         logging.getLogger().addHandler(handler)
