@@ -320,3 +320,26 @@ def test_a_restart_removes_what_a_killed_emulator_left(runtime, tmp_path):
         assert containers_of(second, name) == [] and code_dirs(second) == []
     finally:
         second.stop()
+
+
+def test_code_unzipping_refuses_what_could_escape(tmp_path):
+    from sagemaker_emulator.staging import StagingError, safe_extract_zip
+
+    for bad in ("../evil.py", "/abs.py", "a//b.py"):
+        with pytest.raises(StagingError, match="Refusing"):
+            safe_extract_zip(zipped({bad: "x"}), tmp_path / "out", max_total_bytes=1 << 20)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        link = zipfile.ZipInfo("link.py")
+        link.external_attr = (0o120777 << 16)  # a symlink
+        archive.writestr(link, "/etc/passwd")
+    with pytest.raises(StagingError, match="not a regular file"):
+        safe_extract_zip(buf.getvalue(), tmp_path / "out", max_total_bytes=1 << 20)
+    with pytest.raises(StagingError, match="over 100 bytes"):
+        safe_extract_zip(zipped({"big.py": "x" * 1000}), tmp_path / "out", max_total_bytes=100)
+    with pytest.raises(StagingError, match="Could not unzip"):
+        safe_extract_zip(b"not a zip", tmp_path / "out", max_total_bytes=100)
+    assert safe_extract_zip(zipped({"pkg/a.py": "1", "b.py": "2"}), tmp_path / "ok", max_total_bytes=100) \
+        == ["pkg/a.py", "b.py"]
+    assert (tmp_path / "ok" / "pkg" / "a.py").read_text() == "1"
+    assert not (tmp_path / "evil.py").exists()
