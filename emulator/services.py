@@ -27,6 +27,7 @@ def _sagemaker_handlers() -> list:
         endpoint_configs,
         endpoints,
         experiments,
+        feature_groups,
         lineage,
         model_packages,
         models,
@@ -39,7 +40,7 @@ def _sagemaker_handlers() -> list:
     )
 
     return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-            model_packages, experiments, lineage, search, tuning_jobs]
+            model_packages, experiments, lineage, search, tuning_jobs, feature_groups]
 
 
 def _logs_handlers() -> list:
@@ -73,6 +74,13 @@ class Services:
 
         self.sagemaker_metrics = RestService("sagemaker-metrics", collect_handlers(
             service_model("sagemaker-metrics"), [metrics_handlers]))
+        from sagemaker_emulator.handlers import featurestore_runtime
+
+        self.featurestore_runtime = RestService("sagemaker-featurestore-runtime", collect_handlers(
+            service_model("sagemaker-featurestore-runtime"), [featurestore_runtime]))
+        from .feature_store import FeatureStore
+
+        self.feature_store = FeatureStore(self)
         if runtime is None:
             from .runtime.docker_engine import DockerRuntime
 
@@ -107,6 +115,7 @@ class Services:
         """Once the server is bound (so jobs can reach our S3): subscribers rebuild what they wait for
         from the database, then interrupted jobs are re-attached or failed."""
         self.events.recover()
+        self.feature_store.start()  # needs no Docker: the offline store writes through our own S3
         if not self.runtime.available():
             log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
                         "(scripts/ensure-docker starts one on Debian)")
@@ -152,4 +161,5 @@ class Services:
         except Exception:
             log.exception("could not remove every endpoint container")
         self.events.close()
+        self.feature_store.close()
         self.db.close()

@@ -5,6 +5,7 @@
 * S3 (signed for `s3`, presigned, or unsigned REST) -> our durable S3 (emulator/aws/s3), unless
                                                       `s3_backend = "moto"`
 * `PUT /BatchPutMetrics`, `POST /BatchGetMetrics` signed for `sagemaker` -> our sagemaker-metrics
+* `/FeatureGroup/<name>`, `POST /BatchGetRecord` signed for `sagemaker` -> our featurestore-runtime
 * anything else (STS, IAM, ...)                      -> moto, in-process
 """
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _METRICS_PATH = re.compile(r"^/Batch(Put|Get)Metrics$")
+# sagemaker-featurestore-runtime signs as `sagemaker` too; no S3 bucket name has capitals
+_FEATURESTORE_PATH = re.compile(r"^/(FeatureGroup/[^/]+|BatchGetRecord)$")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
 
 
@@ -120,7 +123,8 @@ def _json_api(services: Services) -> Flask:
 
 def _runtime_app(services: Services, rest: Any = None) -> Callable:
     """sagemaker-runtime (InvokeEndpoint & co.) as a plain WSGI callable: the invocation hot path.
-    Also serves the other rest-json service, sagemaker-metrics (`rest`), the same way.
+    Also serves the other rest-json services, sagemaker-metrics and sagemaker-featurestore-runtime
+    (`rest`), the same way.
 
     No Flask here: its request context, session and URL adapter cost more than the rest of an
     invocation. The raw path picks the operation (a `%2F` inside a name stays in its label).
@@ -138,6 +142,7 @@ def _runtime_app(services: Services, rest: Any = None) -> Callable:
         body: bytes | Iterator[bytes]
         # our server's wsgi.input stops at the request's end; another server's may need werkzeug's limit
         stream = environ["wsgi.input"] if environ.get("emulator.body_limited") else get_input_stream(environ)
+        query = environ.get("QUERY_STRING", "")
         try:
             if found is None:
                 raise AwsError(f"No {rest.model.service_name} operation at {method} {path}.",
@@ -151,7 +156,7 @@ def _runtime_app(services: Services, rest: Any = None) -> Callable:
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:
-            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx)
+            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx, query)
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
             chunks: Iterable[bytes] = [body]
@@ -171,6 +176,7 @@ class EmulatorApp:
         self.api = _json_api(services)
         self.runtime = _runtime_app(services)
         self.metrics = _runtime_app(services, services.sagemaker_metrics)
+        self.featurestore = _runtime_app(services, services.featurestore_runtime)
         self.moto = moto_wsgi_app()
         self.s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
@@ -188,6 +194,10 @@ class EmulatorApp:
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))  # (no valid bucket has this name)
             if service in (None, "sagemaker"):
                 return self.metrics(environ, start_response)
+        if path.startswith(("/FeatureGroup/", "/BatchGetRecord")) and _FEATURESTORE_PATH.match(_raw_path(environ)):
+            _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
+            if service in (None, "sagemaker"):
+                return self.featurestore(environ, start_response)
         if self.s3 is not None:
             if s3_owns(environ):
                 return self.s3(environ, start_response)
