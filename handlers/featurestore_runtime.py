@@ -87,7 +87,7 @@ def _check_names(view: GroupView, names: list[str] | None) -> None:
             raise _invalid(f"The feature {name} is not defined in feature group {view.name}.")
 
 
-def _served(row: feature_records.OnlineRecord | None, names: list[str] | None, now: float) -> list[dict] | None:
+def _served(row: feature_records.Stored | None, names: list[str] | None, now: float) -> list[dict] | None:
     """The stored record as GetRecord answers it, or None (absent, soft deleted or expired)."""
     if row is None or row.deleted or (row.expires_at is not None and row.expires_at <= now):
         return None

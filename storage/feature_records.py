@@ -18,10 +18,9 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from peewee import (
-    EXCLUDED,
     AutoField,
     BooleanField,
     CharField,
@@ -77,32 +76,50 @@ def open_feature_database(data_dir: str | os.PathLike) -> SqliteDatabase:
     return db
 
 
-def get(group: str, record_id: str) -> OnlineRecord | None:
-    return OnlineRecord.get_or_none((OnlineRecord.group == group) & (OnlineRecord.record_id == record_id))
+class Stored(NamedTuple):
+    """An online record as read on the hot path (a plain row, not a model instance)."""
+
+    record_id: str
+    event_time: float
+    expires_at: float | None
+    deleted: bool
+    data: str
 
 
-def get_many(group: str, record_ids: Iterable[str]) -> dict[str, OnlineRecord]:
-    ids = list(dict.fromkeys(record_ids))
-    rows = OnlineRecord.select().where((OnlineRecord.group == group) & (OnlineRecord.record_id.in_(ids)))
-    return {row.record_id: row for row in rows}
+# The hot path's statements are written out: peewee's query building costs several times the
+# SQLite lookup itself, and the sqlite3 module caches a prepared statement per SQL text.
+_GET = 'SELECT record_id, event_time, expires_at, deleted, data FROM online_record WHERE "group" = ? AND record_id = ?'
+_UPSERT = ('INSERT INTO online_record ("group", record_id, event_time, expires_at, deleted, data) '
+           "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (\"group\", record_id) DO UPDATE SET "
+           "event_time = excluded.event_time, expires_at = excluded.expires_at, deleted = 0, data = excluded.data "
+           "WHERE excluded.event_time >= online_record.event_time")
+_ENQUEUE = 'INSERT INTO offline_pending ("group", data) VALUES (?, ?)'
+
+
+def get(group: str, record_id: str) -> Stored | None:
+    row = feature_db.execute_sql(_GET, (group, record_id)).fetchone()
+    return Stored(row[0], row[1], row[2], bool(row[3]), row[4]) if row else None
+
+
+def get_many(group: str, record_ids: Iterable[str]) -> dict[str, Stored]:
+    out: dict[str, Stored] = {}
+    for record_id in dict.fromkeys(record_ids):
+        row = get(group, record_id)
+        if row is not None:
+            out[record_id] = row
+    return out
 
 
 def put(group: str, record_id: str, event_time: float, values: list[dict[str, Any]], expires_at: float | None,
         *, online: bool, offline: dict[str, Any] | None) -> None:
     """Write one record: to the online store when `online` and it is not older than the stored one
-    (an older record is historic: offline only, as AWS does; one upsert decides), and `offline` (a
-    row) to the outbox. One transaction: both or neither."""
+    (an older record is historic: offline only, as AWS does; the upsert's WHERE decides), and
+    `offline` (a row) to the outbox. One transaction: both or neither."""
     with feature_db.atomic():
         if online:
-            (OnlineRecord.insert(group=group, record_id=record_id, event_time=event_time, expires_at=expires_at,
-                                 deleted=False, data=json.dumps(values))
-             .on_conflict(conflict_target=[OnlineRecord.group, OnlineRecord.record_id],
-                          preserve=[OnlineRecord.event_time, OnlineRecord.expires_at, OnlineRecord.deleted,
-                                    OnlineRecord.data],
-                          where=(EXCLUDED.event_time >= OnlineRecord.event_time))
-             .execute())
+            feature_db.execute_sql(_UPSERT, (group, record_id, event_time, expires_at, json.dumps(values)))
         if offline is not None:
-            OfflinePending.insert(group=group, data=json.dumps(offline)).execute()
+            feature_db.execute_sql(_ENQUEUE, (group, json.dumps(offline)))
 
 
 def soft_delete(group: str, record_id: str, event_time: float) -> None:
@@ -117,7 +134,7 @@ def hard_delete(group: str, record_id: str) -> None:
 
 
 def enqueue_offline(group: str, row: dict[str, Any]) -> None:
-    OfflinePending.insert(group=group, data=json.dumps(row)).execute()
+    feature_db.execute_sql(_ENQUEUE, (group, json.dumps(row)))
 
 
 def drop_group(group: str) -> None:

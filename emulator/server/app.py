@@ -6,11 +6,13 @@
                                                       `s3_backend = "moto"`
 * `PUT /BatchPutMetrics`, `POST /BatchGetMetrics` signed for `sagemaker` -> our sagemaker-metrics
 * `/FeatureGroup/<name>`, `POST /BatchGetRecord` signed for `sagemaker` -> our featurestore-runtime
+* Athena StartQueryExecution on a feature group's table -> refused with the reason (feature_store/athena.py)
 * anything else (STS, IAM, ...)                      -> moto, in-process
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -183,10 +185,29 @@ class EmulatorApp:
         # (UnknownOperationException), not moto's to answer with something unrelated.
         self.prefixes = tuple(s.prefix.lower() for s in services.json_services)
 
+    def _athena(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """StartQueryExecution: refused when it reads a feature group's offline store, else moto's."""
+        from sagemaker_emulator.feature_store import athena
+
+        length = environ.get("CONTENT_LENGTH")
+        body = environ["wsgi.input"].read(int(length)) if length and length.isdigit() else b""
+        region, _ = signing_scope(environ.get("HTTP_AUTHORIZATION"))
+        refused = athena.refusal(region or self.services.config.region, body)
+        if refused is None:
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.moto(environ, start_response)
+        status, headers, payload = error_response(refused, {"Content-Type": "application/x-amz-json-1.1",
+                                                            "x-amzn-RequestId": new_request_id()})
+        headers["Content-Length"] = str(len(payload))
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(headers.items()))
+        return [payload]
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.lower().startswith(self.prefixes):
             return self.api(environ, start_response)
+        if target == "AmazonAthena.StartQueryExecution":
+            return self._athena(environ, start_response)
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
             return self.api(environ, start_response)
