@@ -144,10 +144,5 @@ def run(seconds: float, clients: int, records: int, runs: int) -> dict:
     return out
 
 
-def main() -> None:
-    args = options(__doc__, seconds=5.0, clients=4, records=1000, runs=3)
-    print(json.dumps(run(args.seconds, args.clients, args.records, args.runs), indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    print(json.dumps(run(**vars(options(__doc__, seconds=5.0, clients=4, records=1000, runs=3))), indent=2))

@@ -146,16 +146,17 @@ def check_record(definitions: dict[str, dict[str, Any]], record: list[dict[str, 
         if not collection and scalar is None:
             raise ValidationError(f"The feature {name} is not a collection: its value must be a ValueAsString.")
         kind = definition["FeatureType"]
-        for item in (items if items is not None else [scalar]):
+        given: list[str] = items if items is not None else [str(scalar)]
+        for item in given:
             if not _scalar_ok(item, kind):
                 raise ValidationError(f"The value {item!r} of feature {name} is not a valid {kind}.")
-        if collection == "Set" and len(set(items)) != len(items):
+        if collection == "Set" and len(set(given)) != len(given):
             raise ValidationError(f"The feature {name} is a Set: its values must be unique.")
         if collection == "Vector":
             dimension = definition["CollectionConfig"]["VectorConfig"]["Dimension"]
-            if len(items) != dimension:
+            if len(given) != dimension:
                 raise ValidationError(f"The feature {name} is a Vector of dimension {dimension}: "
-                                      f"{len(items)} values were given.")
+                                      f"{len(given)} values were given.")
 
 
 def ttl_seconds(ttl: dict[str, Any] | None) -> float | None:

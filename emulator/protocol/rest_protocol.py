@@ -144,9 +144,9 @@ class RestService:
                 document[name] = value
         if plan.query and query:
             given = parse_qs(query, keep_blank_values=True)
-            for name, key, is_list in plan.query:
-                if key in given:
-                    document[name] = given[key] if is_list else given[key][-1]
+            for name, query_key, is_list in plan.query:
+                if query_key in given:
+                    document[name] = given[query_key] if is_list else given[query_key][-1]
         if plan.payload:
             document[plan.payload] = ""  # validated as an empty blob; the raw bytes are passed below
         if plan.body_members:  # a JSON document: validated each time (its values are not hashable)
