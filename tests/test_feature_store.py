@@ -303,3 +303,41 @@ def test_athena_on_other_tables_still_reaches_moto(sagemaker_emulator):
                                            ResultConfiguration={"OutputLocation": f"s3://{BUCKET}/athena/"})
     assert athena.get_query_execution(QueryExecutionId=started["QueryExecutionId"])["QueryExecution"]["Status"][
         "State"] in ("QUEUED", "RUNNING", "SUCCEEDED")
+
+
+def test_in_memory_collections(sagemaker_client, sagemaker_featurestore_runtime_client):
+    sm, fs = sagemaker_client, sagemaker_featurestore_runtime_client
+    name = unique("fg-mem")
+    _created(sm, name, OnlineStoreConfig={"EnableOnlineStore": True, "StorageType": "InMemory"},
+             FeatureDefinitions=DEFINITIONS[:2] + [
+                 {"FeatureName": "tags", "FeatureType": "String", "CollectionType": "Set"},
+                 {"FeatureName": "embedding", "FeatureType": "Fractional", "CollectionType": "Vector",
+                  "CollectionConfig": {"VectorConfig": {"Dimension": 3}}}])
+    base = _record("m", 1.0)
+    fs.put_record(FeatureGroupName=name, Record=base + [
+        {"FeatureName": "tags", "ValueAsStringList": ["a", "b"]},
+        {"FeatureName": "embedding", "ValueAsStringList": ["0.1", "0.2", "0.3"]}])
+    got = _values(fs.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="m")["Record"])
+    assert got["tags"] == ["a", "b"] and got["embedding"] == ["0.1", "0.2", "0.3"]
+    for bad, wording in (({"FeatureName": "embedding", "ValueAsStringList": ["0.1"]}, "dimension 3"),
+                         ({"FeatureName": "tags", "ValueAsStringList": ["a", "a"]}, "unique"),
+                         ({"FeatureName": "tags", "ValueAsString": "a"}, "ValueAsStringList")):
+        with pytest.raises(ClientError) as exc:
+            fs.put_record(FeatureGroupName=name, Record=base + [bad])
+        assert wording in error_of(exc)[1]
+
+
+def test_offline_store_blocked_until_the_bucket_exists(sagemaker_client, sagemaker_featurestore_runtime_client,
+                                                        s3_client):
+    sm, fs = sagemaker_client, sagemaker_featurestore_runtime_client
+    name, missing = unique("fg-blocked"), unique("no-bucket")
+    _created(sm, name, OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{missing}/x"},
+                                           "DisableGlueTableCreation": True})
+    fs.put_record(FeatureGroupName=name, Record=_record("b", time.time()))
+    blocked = wait_until(lambda: (s := sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreStatus"])[
+        "Status"] == "Blocked" and s, timeout=30, what="OfflineStoreStatus Blocked")
+    assert "NoSuchBucket" in blocked["BlockedReason"]
+    s3_client.create_bucket(Bucket=missing)
+    wait_until(lambda: s3_client.list_objects_v2(Bucket=missing).get("KeyCount"), timeout=30,
+               what="the record written once the bucket exists")
+    assert sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreStatus"] == {"Status": "Active"}

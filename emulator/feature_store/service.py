@@ -145,8 +145,8 @@ class FeatureStore:
             try:
                 offline.write(self._s3_client(row.region), row.document, [data for _, data in batch])
             except Exception as exc:
-                self._offline_status(row, "Blocked", f"The offline store cannot write to S3: {exc}")
-                log.warning("offline store of %s: %s (retried in %ss)", row.name, exc, FLUSH_SECONDS)
+                if self._offline_status(row, "Blocked", f"The offline store cannot write to S3: {exc}"):
+                    log.warning("offline store of %s blocked: %s (retried every %ss)", row.name, exc, FLUSH_SECONDS)
                 return written
             feature_records.remove_pending(ids)
             written += len(ids)
@@ -154,12 +154,15 @@ class FeatureStore:
                 self._offline_status(row, "Active", None)
                 row = resources.get_by_arn(arn)
 
-    def _offline_status(self, row: Any, status: str, reason: str | None) -> None:
+    def _offline_status(self, row: Any, status: str, reason: str | None) -> bool:
+        """Set OfflineStoreStatus (with BlockedReason); whether it changed."""
         def mutate(doc: dict) -> None:
             doc["OfflineStoreStatus"] = {"Status": status, **({"BlockedReason": reason[:1024]} if reason else {})}
 
-        if row.document.get("OfflineStoreStatus", {}).get("Status") != status:
-            resources.update(KIND, row.region, row.name, mutate)
+        if row.document.get("OfflineStoreStatus", {}).get("Status") == status:
+            return False
+        resources.update(KIND, row.region, row.name, mutate)
+        return True
 
     def _s3_client(self, region: str) -> Any:
         if region not in self._s3:
