@@ -183,6 +183,8 @@ def test_put_get_delete_semantics(sagemaker_client, sagemaker_featurestore_runti
     assert _values(got["Record"]) == {"customer_id": "a", "event_time": "100.0", "age": "30", "score": "0.5"}
     only = fs.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="a", FeatureNames=["age", "score"])
     assert _values(only["Record"]) == {"age": "30", "score": "0.5"}
+    arn = sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupArn"]  # by ARN (its "/" is %2F-encoded)
+    assert fs.get_record(FeatureGroupName=arn, RecordIdentifierValueAsString="a")["Record"] == got["Record"]
     assert "Record" not in fs.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="nobody")
     for bad, wording in ((_record("a", 1.0, age="x"), "not a valid Integral"),
                          (_record("a", 1.0, nope=1), "not defined"),
