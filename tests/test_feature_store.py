@@ -343,3 +343,34 @@ def test_offline_store_blocked_until_the_bucket_exists(sagemaker_client, sagemak
     wait_until(lambda: s3_client.list_objects_v2(Bucket=missing).get("KeyCount"), timeout=30,
                what="the record written once the bucket exists")
     assert sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreStatus"] == {"Status": "Active"}
+
+
+def test_athena_over_the_offline_store(sagemaker_client, sagemaker_featurestore_runtime_client,
+                                       sagemaker_emulator, s3_client, bucket):
+    sm, fs = sagemaker_client, sagemaker_featurestore_runtime_client
+    athena = sagemaker_emulator.client("athena")
+    name = unique("fg-athena")
+    catalog = _created(sm, name, OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{bucket}/athena-fs"}})[
+        "OfflineStoreConfig"]["DataCatalogConfig"]
+    sql = f'SELECT customer_id, score FROM "{catalog["Database"]}"."{catalog["TableName"]}" ORDER BY score'
+
+    def query(text: str, **extra) -> dict:
+        run = athena.start_query_execution(QueryString=text, **extra)["QueryExecutionId"]
+        return athena.get_query_execution(QueryExecutionId=run)["QueryExecution"]
+
+    output = {"ResultConfiguration": {"OutputLocation": f"s3://{bucket}/athena-out/"}}
+    empty = query(sql, **output)  # no record yet: the table's columns, no rows
+    assert empty["Status"]["State"] == "SUCCEEDED"
+    key = empty["ResultConfiguration"]["OutputLocation"].split(f"{bucket}/", 1)[1]
+    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == b'"customer_id","score"\n'
+    fs.put_record(FeatureGroupName=name, Record=_record("p", time.time(), score=2.5))
+    fs.put_record(FeatureGroupName=name, Record=_record("q", time.time()))  # score null
+    done = query(sql, **output)  # pending records are flushed first: no wait for the flusher
+    rows = athena.get_query_results(QueryExecutionId=done["QueryExecutionId"])["ResultSet"]["Rows"]
+    assert [[d.get("VarCharValue") for d in r["Data"]] for r in rows] == [["customer_id", "score"], ["p", "2.5"],
+                                                                           ["q", None]]
+    key = done["ResultConfiguration"]["OutputLocation"].split(f"{bucket}/", 1)[1]
+    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == b'"customer_id","score"\n"p","2.5"\n"q",\n'
+    with pytest.raises(ClientError) as exc:
+        athena.start_query_execution(QueryString=sql)
+    assert error_of(exc)[0] == "InvalidRequestException" and "output location" in error_of(exc)[1]

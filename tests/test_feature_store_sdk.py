@@ -1,6 +1,6 @@
 """The SageMaker Python SDK v2's FeatureGroup, unchanged, against the emulator: load_feature_definitions,
 create, ingest (threads), get_record, the offline store's Parquet read back with pandas, and
-athena_query, which fails with the reason (no Athena engine here)."""
+athena_query answered locally (and a query that cannot run FAILED with its reason)."""
 
 from __future__ import annotations
 
@@ -69,8 +69,18 @@ def test_sdk_ingest_get_record_and_offline_parquet(session):
     assert list(stored["score"]) == list(frame["score"]) and not stored["is_deleted"].any()
     assert str(stored["age"].dtype) == "int64"
 
-    query = group.athena_query()
+    query = group.athena_query()  # answered locally (DuckDB over the offline store's Parquet files)
     assert query.database == "sagemaker_featurestore"
-    with pytest.raises(ClientError) as exc:
-        query.run(f'SELECT * FROM "{query.table_name}"', output_location=f"s3://{BUCKET}/athena")
-    assert "Athena" in str(exc.value) and "read_parquet" in str(exc.value)
+    query.run(f'SELECT customer_id, age, is_deleted FROM "{query.table_name}" WHERE age >= 15 ORDER BY age',
+              output_location=f"s3://{BUCKET}/athena")
+    query.wait()
+    answer = query.as_dataframe()
+    assert list(answer["customer_id"]) == [f"c{i}" for i in range(15, 20)] and list(answer["age"]) == [15, 16, 17,
+                                                                                                      18, 19]
+    assert not answer["is_deleted"].any()
+    query.run(f'SELECT no_such_column FROM "{query.table_name}"', output_location=f"s3://{BUCKET}/athena")
+    query.wait()
+    execution = query.get_query_execution()["QueryExecution"]
+    assert execution["Status"]["State"] == "FAILED" and "no_such_column" in execution["Status"]["StateChangeReason"]
+    with pytest.raises(RuntimeError, match="Failed to execute query"):
+        query.as_dataframe()

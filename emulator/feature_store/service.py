@@ -71,6 +71,9 @@ class FeatureStore:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        from .athena import LocalAthena
+
+        self.athena = LocalAthena(services)
 
     # -- groups ----------------------------------------------------------------------------------
     def group(self, region: str, value: str) -> GroupView | None:
@@ -143,7 +146,7 @@ class FeatureStore:
                 feature_records.remove_pending(ids)
                 return written
             try:
-                offline.write(self._s3_client(row.region), row.document, [data for _, data in batch])
+                offline.write(self.s3_client(row.region), row.document, [data for _, data in batch])
             except Exception as exc:
                 if self._offline_status(row, "Blocked", f"The offline store cannot write to S3: {exc}"):
                     log.warning("offline store of %s blocked: %s (retried every %ss)", row.name, exc, FLUSH_SECONDS)
@@ -164,7 +167,8 @@ class FeatureStore:
         resources.update(KIND, row.region, row.name, mutate)
         return True
 
-    def _s3_client(self, region: str) -> Any:
+    def s3_client(self, region: str) -> Any:
+        """The S3 client the offline store writes (and local Athena reads) with, one per region."""
         if region not in self._s3:
             from sagemaker_emulator.jobs.data import s3_client
 

@@ -6,7 +6,7 @@
                                                       `s3_backend = "moto"`
 * `PUT /BatchPutMetrics`, `POST /BatchGetMetrics` signed for `sagemaker` -> our sagemaker-metrics
 * `/FeatureGroup/<name>`, `POST /BatchGetRecord` signed for `sagemaker` -> our featurestore-runtime
-* Athena StartQueryExecution on a feature group's table -> refused with the reason (feature_store/athena.py)
+* Athena queries on a feature group's table            -> run locally (feature_store/athena.py)
 * anything else (STS, IAM, ...)                      -> moto, in-process
 """
 
@@ -27,6 +27,7 @@ from sagemaker_emulator.aws.moto_backend import moto_wsgi_app
 from sagemaker_emulator.aws.s3 import owns as s3_owns
 from sagemaker_emulator.aws.s3 import s3_app
 from sagemaker_emulator.config import Config
+from sagemaker_emulator.feature_store.athena import TARGETS as ATHENA_TARGETS
 from sagemaker_emulator.protocol import sigv4
 from sagemaker_emulator.protocol.errors import AwsError, SerializationError
 from sagemaker_emulator.protocol.json_protocol import CONTENT_TYPE, error_response, new_request_id
@@ -186,18 +187,26 @@ class EmulatorApp:
         self.prefixes = tuple(s.prefix.lower() for s in services.json_services)
 
     def _athena(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        """StartQueryExecution: refused when it reads a feature group's offline store, else moto's."""
-        from sagemaker_emulator.feature_store import athena
+        """Athena queries over a feature group's offline store are answered here (feature_store/athena.py);
+        every other Athena call is moto's."""
+        import json
 
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
         length = environ.get("CONTENT_LENGTH")
         body = environ["wsgi.input"].read(int(length)) if length and length.isdigit() else b""
-        region, _ = signing_scope(environ.get("HTTP_AUTHORIZATION"))
-        refused = athena.refusal(region or self.services.config.region, body)
-        if refused is None:
-            environ["wsgi.input"] = io.BytesIO(body)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = None
+        local = self.services.feature_store.athena
+        if not isinstance(params, dict) or not local.owns(target, params):
             return self.moto(environ, start_response)
-        status, headers, payload = error_response(refused, {"Content-Type": "application/x-amz-json-1.1",
-                                                            "x-amzn-RequestId": new_request_id()})
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": new_request_id()}
+        try:
+            status, payload = 200, json.dumps(local.call(target, params)).encode()
+        except AwsError as err:
+            status, headers, payload = error_response(err, headers)
         headers["Content-Length"] = str(len(payload))
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(headers.items()))
         return [payload]
@@ -206,7 +215,7 @@ class EmulatorApp:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.lower().startswith(self.prefixes):
             return self.api(environ, start_response)
-        if target == "AmazonAthena.StartQueryExecution":
+        if target in ATHENA_TARGETS:
             return self._athena(environ, start_response)
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
