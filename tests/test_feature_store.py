@@ -374,3 +374,16 @@ def test_athena_over_the_offline_store(sagemaker_client, sagemaker_featurestore_
     with pytest.raises(ClientError) as exc:
         athena.start_query_execution(QueryString=sql)
     assert error_of(exc)[0] == "InvalidRequestException" and "output location" in error_of(exc)[1]
+    # the SQL reaches no host file, even through a table name built to break out of its quotes
+    escape = query(f"SELECT * FROM read_csv('/etc/passwd') JOIN {catalog['TableName']} ON true", **output)
+    assert escape["Status"]["State"] == "FAILED" and "PermissionException" in escape["Status"]["StateChangeReason"]
+    sneaky = unique("fg-sneaky")
+    table = "t\" AS SELECT * FROM read_csv('/etc/passwd') --"
+    _created(sm, sneaky, OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{bucket}/sneaky"},
+                                             "DataCatalogConfig": {"TableName": table, "Catalog": "AwsDataCatalog",
+                                                                   "Database": "sneaky"}})
+    quoted = table.replace('"', '""')
+    run = query(f'SELECT * FROM sneaky."{quoted}"', **output)
+    rows = athena.get_query_results(QueryExecutionId=run["QueryExecutionId"])["ResultSet"]["Rows"]
+    assert "root" not in str(rows) and [d["VarCharValue"] for d in rows[0]["Data"]][:2] == ["customer_id",
+                                                                                               "event_time"]

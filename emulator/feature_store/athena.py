@@ -4,7 +4,8 @@ The SDK's `FeatureGroup.athena_query()` calls Athena's StartQueryExecution, poll
 GetQueryExecution and reads `<OutputLocation>/<id>.csv` from S3. moto's Athena runs no SQL (it
 answers SUCCEEDED and writes canned rows, if any, into its own S3, not the emulator's). So a query
 that names a feature group's Glue table is run here: the group's pending records are flushed, its
-Parquet files are read from S3 into DuckDB as a view `<database>.<table>`, and the result is written
+Parquet files are read from S3 into an in-memory DuckDB table `<database>.<table>` (the user's SQL
+then runs with DuckDB's external access off: it reads no host file), and the result is written
 as Athena's CSV (every value quoted, NULL empty, a header row) to the output location. SQL DuckDB
 cannot run ends FAILED with DuckDB's message as StateChangeReason. Queries naming no feature group
 table, and executions of other ids, go to moto (docs/decisions.md).
@@ -51,6 +52,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _ident(name: str) -> str:
+    """A quoted SQL identifier (a DataCatalogConfig name may hold any character, `"` included)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _csv(columns: list[str], rows: list[tuple]) -> bytes:
     def line(values: list[Any]) -> str:
         return ",".join("" if v is None else '"' + _text(v).replace('"', '""') + '"' for v in values)
@@ -78,7 +84,8 @@ class LocalAthena:
         found = []
         for row in resources.all_with_status(KIND, ("Created", "Creating")) if query else []:
             table = ((row.document.get("OfflineStoreConfig") or {}).get("DataCatalogConfig") or {}).get("TableName")
-            if table and re.search(rf"(?<![\w]){re.escape(table.lower())}(?![\w])", query):
+            if table and any(re.search(rf"(?<![\w]){re.escape(form.lower())}(?![\w])", query)
+                             for form in {table, table.replace('"', '""')}):  # as written, or quoted
                 found.append(row)
         return found
 
@@ -148,20 +155,23 @@ class LocalAthena:
                 catalog = doc["OfflineStoreConfig"]["DataCatalogConfig"]
                 schema, table = catalog["Database"], catalog["TableName"]
                 files = self._download(row.region, doc, Path(scratch) / row.name)
-                db.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                name = f"{_ident(schema)}.{_ident(table)}"
+                db.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
                 schemas.add(schema)
                 if files:
                     listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                    db.execute(f'CREATE VIEW "{schema}"."{table}" AS SELECT * FROM read_parquet([{listing}], '
-                               "union_by_name = true)")
+                    db.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet([{listing}], union_by_name = true)")
                 else:  # no record yet: the table's columns, no rows (as Athena answers)
                     definitions = ", ".join(
-                        f'"{d["FeatureName"]}" {_DUCK_TYPES[d["FeatureType"]]}{"[]" if d.get("CollectionType") else ""}'
-                        for d in doc["FeatureDefinitions"])
-                    db.execute(f'CREATE TABLE "{schema}"."{table}" ({definitions}, write_time TIMESTAMPTZ, '
+                        f'{_ident(d["FeatureName"])} {_DUCK_TYPES[d["FeatureType"]]}'
+                        + ("[]" if d.get("CollectionType") else "") for d in doc["FeatureDefinitions"])
+                    db.execute(f"CREATE TABLE {name} ({definitions}, write_time TIMESTAMPTZ, "
                                "api_invocation_time TIMESTAMPTZ, is_deleted BOOLEAN)")
             if database in schemas:
-                db.execute(f"SET schema = '{database}'")
+                db.execute("SET schema = ?", [database])
+            # the user's SQL sees only the tables loaded above: no host file, extension or setting
+            db.execute("SET enable_external_access = false")
+            db.execute("SET lock_configuration = true")
             result = db.execute(query)
             description = result.description or []
             rows = result.fetchall() if description else []
