@@ -172,6 +172,10 @@ class FeatureStore:
         if region not in self._s3:
             from sagemaker_emulator.jobs.data import s3_client
 
+            config = self.services.config
+            if not (config.s3_endpoint_url or config.self_url):  # never let boto3 fall back to AWS itself
+                raise RuntimeError("the emulator's own URL is not known yet (the server is not bound)")
+
             self._s3[region] = s3_client(self.services, region)
         return self._s3[region]
 
