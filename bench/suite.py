@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.s3_throughput": (["--runs", "2"], ["--size-mib", "256", "--keys", "20000", "--pages", "20", "--runs", "1"]),
     "bench.search_latency": (["--runs", "3"], ["--components", "1000", "--calls", "10", "--runs", "1"]),
     "bench.tuning": (["--runs", "2"], ["--runs", "1"]),
+    "bench.feature_store": (["--runs", "3"], ["--seconds", "2", "--records", "200", "--runs", "1"]),
 }
 
 
@@ -95,6 +96,18 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         out[f"tuning {tuning['jobs']} jobs x{tuning['parallel']} wall s"] = {
             "wall": tuning["tuning_seconds"]["median"], "single_job": tuning["single_job_seconds"]["median"],
             "target": f"<= {tuning['target_seconds']}", "met": tuning["met"]}
+    features = results.get("bench.feature_store")
+    if features:
+        get, put = features["GetRecord"], features["PutRecord"]
+        out[f"GetRecord p50 ms ({features['clients']} clients)"] = {
+            "emulator": get["emulator"]["p50_ms"], "moto_server_GetItem": get["moto_server_GetItem"]["p50_ms"],
+            "emulator_plain_http": features["GetRecord (HTTP)"]["emulator"]["p50_ms"], "target": "< 2 ms",
+            "met": features["targets"]["GetRecord p50 < 2 ms"]["met"]}
+        out[f"PutRecord requests/s vs moto PutItem ({features['clients']} clients)"] = {
+            "ratio": features["targets"]["PutRecord requests/s >= moto PutItem"]["ratio"],
+            "emulator": put["emulator"]["requests_per_second"],
+            "moto_server_PutItem": put["moto_server_PutItem"]["requests_per_second"], "target": ">= 1",
+            "met": features["targets"]["PutRecord requests/s >= moto PutItem"]["met"]}
     return out
 
 

@@ -27,6 +27,7 @@ def _sagemaker_handlers() -> list:
         endpoint_configs,
         endpoints,
         experiments,
+        feature_groups,
         lineage,
         model_packages,
         models,
@@ -39,7 +40,7 @@ def _sagemaker_handlers() -> list:
     )
 
     return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-            model_packages, experiments, lineage, search, tuning_jobs]
+            model_packages, experiments, lineage, search, tuning_jobs, feature_groups]
 
 
 def _logs_handlers() -> list:
@@ -76,8 +77,14 @@ class Services:
         from sagemaker_emulator.handlers import lambda_functions
 
         # Lambda's Invoke only (moto answers every other Lambda operation): aws/lambda_runtime.py
-        self.lambda_invoke = RestService("lambda", collect_handlers(service_model("lambda"), [lambda_functions]),
-                                         validation_code="ValidationException")
+        self.lambda_invoke = RestService("lambda", collect_handlers(service_model("lambda"), [lambda_functions]))
+        from sagemaker_emulator.handlers import featurestore_runtime
+
+        self.featurestore_runtime = RestService("sagemaker-featurestore-runtime", collect_handlers(
+            service_model("sagemaker-featurestore-runtime"), [featurestore_runtime]))
+        from .feature_store import FeatureStore
+
+        self.feature_store = FeatureStore(self)
         if runtime is None:
             from .runtime.docker_engine import DockerRuntime
 
@@ -115,6 +122,7 @@ class Services:
         """Once the server is bound (so jobs can reach our S3): subscribers rebuild what they wait for
         from the database, then interrupted jobs are re-attached or failed."""
         self.events.recover()
+        self.feature_store.start()  # needs no Docker: the offline store writes through our own S3
         if not self.runtime.available():
             log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
                         "(scripts/ensure-docker starts one on Debian)")
@@ -162,4 +170,5 @@ class Services:
         except Exception:
             log.exception("could not remove every endpoint container")
         self.events.close()
+        self.feature_store.close()
         self.db.close()

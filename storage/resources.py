@@ -231,3 +231,21 @@ def parent_of(child: Resource, kind: str) -> Resource | None:
     """The parent `child` belongs to as `kind`, if any (the (child, kind) index)."""
     return (Resource.select().join(Relation, on=(Relation.parent == Resource.id))
             .where((Relation.child == child) & (Relation.kind == kind)).first())
+
+
+# -- timed status transitions (Feature Store's Creating -> Created, Deleting -> gone) -----------------
+def advance_status(kind: str, region: str, status: str, new_status: str, *, created_before: float) -> int:
+    """Every `kind` row in `status` created before `created_before` moves to `new_status` (one UPDATE)."""
+    return (Resource.update(status=new_status)
+            .where((Resource.kind == kind) & (Resource.region == region) & (Resource.status == status)
+                   & (Resource.creation_time <= created_before)).execute())
+
+
+def purge_status(kind: str, region: str, status: str, *, modified_before: float) -> list[str]:
+    """Delete the `kind` rows in `status` last modified before `modified_before`; returns their ARNs."""
+    where = ((Resource.kind == kind) & (Resource.region == region) & (Resource.status == status)
+             & (Resource.last_modified_time <= modified_before))
+    arns = [row.arn for row in Resource.select(Resource.arn).where(where)]
+    if arns:
+        Resource.delete().where(where).execute()
+    return arns

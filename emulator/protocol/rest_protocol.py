@@ -1,7 +1,8 @@
-"""rest-json (restJson1), generic over a botocore model: used for sagemaker-runtime.
+"""rest-json (restJson1), generic over a botocore model: sagemaker-runtime, sagemaker-metrics and
+sagemaker-featurestore-runtime.
 
-The operation is found from the method and `requestUri`; URI labels and header members become
-parameters, the payload member gets the raw body. Results go out the same way: header members
+The operation is found from the method and `requestUri`; URI labels, query-string and header members
+become parameters, the payload member gets the raw body. Results go out the same way: header members
 as headers, the payload member as the raw body. Errors carry `x-amzn-ErrorType` and the status
 their shape declares.
 """
@@ -13,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qs, unquote
 
 from botocore.model import OperationModel
 
@@ -46,7 +47,7 @@ class _Plan:
         shape = op.input_shape
         self.labels: list[tuple[str, str]] = []
         self.headers: list[tuple[str, str]] = []
-        self.query: list[tuple[str, str]] = []
+        self.query: list[tuple[str, str, bool]] = []  # (member, query key, is a list)
         self.payload = shape.serialization.get("payload") if shape is not None else None
         self.payload_max = shape.members[self.payload].metadata.get("max") if self.payload else None
         for name, member in (shape.members.items() if shape is not None else []):
@@ -56,7 +57,7 @@ class _Plan:
             elif where == "header":
                 self.headers.append((name, member.serialization["name"]))
             elif where == "querystring":
-                self.query.append((name, member.serialization.get("name", name)))
+                self.query.append((name, member.serialization.get("name", name), member.type_name == "list"))
         out = op.output_shape
         # members sent as a JSON document (rest-json operations without a payload: sagemaker-metrics)
         self.body_members = [] if self.payload or shape is None else [
@@ -95,16 +96,16 @@ def _json_body(body: bytes) -> dict[str, Any]:
 
 
 class RestService:
-    """`validation_code`: the error code of a request its input shape refuses (sagemaker-runtime's
-    ValidationError; most other rest-json services answer ValidationException)."""
+    """One rest-json service's operations, routed by method and path, parsed and validated from botocore."""
 
-    def __init__(self, model_name: str, handlers: dict[str, RestHandler],
-                 validation_code: str = "ValidationError") -> None:
+    def __init__(self, model_name: str, handlers: dict[str, RestHandler]) -> None:
         self.model = service_model(model_name)
-        self.validation_code = validation_code
         self.handlers = handlers
         self.routes = [(op, *_route(op)) for op in (self.model.operation_model(n) for n in self.model.operation_names)]
         self.plans = {op.name: _Plan(op) for op, _, _ in self.routes}
+        # the code a malformed request gets: sagemaker-runtime and featurestore-runtime model `ValidationError`,
+        # most other rest-json services (Lambda, sagemaker-metrics) answer `ValidationException`
+        self.invalid_code = "ValidationError" if "ValidationError" in self.model.shape_names else "ValidationException"
 
     def find(self, method: str, path: str) -> tuple[OperationModel, dict[str, str]] | None:
         for op, op_method, pattern in self.routes:
@@ -117,10 +118,10 @@ class RestService:
         return self.plans[op.name].payload_max
 
     def dispatch(self, found: tuple[OperationModel, dict[str, str]] | None, method: str, path: str,
-                 headers: Any, body: bytes, ctx: RequestContext, query: str = "",
+                 headers: Any, body: bytes, ctx: RequestContext, query: str = ""
                  ) -> tuple[int, dict[str, str], bytes | Iterator[bytes]]:
-        """Run the operation `find` returned for `method path`; `headers` has a case-insensitive `get`,
-        `query` is the raw query string."""
+        """Run the operation `find` returned for `method path`; `headers` has a case-insensitive `get`;
+        `query`: the raw query string (read only by operations with querystring members)."""
         try:
             if found is None:
                 raise UnknownOperation(f"No {self.model.service_name} operation at {method} {path}.")
@@ -148,8 +149,10 @@ class RestService:
             if value is not None:
                 document[name] = value
         if plan.query and query:
-            given = dict(parse_qsl(query, keep_blank_values=True))
-            document.update({name: given[key] for name, key in plan.query if key in given})
+            given = parse_qs(query, keep_blank_values=True)
+            for name, query_key, is_list in plan.query:
+                if query_key in given:
+                    document[name] = given[query_key] if is_list else given[query_key][-1]
         if plan.payload:
             document[plan.payload] = ""  # validated as an empty blob; the raw bytes are passed below
         if plan.body_members:  # a JSON document: validated each time (its values are not hashable)
@@ -159,10 +162,10 @@ class RestService:
             except SerializationError:
                 raise
             except AwsError as err:
-                raise AwsError(err.message, code="ValidationException") from None
+                raise AwsError(err.message, code=self.invalid_code) from None
         # Validation is a pure function of the document, and an invocation loop sends the same
         # headers (endpoint, content types) over and over: remember the documents that passed.
-        key = tuple(document.items())
+        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in document.items())
         params = plan.valid.get(key)
         if params is None:
             try:
@@ -170,7 +173,7 @@ class RestService:
             except SerializationError:
                 raise
             except AwsError as err:
-                raise AwsError(err.message, code=self.validation_code) from None
+                raise AwsError(err.message, code=self.invalid_code) from None
             if len(plan.valid) >= VALID_MEMO:
                 plan.valid.clear()
             plan.valid[key] = params

@@ -7,11 +7,14 @@
 * `PUT /BatchPutMetrics`, `POST /BatchGetMetrics` signed for `sagemaker` -> our sagemaker-metrics
 * `POST /2015-03-31/functions/<name>/invocations` signed for `lambda` -> our Lambda Invoke (the
                                                       function runs in a container; aws/lambda_runtime)
+* `/FeatureGroup/<name>`, `POST /BatchGetRecord` signed for `sagemaker` -> our featurestore-runtime
+* Athena queries on a feature group's table            -> run locally (feature_store/athena.py)
 * anything else (STS, IAM, ...)                      -> moto, in-process
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +29,7 @@ from sagemaker_emulator.aws.moto_backend import moto_wsgi_app
 from sagemaker_emulator.aws.s3 import owns as s3_owns
 from sagemaker_emulator.aws.s3 import s3_app
 from sagemaker_emulator.config import Config
+from sagemaker_emulator.feature_store.athena import TARGETS as ATHENA_TARGETS
 from sagemaker_emulator.protocol import sigv4
 from sagemaker_emulator.protocol.errors import AwsError, SerializationError
 from sagemaker_emulator.protocol.json_protocol import CONTENT_TYPE, error_response, new_request_id
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _METRICS_PATH = re.compile(r"^/Batch(Put|Get)Metrics$")
 _LAMBDA_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
+# sagemaker-featurestore-runtime signs as `sagemaker` too; no S3 bucket name has capitals
+_FEATURESTORE_PATH = re.compile(r"^/(FeatureGroup/[^/]+|BatchGetRecord)$")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
 
 
@@ -123,7 +129,8 @@ def _json_api(services: Services) -> Flask:
 
 def _runtime_app(services: Services, rest: Any = None) -> Callable:
     """sagemaker-runtime (InvokeEndpoint & co.) as a plain WSGI callable: the invocation hot path.
-    Also serves the other rest-json services, sagemaker-metrics and Lambda's Invoke (`rest`), the same way.
+    Also serves the other rest-json services, sagemaker-metrics, sagemaker-featurestore-runtime and
+    Lambda's Invoke (`rest`), the same way.
 
     No Flask here: its request context, session and URL adapter cost more than the rest of an
     invocation. The raw path picks the operation (a `%2F` inside a name stays in its label).
@@ -141,6 +148,7 @@ def _runtime_app(services: Services, rest: Any = None) -> Callable:
         body: bytes | Iterator[bytes]
         # our server's wsgi.input stops at the request's end; another server's may need werkzeug's limit
         stream = environ["wsgi.input"] if environ.get("emulator.body_limited") else get_input_stream(environ)
+        query = environ.get("QUERY_STRING", "")
         try:
             if found is None:
                 raise AwsError(f"No {rest.model.service_name} operation at {method} {path}.",
@@ -154,8 +162,7 @@ def _runtime_app(services: Services, rest: Any = None) -> Callable:
         except AwsError as err:
             status, reply_headers, body = rest.error(err, ctx)
         else:
-            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx,
-                                                        environ.get("QUERY_STRING", ""))
+            status, reply_headers, body = rest.dispatch(found, method, path, headers, data, ctx, query)
         if isinstance(body, bytes):
             reply_headers["Content-Length"] = str(len(body))
             chunks: Iterable[bytes] = [body]
@@ -176,16 +183,44 @@ class EmulatorApp:
         self.runtime = _runtime_app(services)
         self.metrics = _runtime_app(services, services.sagemaker_metrics)
         self.lambda_invoke = _runtime_app(services, services.lambda_invoke)
+        self.featurestore = _runtime_app(services, services.featurestore_runtime)
         self.moto = moto_wsgi_app()
         self.s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
         self.prefixes = tuple(s.prefix.lower() for s in services.json_services)
 
+    def _athena(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """Athena queries over a feature group's offline store are answered here (feature_store/athena.py);
+        every other Athena call is moto's."""
+        import json
+
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        length = environ.get("CONTENT_LENGTH")
+        body = environ["wsgi.input"].read(int(length)) if length and length.isdigit() else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = None
+        local = self.services.feature_store.athena
+        if not isinstance(params, dict) or not local.owns(target, params):
+            return self.moto(environ, start_response)
+        headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": new_request_id()}
+        try:
+            status, payload = 200, json.dumps(local.call(target, params)).encode()
+        except AwsError as err:
+            status, headers, payload = error_response(err, headers)
+        headers["Content-Length"] = str(len(payload))
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(headers.items()))
+        return [payload]
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.lower().startswith(self.prefixes):
             return self.api(environ, start_response)
+        if target in ATHENA_TARGETS:
+            return self._athena(environ, start_response)
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
             return self.api(environ, start_response)
@@ -196,6 +231,10 @@ class EmulatorApp:
         if environ.get("REQUEST_METHOD") == "POST" and _LAMBDA_INVOKE_PATH.match(_raw_path(environ)):
             if signing_scope(environ.get("HTTP_AUTHORIZATION"))[1] == "lambda":  # the rest of Lambda: moto's
                 return self.lambda_invoke(environ, start_response)
+        if path.startswith(("/FeatureGroup/", "/BatchGetRecord")) and _FEATURESTORE_PATH.match(_raw_path(environ)):
+            _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
+            if service in (None, "sagemaker"):
+                return self.featurestore(environ, start_response)
         if self.s3 is not None:
             if s3_owns(environ):
                 return self.s3(environ, start_response)

@@ -37,6 +37,8 @@ def _client_fixture(service: str, doc: str) -> Any:
 sagemaker_client = _client_fixture("sagemaker", "SageMaker (control plane).")
 sagemaker_runtime_client = _client_fixture("sagemaker-runtime", "SageMaker Runtime (InvokeEndpoint & co.).")
 sagemaker_metrics_client = _client_fixture("sagemaker-metrics", "SageMaker Metrics (BatchPutMetrics & co.).")
+sagemaker_featurestore_runtime_client = _client_fixture("sagemaker-featurestore-runtime",
+                                                        "SageMaker Feature Store Runtime (PutRecord & co.).")
 s3_client = _client_fixture("s3", "The embedded S3.")
 logs_client = _client_fixture("logs", "CloudWatch Logs.")
 cloudwatch_client = _client_fixture("cloudwatch", "CloudWatch metrics.")

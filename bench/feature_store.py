@@ -1,0 +1,148 @@
+"""Feature Store's online store: GetRecord latency and PutRecord rate from 4 clients, next to DynamoDB
+GetItem/PutItem on moto's server (the nearest peer for a keyed read and write) in the same run.
+
+Each client is its own process (spawned), so client-side Python does not share a GIL with the
+servers or with the other clients; the emulator runs as a subprocess (EmulatorServer), moto's server
+in this process. Both get the same record shape (an id, an event time and 8 features). The reads are
+timed twice: through boto3 (what a user sees, client cost included) and as plain keep-alive HTTP
+requests (what the server costs). Prints JSON.
+Targets (issue 17): GetRecord p50 < 2 ms; PutRecord requests/s >= moto's PutItem.
+
+    python -m bench.feature_store [--seconds 5] [--clients 4] [--records 1000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import statistics
+import time
+from typing import Any
+
+from bench.common import ROLE, client, moto_server, options
+from sagemaker_emulator.testing import EmulatorServer
+
+GROUP, TABLE = "bench-features", "bench-features"
+FEATURES = 8
+
+
+def _record(i: int, event: float) -> list[dict[str, str]]:
+    return ([{"FeatureName": "id", "ValueAsString": f"r{i}"}, {"FeatureName": "ts", "ValueAsString": repr(event)}]
+            + [{"FeatureName": f"f{k}", "ValueAsString": str(i * k / 7)} for k in range(FEATURES)])
+
+
+def _item(i: int, event: float) -> dict[str, Any]:
+    return {"id": {"S": f"r{i}"}, "ts": {"N": repr(event)}} | {f"f{k}": {"N": str(i * k / 7)} for k in range(FEATURES)}
+
+
+def _setup(emulator_url: str, moto_url: str, records: int) -> None:
+    sm = client("sagemaker", emulator_url)
+    sm.create_feature_group(
+        FeatureGroupName=GROUP, RecordIdentifierFeatureName="id", EventTimeFeatureName="ts", RoleArn=ROLE,
+        FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"},
+                            {"FeatureName": "ts", "FeatureType": "Fractional"}]
+        + [{"FeatureName": f"f{k}", "FeatureType": "Fractional"} for k in range(FEATURES)],
+        OnlineStoreConfig={"EnableOnlineStore": True})
+    while sm.describe_feature_group(FeatureGroupName=GROUP)["FeatureGroupStatus"] != "Created":
+        time.sleep(0.1)
+    dynamo = client("dynamodb", moto_url)
+    dynamo.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    fs = client("sagemaker-featurestore-runtime", emulator_url)
+    now = time.time()
+    for i in range(records):
+        fs.put_record(FeatureGroupName=GROUP, Record=_record(i, now))
+        dynamo.put_item(TableName=TABLE, Item=_item(i, now))
+
+
+_SCOPE = "AWS4-HMAC-SHA256 Credential=bench/20240101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=0"
+
+
+def _raw_calls(url: str) -> dict[str, Any]:
+    """The same reads as plain keep-alive HTTP requests (no boto3 on the client side): what the server
+    itself costs. Neither server checks signatures here (the emulator's default; moto's always)."""
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+
+    def send(method: str, path: str, body: bytes | None, headers: dict[str, str]) -> None:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+
+    record = {"Authorization": _SCOPE.format("sagemaker")}
+    item = {"Authorization": _SCOPE.format("dynamodb"), "X-Amz-Target": "DynamoDB_20120810.GetItem",
+            "Content-Type": "application/x-amz-json-1.0"}
+    return {
+        "GetRecord (HTTP)": lambda i: send("GET", f"/FeatureGroup/{GROUP}?RecordIdentifierValueAsString=r{i}", None,
+                                           record),
+        "GetItem (HTTP)": lambda i: send("POST", "/", json.dumps({"TableName": TABLE, "Key": {"id": {"S": f"r{i}"}}})
+                                         .encode(), item),
+    }
+
+
+def _worker(args: tuple[str, str, str, float, int, int]) -> list[float]:
+    """One client: `op` against `url` until `stop` (a wall-clock time); the latencies in seconds."""
+    op, url, kind, stop, records, seed = args
+    service = "sagemaker-featurestore-runtime" if kind == "featurestore" else "dynamodb"
+    api = client(service, url)
+    calls = _raw_calls(url) | {
+        "GetRecord": lambda i: api.get_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString=f"r{i}"),
+        "PutRecord": lambda i: api.put_record(FeatureGroupName=GROUP, Record=_record(i, time.time())),
+        "GetItem": lambda i: api.get_item(TableName=TABLE, Key={"id": {"S": f"r{i}"}}),
+        "PutItem": lambda i: api.put_item(TableName=TABLE, Item=_item(i, time.time())),
+    }
+    call = calls[op]
+    for i in range(20):  # connection set-up and first-call costs are not what is measured
+        call(i)
+    latencies, i = [], seed
+    while time.time() < stop:
+        t0 = time.perf_counter()
+        call(i % records)
+        latencies.append(time.perf_counter() - t0)
+        i += 7
+    return latencies
+
+
+def _measure(pool: Any, op: str, url: str, kind: str, seconds: float, clients: int, records: int) -> dict:
+    stop = time.time() + seconds + 2  # the warm-up runs inside the first 2 s
+    results = pool.map(_worker, [(op, url, kind, stop, records, n) for n in range(clients)])
+    latencies = sorted(x for r in results for x in r)
+    return {"requests": len(latencies), "requests_per_second": round(len(latencies) / seconds, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 3),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 3)}
+
+
+def _median(runs: list[dict]) -> dict:
+    return {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]} | {"runs": len(runs)}
+
+
+def run(seconds: float, clients: int, records: int, runs: int) -> dict:
+    out: dict[str, Any] = {"benchmark": "feature_store", "clients": clients, "seconds": seconds, "records": records,
+                           "features_per_record": FEATURES + 2}
+    pairs = {"GetRecord": "GetItem", "PutRecord": "PutItem", "GetRecord (HTTP)": "GetItem (HTTP)"}
+    context = multiprocessing.get_context("spawn")
+    with moto_server() as moto_url, EmulatorServer() as emulator, context.Pool(clients) as pool:
+        _setup(emulator.endpoint_url, moto_url, records)
+        for ours, theirs in pairs.items():
+            mine, baseline = [], []
+            for _ in range(runs):  # alternate, so both see the same machine load
+                mine.append(_measure(pool, ours, emulator.endpoint_url, "featurestore", seconds, clients, records))
+                baseline.append(_measure(pool, theirs, moto_url, "dynamodb", seconds, clients, records))
+            out[ours] = {"emulator": _median(mine), f"moto_server_{theirs.split()[0]}": _median(baseline)}
+    get, put = out["GetRecord"], out["PutRecord"]
+    out["targets"] = {
+        "GetRecord p50 < 2 ms": {"p50_ms": get["emulator"]["p50_ms"], "met": get["emulator"]["p50_ms"] < 2,
+                                 "http_p50_ms": out["GetRecord (HTTP)"]["emulator"]["p50_ms"]},
+        "PutRecord requests/s >= moto PutItem": {
+            "ratio": round(put["emulator"]["requests_per_second"] / put["moto_server_PutItem"]["requests_per_second"],
+                           2),
+            "met": put["emulator"]["requests_per_second"] >= put["moto_server_PutItem"]["requests_per_second"]}}
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(**vars(options(__doc__, seconds=5.0, clients=4, records=1000, runs=3))), indent=2))
