@@ -10,6 +10,7 @@ script mode; PyTorch and TensorFlow estimators fit, deploy and predict on their 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -198,6 +199,45 @@ def test_xgboost_builtin_algorithm_reports_validation_rmse_and_serves_csv(sessio
             assert len(scores) == 2 and abs(scores[0] - values[0]) < 1e-4, (content_type, scores)
     finally:
         predictor.delete_endpoint()
+
+
+def test_xgboost_builtin_tuned_on_validation_rmse(session, data, sagemaker_client, sagemaker_emulator):
+    """The SDK's HyperparameterTuner on the built-in algorithm, no MetricDefinitions: each child's objective is
+    the last `validation-rmse` its XGBoost logged, and the best job is the one with the least."""
+    from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter
+
+    estimator = Estimator(image_uri=image_uris.retrieve("xgboost", "us-east-1", "1.7-1"), role=ROLE,
+                          instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+                          output_path=f"s3://{BUCKET}/xgb-tuning",
+                          hyperparameters={"objective": "reg:squarederror", "num_round": 8, "eval_metric": "rmse"})
+    tuner = HyperparameterTuner(estimator, objective_metric_name="validation:rmse", objective_type="Minimize",
+                                hyperparameter_ranges={"max_depth": IntegerParameter(1, 4),
+                                                       "eta": ContinuousParameter(0.05, 0.5)},
+                                strategy="Random", random_seed=1, max_jobs=4, max_parallel_jobs=2)
+    csv = "text/csv"
+    tuner.fit({"train": sagemaker.inputs.TrainingInput(data["train"], content_type=csv),
+               "validation": sagemaker.inputs.TrainingInput(data["validation"], content_type=csv)})
+    name = tuner.latest_tuning_job.name
+    job = sagemaker_client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert job["HyperParameterTuningJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["TrainingJobStatusCounters"]["Completed"] == 4
+    found = sagemaker_client.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name)["TrainingJobSummaries"]
+    logs = sagemaker_emulator.client("logs")
+    values = {}
+    for child in found:
+        events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=f"{child['TrainingJobName']}/")["events"]
+        logged = [float(m.group(1)) for e in events
+                  if (m := re.search(r"\[\d+\].*(?:\t|#011)validation-rmse:(\S+)", e["message"]))]
+        assert len(logged) == 8, events  # one per round
+        values[child["TrainingJobName"]] = child["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        assert values[child["TrainingJobName"]] == pytest.approx(logged[-1], abs=1e-6)
+    assert len(set(values.values())) > 1, values  # the tuned values change the model
+    best = min(values, key=values.get)
+    assert tuner.best_training_job() == best == job["BestTrainingJob"]["TrainingJobName"]
+    assert job["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"] == {
+        "Type": "Minimize", "MetricName": "validation:rmse", "Value": values[best]}
 
 
 def test_xgboost_builtin_reads_libsvm(session, sagemaker_client):
