@@ -14,6 +14,7 @@ from sagemaker import image_uris
 from sagemaker_emulator.runtime import framework_images as fi
 from sagemaker_emulator.runtime import images
 from sagemaker_emulator.runtime.docker_engine import DockerRuntime
+from sagemaker_emulator.runtime.fake import FakeRuntime
 from sagemaker_emulator.runtime.standin_builder import HASH_LABEL, StandinBuilder, recipe_hash
 from sagemaker_emulator.testing import BASE_IMAGE
 
@@ -192,6 +193,71 @@ def test_a_wait_ends_at_the_deadline_and_a_failed_build_says_why(fake_recipes):
 
 def test_base_image_constant_matches_the_tests():
     assert Path(fi.STANDINS_DIR).name == "standins" and BASE_IMAGE == "sagemaker-emulator-base:py311"
+
+
+# -- a stop while the stand-in builds (a slow build in place of Docker) ----------------------------------------
+class SlowBuilder(StandinBuilder):
+    """The process's stand-in builder, its build lasting until `release` is set; no Docker."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        super().__init__(lambda: None)
+        self.runtime, self.release, self.built = runtime, threading.Event(), False
+
+    def is_current(self, standin: fi.Standin) -> bool:
+        return self.built
+
+    def build_now(self, standin: fi.Standin, line) -> None:
+        line("Step 1/2 : a slow build")
+        if not self.release.wait(30):
+            raise RuntimeError("the test never released the build")
+        self.runtime.images.add(standin.image)
+        self.built = True
+
+
+def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(tmp_path, monkeypatch):
+    from sagemaker_emulator.runtime import standin_builder
+    from sagemaker_emulator.testing.inprocess import InProcessServer
+
+    from .helpers import wait_training, wait_until
+
+    runtime = FakeRuntime(images=set())  # no image exists until the builder makes the stand-in
+    builder = SlowBuilder(runtime)
+    monkeypatch.setattr(standin_builder, "_BUILDER", builder)
+    emu = InProcessServer(runtime, data_dir=tmp_path).start()
+    try:
+        sm = emu.client("sagemaker")
+        emu.client("s3").create_bucket(Bucket="out")
+        uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
+
+        def create(name: str) -> None:
+            sm.create_training_job(
+                TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/R",
+                AlgorithmSpecification={"TrainingImage": uri, "TrainingInputMode": "File"},
+                HyperParameters={"num_round": "1"}, OutputDataConfig={"S3OutputPath": "s3://out/models"},
+                ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+                StoppingCondition={"MaxRuntimeInSeconds": 600})
+
+        def building(name: str) -> bool:
+            job = sm.describe_training_job(TrainingJobName=name)
+            return job["SecondaryStatus"] == "Downloading" and job["SecondaryStatusTransitions"][-1][
+                "StatusMessage"] == f"Building the local stand-in for {uri}"
+
+        create("stopped-while-building")
+        wait_until(lambda: building("stopped-while-building"), 10, "the first job waiting for the build")
+        create("waits-for-the-build")
+        wait_until(lambda: building("waits-for-the-build"), 10, "the second job waiting for the same build")
+        sm.stop_training_job(TrainingJobName="stopped-while-building")
+        job = wait_training(sm, "stopped-while-building", timeout=10)
+        assert job["TrainingJobStatus"] == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
+        assert job["SecondaryStatus"] == "Stopped"
+        assert sm.describe_training_job(TrainingJobName="waits-for-the-build")["TrainingJobStatus"] == "InProgress"
+        builder.release.set()
+        job = wait_training(sm, "waits-for-the-build", timeout=10)
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        assert builder.builds_started == 1
+    finally:
+        builder.release.set()
+        emu.stop()
 
 
 # -- jobs waiting for a real stand-in build ------------------------------------------------------------------
