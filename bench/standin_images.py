@@ -89,15 +89,23 @@ def overhead(runs: int) -> dict:
                "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
         docker_run_once(standin.image, in_s3("bench-docker"), env=env)  # warm caches
         emulator_once(server, -1, URI, in_s3, "bench-standin")
-        ours, baseline = [], []
+        ours, baseline, loads = [], [], []
         for i in range(runs):  # interleaved, so drift affects both alike
+            loads.append(os.getloadavg()[0])
             baseline.append(docker_run_once(standin.image, in_s3(f"bench-docker-{i}"), env=env))
             ours.append(emulator_once(server, i, URI, in_s3, "bench-standin"))
     med_ours, med_base = statistics.median(ours), statistics.median(baseline)
-    return {"image": URI, "runs": runs,
+    # the machine may be shared: the load at each pair, and the median of the pairs' differences (a pair
+    # runs back to back, so it sees about the same load), beside the difference of the medians
+    return {"image": URI, "runs": runs, "cpus": os.cpu_count(),
             "emulator_seconds": {"median": round(med_ours, 3), "all": [round(x, 3) for x in ours]},
             "docker_run_seconds": {"median": round(med_base, 3), "all": [round(x, 3) for x in baseline]},
-            "overhead_seconds": round(med_ours - med_base, 3), "target_overhead_seconds": 1.0}
+            "overhead_seconds": round(med_ours - med_base, 3),
+            "pairwise_overhead_median_seconds": round(statistics.median(
+                o - b for o, b in zip(ours, baseline, strict=True)), 3),
+            "load_average_1min": {"median": round(statistics.median(loads), 2), "all": [round(x, 2) for x in loads],
+                                  "after": round(os.getloadavg()[0], 2)},
+            "target_overhead_seconds": 1.0}
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,6 +252,37 @@ def test_xgboost_builtin_reads_libsvm(session, sagemaker_client):
     job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert [m["MetricName"] for m in job["FinalMetricDataList"]] == ["train:rmse"]
+
+
+def test_xgboost_builtin_reads_parquet_channels(session, sagemaker_client):
+    """application/x-parquet channels as Spark writes them (tests/data/xgboost-parquet: parts in a `batch=1`
+    subfolder, a `_SUCCESS` marker), label in the first column; a content type AWS's container refuses fails
+    the job with its reason."""
+    folder = Path(__file__).parent / "data" / "xgboost-parquet"
+    inputs = {name: sagemaker.inputs.TrainingInput(session.upload_data(str(folder / name),
+                                                                       key_prefix=f"framework-data/parquet/{name}"),
+                                                   content_type="application/x-parquet")
+              for name in ("train", "validation")}
+
+    def estimator():
+        return Estimator(image_uri=image_uris.retrieve("xgboost", "us-east-1", "1.7-1"), role=ROLE,
+                         instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+                         output_path=f"s3://{BUCKET}/xgb-parquet",
+                         hyperparameters={"objective": "reg:squarederror", "num_round": 20, "max_depth": 3})
+
+    parquet = estimator()
+    parquet.fit(inputs, logs=False)
+    job = sagemaker_client.describe_training_job(TrainingJobName=parquet.latest_training_job.name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
+    assert set(metrics) == {"train:rmse", "validation:rmse"} and metrics["validation:rmse"] < 5, metrics
+    refused = estimator()
+    with pytest.raises(sagemaker.exceptions.UnexpectedStatusException):
+        refused.fit({"train": sagemaker.inputs.TrainingInput(inputs["train"].config["DataSource"]["S3DataSource"][
+            "S3Uri"], content_type="application/json")}, logs=False)
+    job = sagemaker_client.describe_training_job(TrainingJobName=refused.latest_training_job.name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert "application/json is not an accepted ContentType" in job["FailureReason"], job["FailureReason"]
 
 
 def test_xgboost_script_mode(session, data, sagemaker_client, tmp_path):
