@@ -94,6 +94,7 @@ def overhead(runs: int) -> dict:
             loads.append(os.getloadavg()[0])
             baseline.append(docker_run_once(standin.image, in_s3(f"bench-docker-{i}"), env=env))
             ours.append(emulator_once(server, i, URI, in_s3, "bench-standin"))
+        steps = own_steps(server.client("sagemaker"))
     med_ours, med_base = statistics.median(ours), statistics.median(baseline)
     # the machine may be shared: the load at each pair, and the median of the pairs' differences (a pair
     # runs back to back, so it sees about the same load), beside the difference of the medians
@@ -105,7 +106,23 @@ def overhead(runs: int) -> dict:
                 o - b for o, b in zip(ours, baseline, strict=True)), 3),
             "load_average_1min": {"median": round(statistics.median(loads), 2), "all": [round(x, 2) for x in loads],
                                   "after": round(os.getloadavg()[0], 2)},
-            "target_overhead_seconds": 1.0}
+            "emulator_own_steps_seconds": steps, "target_overhead_seconds": 1.0}
+
+
+def own_steps(sm) -> dict:
+    """From each measured job's SecondaryStatusTransitions: submit -> Training (staging, container create
+    and start) and Training's end -> Completed (collect, upload), the parts a bare `docker run` has not."""
+    before, after = [], []
+    for summary in sm.list_training_jobs(NameContains="bench-", MaxResults=100)["TrainingJobSummaries"]:
+        job = sm.describe_training_job(TrainingJobName=summary["TrainingJobName"])
+        marks = {t["Status"]: t for t in job["SecondaryStatusTransitions"]}
+        if job["TrainingJobStatus"] != "Completed" or "Training" not in marks:
+            continue
+        before.append((marks["Training"]["StartTime"] - job["CreationTime"]).total_seconds())
+        after.append((marks["Completed"]["StartTime"] - marks["Training"]["EndTime"]).total_seconds())
+    return {"submit_to_training_median": round(statistics.median(before), 3) if before else None,
+            "training_end_to_completed_median": round(statistics.median(after), 3) if after else None,
+            "jobs": len(before)}
 
 
 def main() -> None:
