@@ -214,11 +214,12 @@ class SlowBuilder(StandinBuilder):
         self.built = True
 
 
-def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["training", "processing"])
+def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(tmp_path, monkeypatch, kind):
     from sagemaker_emulator.runtime import standin_builder
     from sagemaker_emulator.testing.inprocess import InProcessServer
 
-    from .helpers import wait_training, wait_until
+    from .helpers import processing_request, training_request, wait_job, wait_until
 
     runtime = FakeRuntime(images=set())  # no image exists until the builder makes the stand-in
     builder = SlowBuilder(runtime)
@@ -230,30 +231,35 @@ def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_
         uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
 
         def create(name: str) -> None:
-            sm.create_training_job(
-                TrainingJobName=name, RoleArn="arn:aws:iam::123456789012:role/R",
-                AlgorithmSpecification={"TrainingImage": uri, "TrainingInputMode": "File"},
-                HyperParameters={"num_round": "1"}, OutputDataConfig={"S3OutputPath": "s3://out/models"},
-                ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-                StoppingCondition={"MaxRuntimeInSeconds": 600})
+            if kind == "training":
+                sm.create_training_job(**training_request(name, "out", uri, HyperParameters={"num_round": "1"}))
+            else:
+                sm.create_processing_job(**processing_request(name, "out", uri))
 
-        def building(name: str) -> bool:
-            job = sm.describe_training_job(TrainingJobName=name)
-            return job["SecondaryStatus"] == "Downloading" and job["SecondaryStatusTransitions"][-1][
-                "StatusMessage"] == f"Building the local stand-in for {uri}"
+        def waiting(count: int) -> bool:  # jobs waiting for the one build
+            build = builder._builds.get("sagemaker-emulator/xgboost:1.7-1")
+            return build is not None and len(build.observers) == count
 
         create("stopped-while-building")
-        wait_until(lambda: building("stopped-while-building"), 10, "the first job waiting for the build")
+        wait_until(lambda: waiting(1), 10, "the first job waiting for the build")
         create("waits-for-the-build")
-        wait_until(lambda: building("waits-for-the-build"), 10, "the second job waiting for the same build")
-        sm.stop_training_job(TrainingJobName="stopped-while-building")
-        job = wait_training(sm, "stopped-while-building", timeout=10)
-        assert job["TrainingJobStatus"] == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
-        assert job["SecondaryStatus"] == "Stopped"
-        assert sm.describe_training_job(TrainingJobName="waits-for-the-build")["TrainingJobStatus"] == "InProgress"
+        wait_until(lambda: waiting(2), 10, "the second job waiting for the same build")
+        if kind == "training":
+            job = sm.describe_training_job(TrainingJobName="stopped-while-building")
+            assert (job["SecondaryStatus"], job["SecondaryStatusTransitions"][-1]["StatusMessage"]) == (
+                "Downloading", f"Building the local stand-in for {uri}")
+            sm.stop_training_job(TrainingJobName="stopped-while-building")
+        else:
+            sm.stop_processing_job(ProcessingJobName="stopped-while-building")
+        job = wait_job(sm, kind, "stopped-while-building", timeout=10)
+        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+        assert status == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
+        assert job.get("SecondaryStatus", "Stopped") == "Stopped"
+        assert waiting(1)  # the other job still waits for the build, which goes on
         builder.release.set()
-        job = wait_training(sm, "waits-for-the-build", timeout=10)
-        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        job = wait_job(sm, kind, "waits-for-the-build", timeout=10)
+        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+        assert status == "Completed", job.get("FailureReason")
         assert builder.builds_started == 1
     finally:
         builder.release.set()
