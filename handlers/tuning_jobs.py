@@ -40,7 +40,8 @@ def _check_definition(config: dict[str, Any], definition: dict[str, Any], many: 
     implied = [m["Name"] for m in framework_images.implied_metric_definitions(
         spec["TrainingImage"], definition.get("StaticHyperParameters") or {})]
     if goal["MetricName"] not in names + implied:
-        known = f"the algorithm's metrics {implied}" if implied and not names else f"MetricDefinitions {names}"
+        known = " or ".join(([f"MetricDefinitions {names}"] if names or not implied else []) +
+                            ([f"the algorithm's metrics {implied}"] if implied else []))
         raise ValidationError(f"{where}: the objective metric '{goal['MetricName']}' must be one of {known}.")
     ranges = definition.get("HyperParameterRanges") or config.get("ParameterRanges")
     if many and not definition.get("HyperParameterRanges"):
