@@ -269,7 +269,8 @@ def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_
 # -- jobs waiting for a real stand-in build ------------------------------------------------------------------
 def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagemaker_emulator, sagemaker_client,
                                                             s3_client):
-    """Both jobs sit in Downloading ("Building the local stand-in for <uri>") while one build runs."""
+    """The jobs sit in Downloading ("Building the local stand-in for <uri>") while one build runs; a third one,
+    stopped meanwhile, ends Stopped and the build goes on for the others."""
     import subprocess
     import sys
 
@@ -281,7 +282,7 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagema
     s3_client.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz",
                          Body=tar_gz({"train.py": "import sklearn; print('sklearn', sklearn.__version__)\n"}))
     uri = image_uris.retrieve("sklearn", "eu-west-1", "1.4-2", instance_type="ml.m5.large")
-    names = ["standin-" + uuid.uuid4().hex[:8] for _ in range(2)]
+    names = ["standin-" + uuid.uuid4().hex[:8] for _ in range(3)]
     built = "docker build sagemaker-emulator/sklearn:1.4-2"
     marker = len([line for line in sagemaker_emulator.output if built in line])
     for job_name in names:
@@ -294,7 +295,7 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagema
             StoppingCondition={"MaxRuntimeInSeconds": 1800})
     seen_building = set()
     deadline = time.time() + 900
-    while time.time() < deadline and len(seen_building) < 2:
+    while time.time() < deadline and len(seen_building) < 3:
         for job_name in names:
             job = sagemaker_client.describe_training_job(TrainingJobName=job_name)
             if job["SecondaryStatus"] == "Downloading" and "Building the local stand-in for " + uri in \
@@ -303,7 +304,10 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagema
             assert job["TrainingJobStatus"] == "InProgress" or job_name in seen_building, job.get("FailureReason")
         time.sleep(0.3)
     assert seen_building == set(names)
-    for job_name in names:
+    sagemaker_client.stop_training_job(TrainingJobName=names[2])
+    job = wait_training(sagemaker_client, names[2], timeout=60)
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"], job.get("FailureReason")) == ("Stopped", "Stopped", None)
+    for job_name in names[:2]:
         job = wait_training(sagemaker_client, job_name, timeout=900)
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     builds = [line for line in sagemaker_emulator.output if built in line]
