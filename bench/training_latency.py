@@ -52,8 +52,9 @@ def docker_run_once(image: str = "", hyperparameters: dict | None = None,
 
 
 def emulator_once(server: EmulatorServer, index: int, image: str = "", hyperparameters: dict | None = None,
-                  bucket: str = "bench-output-bucket") -> float:
-    """Submit -> Completed of one training job on `image` (default: the test training image)."""
+                  bucket: str = "bench-output-bucket", poll: float = 0.02) -> float:
+    """Submit -> Completed of one training job on `image` (default: the test training image), seen by a client
+    describing it every `poll` seconds."""
     sm = server.client("sagemaker")
     name = f"bench-{index}-{int(time.time() * 1000)}"
     started = time.perf_counter()
@@ -68,7 +69,7 @@ def emulator_once(server: EmulatorServer, index: int, image: str = "", hyperpara
         job = sm.describe_training_job(TrainingJobName=name)
         if job["TrainingJobStatus"] != "InProgress":
             break
-        time.sleep(0.02)
+        time.sleep(poll)
     elapsed = time.perf_counter() - started
     if job["TrainingJobStatus"] != "Completed":
         raise RuntimeError(f"{name} ended {job['TrainingJobStatus']}: {job.get('FailureReason')}")

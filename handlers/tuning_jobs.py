@@ -11,6 +11,7 @@ from typing import Any
 from sagemaker_emulator.jobs.records import TERMINAL
 from sagemaker_emulator.protocol.errors import ResourceInUse, ResourceLimitExceeded, ResourceNotFound, ValidationError
 from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.runtime import framework_images
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.tuning import summary
 from sagemaker_emulator.tuning.engine import HYPERBAND_EPOCH_KEYS, KIND, RELATION, max_jobs, resource_config_of
@@ -35,9 +36,13 @@ def _check_definition(config: dict[str, Any], definition: dict[str, Any], many: 
     if not goal:
         raise ValidationError(f"{where}: a TuningObjective is required (in the definition or the tuning job config).")
     names = [m["Name"] for m in spec.get("MetricDefinitions") or []]
-    if goal["MetricName"] not in names:
-        raise ValidationError(f"{where}: the objective metric '{goal['MetricName']}' must be one of the "
-                              f"MetricDefinitions {names}.")
+    # a built-in algorithm (XGBoost without an entry point) brings its own metrics: `validation:rmse` & co.
+    implied = [m["Name"] for m in framework_images.implied_metric_definitions(
+        spec["TrainingImage"], definition.get("StaticHyperParameters") or {})]
+    if goal["MetricName"] not in names + implied:
+        known = " or ".join(([f"MetricDefinitions {names}"] if names or not implied else []) +
+                            ([f"the algorithm's metrics {implied}"] if implied else []))
+        raise ValidationError(f"{where}: the objective metric '{goal['MetricName']}' must be one of {known}.")
     ranges = definition.get("HyperParameterRanges") or config.get("ParameterRanges")
     if many and not definition.get("HyperParameterRanges"):
         raise ValidationError(f"{where}: HyperParameterRanges is required with TrainingJobDefinitions.")

@@ -14,6 +14,7 @@ from sagemaker import image_uris
 from sagemaker_emulator.runtime import framework_images as fi
 from sagemaker_emulator.runtime import images
 from sagemaker_emulator.runtime.docker_engine import DockerRuntime
+from sagemaker_emulator.runtime.fake import FakeRuntime
 from sagemaker_emulator.runtime.standin_builder import HASH_LABEL, StandinBuilder, recipe_hash
 from sagemaker_emulator.testing import BASE_IMAGE
 
@@ -194,10 +195,82 @@ def test_base_image_constant_matches_the_tests():
     assert Path(fi.STANDINS_DIR).name == "standins" and BASE_IMAGE == "sagemaker-emulator-base:py311"
 
 
+# -- a stop while the stand-in builds (a slow build in place of Docker) ----------------------------------------
+class SlowBuilder(StandinBuilder):
+    """The process's stand-in builder, its build lasting until `release` is set; no Docker."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        super().__init__(lambda: None)
+        self.runtime, self.release, self.built = runtime, threading.Event(), False
+
+    def is_current(self, standin: fi.Standin) -> bool:
+        return self.built
+
+    def build_now(self, standin: fi.Standin, line) -> None:
+        line("Step 1/2 : a slow build")
+        if not self.release.wait(30):
+            raise RuntimeError("the test never released the build")
+        self.runtime.images.add(standin.image)
+        self.built = True
+
+
+@pytest.mark.parametrize("kind", ["training", "processing"])
+def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(tmp_path, monkeypatch, kind):
+    from sagemaker_emulator.runtime import standin_builder
+    from sagemaker_emulator.testing.inprocess import InProcessServer
+
+    from .helpers import processing_request, training_request, wait_job, wait_until
+
+    runtime = FakeRuntime(images=set())  # no image exists until the builder makes the stand-in
+    builder = SlowBuilder(runtime)
+    monkeypatch.setattr(standin_builder, "_BUILDER", builder)
+    emu = InProcessServer(runtime, data_dir=tmp_path).start()
+    try:
+        sm = emu.client("sagemaker")
+        emu.client("s3").create_bucket(Bucket="out")
+        uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
+
+        def create(name: str) -> None:
+            if kind == "training":
+                sm.create_training_job(**training_request(name, "out", uri, HyperParameters={"num_round": "1"}))
+            else:
+                sm.create_processing_job(**processing_request(name, "out", uri))
+
+        def waiting(count: int) -> bool:  # jobs waiting for the one build
+            build = builder._builds.get("sagemaker-emulator/xgboost:1.7-1")
+            return build is not None and len(build.observers) == count
+
+        create("stopped-while-building")
+        wait_until(lambda: waiting(1), 10, "the first job waiting for the build")
+        create("waits-for-the-build")
+        wait_until(lambda: waiting(2), 10, "the second job waiting for the same build")
+        if kind == "training":
+            job = sm.describe_training_job(TrainingJobName="stopped-while-building")
+            assert (job["SecondaryStatus"], job["SecondaryStatusTransitions"][-1]["StatusMessage"]) == (
+                "Downloading", f"Building the local stand-in for {uri}")
+            sm.stop_training_job(TrainingJobName="stopped-while-building")
+        else:
+            sm.stop_processing_job(ProcessingJobName="stopped-while-building")
+        job = wait_job(sm, kind, "stopped-while-building", timeout=10)
+        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+        assert status == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
+        assert job.get("SecondaryStatus", "Stopped") == "Stopped"
+        assert waiting(1)  # the other job still waits for the build, which goes on
+        builder.release.set()
+        job = wait_job(sm, kind, "waits-for-the-build", timeout=10)
+        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+        assert status == "Completed", job.get("FailureReason")
+        assert builder.builds_started == 1
+    finally:
+        builder.release.set()
+        emu.stop()
+
+
 # -- jobs waiting for a real stand-in build ------------------------------------------------------------------
 def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagemaker_emulator, sagemaker_client,
                                                             s3_client):
-    """Both jobs sit in Downloading ("Building the local stand-in for <uri>") while one build runs."""
+    """The jobs sit in Downloading ("Building the local stand-in for <uri>") while one build runs; a third one,
+    stopped meanwhile, ends Stopped and the build goes on for the others."""
     import subprocess
     import sys
 
@@ -209,7 +282,7 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagema
     s3_client.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz",
                          Body=tar_gz({"train.py": "import sklearn; print('sklearn', sklearn.__version__)\n"}))
     uri = image_uris.retrieve("sklearn", "eu-west-1", "1.4-2", instance_type="ml.m5.large")
-    names = ["standin-" + uuid.uuid4().hex[:8] for _ in range(2)]
+    names = ["standin-" + uuid.uuid4().hex[:8] for _ in range(3)]
     built = "docker build sagemaker-emulator/sklearn:1.4-2"
     marker = len([line for line in sagemaker_emulator.output if built in line])
     for job_name in names:
@@ -222,7 +295,7 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagema
             StoppingCondition={"MaxRuntimeInSeconds": 1800})
     seen_building = set()
     deadline = time.time() + 900
-    while time.time() < deadline and len(seen_building) < 2:
+    while time.time() < deadline and len(seen_building) < 3:
         for job_name in names:
             job = sagemaker_client.describe_training_job(TrainingJobName=job_name)
             if job["SecondaryStatus"] == "Downloading" and "Building the local stand-in for " + uri in \
@@ -231,7 +304,10 @@ def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagema
             assert job["TrainingJobStatus"] == "InProgress" or job_name in seen_building, job.get("FailureReason")
         time.sleep(0.3)
     assert seen_building == set(names)
-    for job_name in names:
+    sagemaker_client.stop_training_job(TrainingJobName=names[2])
+    job = wait_training(sagemaker_client, names[2], timeout=60)
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"], job.get("FailureReason")) == ("Stopped", "Stopped", None)
+    for job_name in names[:2]:
         job = wait_training(sagemaker_client, job_name, timeout=900)
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     builds = [line for line in sagemaker_emulator.output if built in line]

@@ -10,8 +10,10 @@ script mode; PyTorch and TensorFlow estimators fit, deploy and predict on their 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,6 +202,45 @@ def test_xgboost_builtin_algorithm_reports_validation_rmse_and_serves_csv(sessio
         predictor.delete_endpoint()
 
 
+def test_xgboost_builtin_tuned_on_validation_rmse(session, data, sagemaker_client, sagemaker_emulator):
+    """The SDK's HyperparameterTuner on the built-in algorithm, no MetricDefinitions: each child's objective is
+    the last `validation-rmse` its XGBoost logged, and the best job is the one with the least."""
+    from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter
+
+    estimator = Estimator(image_uri=image_uris.retrieve("xgboost", "us-east-1", "1.7-1"), role=ROLE,
+                          instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+                          output_path=f"s3://{BUCKET}/xgb-tuning",
+                          hyperparameters={"objective": "reg:squarederror", "num_round": 8, "eval_metric": "rmse"})
+    tuner = HyperparameterTuner(estimator, objective_metric_name="validation:rmse", objective_type="Minimize",
+                                hyperparameter_ranges={"max_depth": IntegerParameter(1, 4),
+                                                       "eta": ContinuousParameter(0.05, 0.5)},
+                                strategy="Random", random_seed=1, max_jobs=4, max_parallel_jobs=2)
+    csv = "text/csv"
+    tuner.fit({"train": sagemaker.inputs.TrainingInput(data["train"], content_type=csv),
+               "validation": sagemaker.inputs.TrainingInput(data["validation"], content_type=csv)})
+    name = tuner.latest_tuning_job.name
+    job = sagemaker_client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert job["HyperParameterTuningJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["TrainingJobStatusCounters"]["Completed"] == 4
+    found = sagemaker_client.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name)["TrainingJobSummaries"]
+    logs = sagemaker_emulator.client("logs")
+    values = {}
+    for child in found:
+        events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=f"{child['TrainingJobName']}/")["events"]
+        logged = [float(m.group(1)) for e in events
+                  if (m := re.search(r"\[\d+\].*(?:\t|#011)validation-rmse:(\S+)", e["message"]))]
+        assert len(logged) == 8, events  # one per round
+        values[child["TrainingJobName"]] = child["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        assert values[child["TrainingJobName"]] == pytest.approx(logged[-1], abs=1e-6)
+    assert len(set(values.values())) > 1, values  # the tuned values change the model
+    best = min(values, key=values.get)
+    assert tuner.best_training_job() == best == job["BestTrainingJob"]["TrainingJobName"]
+    assert job["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"] == {
+        "Type": "Minimize", "MetricName": "validation:rmse", "Value": values[best]}
+
+
 def test_xgboost_builtin_reads_libsvm(session, sagemaker_client):
     """LIBSVM is the built-in algorithm's default content type (label first, then index:value)."""
     rows = "\n".join(f"{2 * i + 1} 0:{i} 1:{i % 3}" for i in range(40)) + "\n"
@@ -211,6 +252,37 @@ def test_xgboost_builtin_reads_libsvm(session, sagemaker_client):
     job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert [m["MetricName"] for m in job["FinalMetricDataList"]] == ["train:rmse"]
+
+
+def test_xgboost_builtin_reads_parquet_channels(session, sagemaker_client):
+    """application/x-parquet channels as Spark writes them (tests/data/xgboost-parquet: parts in a `batch=1`
+    subfolder, a `_SUCCESS` marker), label in the first column; a content type AWS's container refuses fails
+    the job with its reason."""
+    folder = Path(__file__).parent / "data" / "xgboost-parquet"
+    inputs = {name: sagemaker.inputs.TrainingInput(session.upload_data(str(folder / name),
+                                                                       key_prefix=f"framework-data/parquet/{name}"),
+                                                   content_type="application/x-parquet")
+              for name in ("train", "validation")}
+
+    def estimator():
+        return Estimator(image_uri=image_uris.retrieve("xgboost", "us-east-1", "1.7-1"), role=ROLE,
+                         instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+                         output_path=f"s3://{BUCKET}/xgb-parquet",
+                         hyperparameters={"objective": "reg:squarederror", "num_round": 20, "max_depth": 3})
+
+    parquet = estimator()
+    parquet.fit(inputs, logs=False)
+    job = sagemaker_client.describe_training_job(TrainingJobName=parquet.latest_training_job.name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
+    assert set(metrics) == {"train:rmse", "validation:rmse"} and metrics["validation:rmse"] < 5, metrics
+    refused = estimator()
+    with pytest.raises(sagemaker.exceptions.UnexpectedStatusException):
+        refused.fit({"train": sagemaker.inputs.TrainingInput(inputs["train"].config["DataSource"]["S3DataSource"][
+            "S3Uri"], content_type="application/json")}, logs=False)
+    job = sagemaker_client.describe_training_job(TrainingJobName=refused.latest_training_job.name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert "application/json is not an accepted ContentType" in job["FailureReason"], job["FailureReason"]
 
 
 def test_xgboost_script_mode(session, data, sagemaker_client, tmp_path):

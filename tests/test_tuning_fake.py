@@ -182,6 +182,23 @@ def test_validation(sm, change, message):
     assert code == "ValidationException" and message in text, text
 
 
+def test_a_builtin_algorithms_metrics_are_objectives_without_metric_definitions(sm):
+    """AWS's XGBoost image (no sagemaker_program) implies `validation:rmse` & co.; other names are refused."""
+    from sagemaker import image_uris
+
+    request = tuning_request("xgb-objective", BUCKET, image_uris.retrieve("xgboost", "us-east-1", "1.7-1"),
+                             max_jobs=1, parallel=1)
+    request["TrainingJobDefinition"]["AlgorithmSpecification"].pop("MetricDefinitions")
+    request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] = {
+        "Type": "Minimize", "MetricName": "validation:nope"}
+    with pytest.raises(ClientError) as err:
+        sm.create_hyper_parameter_tuning_job(**request)
+    assert "the algorithm's metrics" in error_of(err)[1] and "validation:rmse" in error_of(err)[1]
+    request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"] = "validation:rmse"
+    sm.create_hyper_parameter_tuning_job(**request)
+    finished(sm, "xgb-objective")  # the fake job prints no rmse: what matters here is that it was accepted
+
+
 def test_list_filters_sorts_and_pages(sm):
     for name in ("list-a", "list-b", "list-c"):
         sm.create_hyper_parameter_tuning_job(**tuning_request(name, BUCKET, IMAGE, max_jobs=1, parallel=1))

@@ -93,10 +93,15 @@ def max_concurrency(jobs: list[dict]) -> int:
     return most
 
 
-def reporting(logs, job: str) -> bool:
-    """Whether training job `job` has logged an objective value: its program runs (and handles SIGTERM)."""
+def objective_lines(logs, job: str) -> list[str]:
+    """The `objective=` lines training job `job` has logged so far (one per epoch it reached)."""
     try:
         events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/")
     except logs.exceptions.ResourceNotFoundException:  # no job has logged anything yet
-        return False
-    return any("objective=" in e["message"] for e in events["events"])
+        return []
+    return [e["message"] for e in events["events"] if "objective=" in e["message"]]
+
+
+def reporting(logs, job: str) -> bool:
+    """Whether training job `job` has logged an objective value: its program runs (and handles SIGTERM)."""
+    return bool(objective_lines(logs, job))

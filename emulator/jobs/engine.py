@@ -232,7 +232,11 @@ class JobRun:
                 try:
                     image = self._resolve_image(self.image_of(job))
                 except images.ImageUnavailable as exc:
-                    self.fail(str(exc))
+                    if self.stop_requested.is_set():  # stopped while its stand-in was being built: Stopped
+                        log.info("%s %s: %s", self.engine.noun, self.name, exc)
+                        self.finish(job, hosts, data, Outcome("stopped"), None)
+                    else:
+                        self.fail(str(exc))
                     return
                 feeders = self.stage(job, hosts, data)
                 if feeders is None:
@@ -300,7 +304,7 @@ class JobRun:
         return None
 
     def finish(self, job: dict[str, Any], hosts: list[Any], data: JobData, outcome: Outcome,
-               cluster: Cluster) -> None:
+               cluster: Cluster | None) -> None:
         raise NotImplementedError
 
     def make_cluster(self, job: dict[str, Any], hosts: list[Any], image: str) -> Cluster:

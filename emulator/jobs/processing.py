@@ -199,12 +199,12 @@ class ProcessingRun(JobRun):
         return (text[:EXIT_MESSAGE_LIMIT] or None), None
 
     def finish(self, job: dict[str, Any], hosts: list[str], data: JobData, outcome: Outcome,
-                cluster: Cluster) -> None:
+                cluster: Cluster | None) -> None:
         if self.shutdown_requested:  # the server is going away: no upload, just record why
             self.fail(SHUTDOWN_REASON)
             return
         stopped = outcome.reason in ("stopped", "timeout")
-        failure = None if stopped else self.failure_reason(hosts, outcome, cluster)
+        failure = None if stopped or cluster is None else self.failure_reason(hosts, outcome, cluster)
         if failure is None and not stopped and data.feeder_errors():
             failure = "ClientError: " + "; ".join(data.feeder_errors())
         message, message_failure = self._exit_message(hosts)
@@ -215,7 +215,8 @@ class ProcessingRun(JobRun):
         except data.errors as exc:
             if failure is None:
                 failure = f"ClientError: Could not upload the processing output: {exc}"
-        cluster.teardown()  # containers, network and logs are gone/complete before the job looks done
+        if cluster is not None:  # containers, network and logs are gone/complete before the job looks done
+            cluster.teardown()
         self.dir.remove()
         now = time.time()
 

@@ -215,12 +215,12 @@ class TrainingRun(JobRun):
         return self._extractor
 
     def finish(self, job: dict[str, Any], hosts: list[tc.Host], data: JobData, outcome: Outcome,
-               cluster: Cluster) -> None:
+               cluster: Cluster | None) -> None:
         if self.shutdown_requested:  # the server is going away: no upload, just record why
             self.fail(SHUTDOWN_REASON)
             return
         stopped = outcome.reason in ("stopped", "timeout")
-        failure = None if stopped else self.failure_reason(hosts, outcome, cluster)
+        failure = None if stopped or cluster is None else self.failure_reason(hosts, outcome, cluster)
         if failure is None and not stopped and data.feeder_errors():
             failure = "ClientError: " + "; ".join(data.feeder_errors())
         if not stopped and failure is None:

@@ -7,7 +7,6 @@ as on AWS). Hyperparameters are XGBoost's parameters plus `num_round` (required)
 SageMaker's metric definitions for the algorithm read (CloudWatch shows the TAB as `#011`). The
 booster is saved as /opt/ml/model/xgboost-model.
 """
-import glob
 import os
 
 import numpy as np
@@ -16,8 +15,11 @@ from sagemaker_training import errors
 
 RESERVED = {"num_round", "early_stopping_rounds", "csv_weights", "save_model_on_termination",
             "_tuning_objective_metric", "_kfold", "_num_cv_round"}
+# AWS's container accepts these (lower-cased, parameters after ';' dropped; `label_size` must be 1 for CSV)
 CONTENT_TYPES = {"text/csv": "csv", "csv": "csv", "text/libsvm": "libsvm", "libsvm": "libsvm",
-                 "text/x-libsvm": "libsvm", "application/x-parquet": "parquet", "parquet": "parquet"}
+                 "text/x-libsvm": "libsvm", "application/x-parquet": "parquet", "parquet": "parquet",
+                 "application/x-recordio-protobuf": "recordio-protobuf", "recordio-protobuf": "recordio-protobuf"}
+MAX_FOLDER_DEPTH = 3  # files deeper under a channel are not read (AWS's container warns and skips them)
 
 
 def _value(text):
@@ -31,9 +33,37 @@ def _value(text):
     return text
 
 
-def _files(path):
-    found = [f for f in sorted(glob.glob(os.path.join(path, "**", "*"), recursive=True))
-             if os.path.isfile(f) and not os.path.basename(f).startswith(".")]
+def content_kind(content_type):
+    """`text/csv; label_size=1` -> `csv`; None (no ContentType) is LIBSVM, the algorithm's default."""
+    if content_type is None:
+        return "libsvm"
+    main, *params = [part.strip() for part in content_type.lower().split(";")]
+    kind = CONTENT_TYPES.get(main)
+    if kind is None:
+        raise errors.ClientError(f"{content_type} is not an accepted ContentType: "
+                                 f"{', '.join(sorted(CONTENT_TYPES))}.")
+    options = dict(p.split("=", 1) for p in params if "=" in p)
+    if kind == "csv" and options.get("label_size", "1").strip() != "1":
+        raise errors.ClientError(f"{content_type} is not an accepted csv ContentType. "
+                                 "Optional parameter label_size must be equal to 1")
+    if kind == "recordio-protobuf":
+        raise errors.ClientError(f"{content_type}: RecordIO-protobuf input is not supported by the emulator's "
+                                 "XGBoost stand-in; use text/csv, text/libsvm or application/x-parquet")
+    return kind
+
+
+def _files(path, skip_prefixes=(".",)):
+    """The channel's data files, down to MAX_FOLDER_DEPTH levels, in name order."""
+    found = []
+    for root, dirs, names in os.walk(path):
+        depth = os.path.relpath(root, path).count(os.sep) + (root != path) + 1
+        dirs.sort()
+        if depth > MAX_FOLDER_DEPTH:
+            print(f"The depth of folder {path} exceeds the limit {MAX_FOLDER_DEPTH}; the files under {root} "
+                  "are not read.", flush=True)
+            dirs.clear()
+            continue
+        found += [os.path.join(root, n) for n in sorted(names) if not n.startswith(skip_prefixes)]
     if not found:
         raise errors.ClientError(f"No data files in {path}")
     return found
@@ -59,24 +89,32 @@ def _libsvm_rows(paths):
     return scipy.sparse.csr_matrix((values, (rows, cols)), shape=(len(labels), width)), np.array(labels)
 
 
-def load_channel(path, content_type):
-    kind = CONTENT_TYPES.get((content_type or "text/libsvm").split(";")[0].strip().lower())
-    if kind is None:
-        raise errors.ClientError(f"Content type {content_type!r} is not supported by this stand-in; use "
-                                 "text/csv, text/libsvm or application/x-parquet")
-    paths = _files(path)
-    if kind == "csv":
-        arrays = [np.loadtxt(p, delimiter=",", ndmin=2) for p in paths]
-        data = np.vstack(arrays)
-        return xgb.DMatrix(data[:, 1:], label=data[:, 0])
-    if kind == "parquet":
-        import pandas as pd
+def _parquet_rows(paths):
+    """Every Parquet file of the channel as one table (label in the first column), as AWS's container reads
+    a channel directory with pyarrow (files in one flat folder: `key=value` folders add no column); Spark's
+    `_SUCCESS`/`_committed_*` and `.crc` files are skipped."""
+    import pyarrow.parquet as pq
 
-        frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-        data = frame.to_numpy(dtype=float)
-        return xgb.DMatrix(data[:, 1:], label=data[:, 0])
-    matrix, labels = _libsvm_rows(paths)
-    return xgb.DMatrix(matrix, label=labels)
+    try:
+        return pq.read_table(paths, partitioning=None).to_pandas().to_numpy(dtype=float)
+    except Exception as exc:
+        raise errors.ClientError(f"Failed to load parquet data with exception:\n{exc}") from None
+
+
+def load_channel(path, content_type):
+    kind = content_kind(content_type)
+    if kind == "csv":
+        data = np.vstack([np.loadtxt(p, delimiter=",", ndmin=2) for p in _files(path)])
+        matrix = xgb.DMatrix(data[:, 1:], label=data[:, 0])
+    elif kind == "parquet":
+        data = _parquet_rows(_files(path, skip_prefixes=(".", "_")))
+        matrix = xgb.DMatrix(data[:, 1:], label=data[:, 0])
+    else:
+        features, labels = _libsvm_rows(_files(path))
+        matrix = xgb.DMatrix(features, label=labels)
+    if matrix.num_row() == 0:
+        raise errors.ClientError(f"Got input data without labels in {path}. Please check the input data set.")
+    return matrix
 
 
 def train(env) -> None:
