@@ -88,6 +88,9 @@ class Config:
     # and out through the engine API: works with an engine on another host); empty = bind for a local
     # engine, copy for a tcp:// one.
     workspace: str = field(default_factory=lambda: _env("WORKSPACE", ""))
+    # Long-tail resources (emulator/resources): seconds a transition (Pending -> InService, Deleting -> gone)
+    # takes before a read shows its end state; 0 = at once.
+    settle_seconds: float = field(default_factory=lambda: float(_env("SETTLE_SECONDS", "0")))
 
     def workspace_kind(self) -> str:
         """The workspace in force: the configured one, else copy for a tcp:// engine, bind for a local one."""

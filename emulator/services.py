@@ -38,8 +38,12 @@ def _sagemaker_handlers() -> list:
         tuning_jobs,
     )
 
-    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-            model_packages, experiments, lineage, search, tuning_jobs]
+    served = [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
+              model_packages, experiments, lineage, search, tuning_jobs]
+    # last: the declarative layer derives only what the modules above do not serve
+    from sagemaker_emulator.resources import handler_module
+
+    return [*served, handler_module(served)]
 
 
 def _logs_handlers() -> list:
@@ -60,8 +64,11 @@ class Services:
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.db = open_database(config.data_dir)
         self.events = EventBus()
+        from .resources.refused import reason
+
         self.sagemaker = JsonService(
-            "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()), self.request_context)
+            "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()), self.request_context,
+            refused=reason)
         self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()),
                                 self.request_context)
         self.json_services = [self.sagemaker, self.logs]

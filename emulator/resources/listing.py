@@ -1,0 +1,96 @@
+"""List<noun>s for every declared resource: filters read from the List operation's input shape.
+
+The members every SageMaker List shares (time ranges, StatusEquals, SortBy/SortOrder, MaxResults,
+NextToken) go to the shared keyset pager (handlers/common.page_of); the rest are matched against
+the stored documents: `<Member>Equals` and plain members by equality (DomainIdEquals, ImageName,
+EndpointName), `<Member>Contains` and NameContains by substring. Rows are settled first, so a
+StatusEquals filter sees the status a Describe would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sagemaker_emulator.handlers import common
+from sagemaker_emulator.protocol.json_protocol import RequestContext
+from sagemaker_emulator.storage.models import Resource
+
+from .engine import not_found, settle
+from .spec import Model
+
+SHARED = {"MaxResults", "NextToken", "SortOrder"}
+
+
+def _sort(value: str | None) -> str:
+    lowered = (value or "").lower()
+    return "Name" if "name" in lowered else "Status" if "status" in lowered else "CreationTime"
+
+
+def _filters(model: Model, params: dict[str, Any]) -> tuple[dict[str, Any], list[Callable[[Resource, dict], bool]]]:
+    """(members for common.list_query, predicates over (row, document))."""
+    shape = model.op("List").input_shape
+    shared: dict[str, Any] = {}
+    checks: list[Callable[[Resource, dict], bool]] = []
+    name_member = model.spec.title or model.path[-1].split("|")[0]
+    for member, value in params.items():
+        kind = shape.members[member].type_name if member in shape.members else None
+        if member in SHARED:
+            shared[member] = value
+        elif member == "SortBy":
+            shared["SortBy"] = _sort(value)
+        elif kind == "timestamp":
+            side = "After" if "After" in member else "Before"
+            shared[("LastModifiedTime" if "Modified" in member else "CreationTime") + side] = value
+        elif member == "StatusEquals" or (member.endswith("StatusEquals") and model.status_member
+                                          and member[:-6] == model.status_member):
+            shared["StatusEquals"] = value
+        elif member == "NameContains":
+            checks.append(lambda row, doc, v=value: v in str(doc.get(name_member, row.name)))
+        elif member.endswith("Contains"):
+            checks.append(lambda row, doc, m=member[:-8], v=value: v in str(doc.get(m, "")))
+        elif member.endswith("Equals"):
+            checks.append(lambda row, doc, m=member[:-6], v=value: doc.get(m) == v)
+        elif member in model.describe_members:
+            checks.append(lambda row, doc, m=member, v=value: doc.get(m) == v)
+    return shared, checks
+
+
+def list_resources(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    if model.list_key is None:
+        return {}
+    result_key, summary_shape = model.list_key
+    _check_parent(model, ctx, params)
+    shared, checks = _filters(model, params)
+    ids = []
+    for row in Resource.select().where((Resource.kind == model.spec.kind) & (Resource.region == ctx.region)):
+        row = settle(model, row)
+        if row is not None and all(check(row, row.document) for check in checks):
+            ids.append(row.id)
+    query = common.list_query(shared)
+    query.ids = ids
+    members = list(summary_shape.members) if summary_shape.type_name == "structure" else []
+
+    def summary(row: Resource) -> Any:
+        doc = row.document
+        if not members:  # a list of names or ARNs
+            return doc.get(model.arn_member or "", row.arn) if summary_shape.type_name == "string" else doc
+        return {m: doc[m] for m in members if m in doc}
+
+    return common.page_of(ctx, model.spec.kind, query, result_key, summary)
+
+
+def _check_parent(model: Model, ctx: RequestContext, params: dict[str, Any]) -> None:
+    """A List scoped to a parent (ListImageVersions' ImageName) answers not-found for a missing parent."""
+    from .catalog import MODELS
+    from .engine import path_of
+
+    required = set(model.op("List").input_shape.required_members)
+    for alternatives in model.spec.parents:
+        for noun in alternatives.split("|"):
+            parent = MODELS[noun]
+            if not required or not set(parent.path) <= required:
+                continue
+            name = path_of(parent, params)
+            if name is not None and common.find(ctx, parent.spec.kind, name) is None:
+                raise not_found(model, "List", f'{noun} "{name}" does not exist.')
