@@ -119,9 +119,17 @@ def main(argv: list[str] | None = None) -> int:
                           "engine API (default: bind, copy for a tcp:// engine; env SAGEMAKER_EMULATOR_WORKSPACE)")
     run.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     standin_cli.add_parser(sub)
+    coverage = sub.add_parser("coverage", help="which SageMaker operations are served, refused or pending")
+    coverage.add_argument("--markdown", action="store_true", help="print the README's generated table")
     args = parser.parse_args(argv)
     if args.command == "images":
         return standin_cli.run(args)
+    if args.command == "coverage":
+        from .resources import coverage as report
+
+        print(report.markdown() if args.markdown else
+              " ".join(f"{key}={value}" for key, value in report.counts().items()))
+        return 0
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir.expanduser(),

@@ -83,9 +83,10 @@ def page_of(ctx: RequestContext, kind: str, query: resources.ListQuery, result_k
 
 def create(ctx: RequestContext, kind: str, name: str, document: dict[str, Any], noun: str, *,
            status: str | None = None, tags: list[dict] | None = None,
-           duplicate: Callable[[str], Exception] | None = None) -> Resource:
-    """Store a new resource; a taken name gets `Cannot create already existing <noun> "<arn>".`"""
-    resource_arn = arn(ctx, kind, name)
+           duplicate: Callable[[str], Exception] | None = None, resource_arn: str | None = None) -> Resource:
+    """Store a new resource; a taken name gets `Cannot create already existing <noun> "<arn>".`
+    `resource_arn`: an ARN of another form than `<kind>/<name>` (stored lower-cased, as every ARN)."""
+    resource_arn = resource_arn.lower() if resource_arn else arn(ctx, kind, name)
     try:
         row = resources.create(kind, ctx.region, name, resource_arn, document, status=status,
                                tags=tags or [], created=document.get("CreationTime"))

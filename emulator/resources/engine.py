@@ -213,26 +213,37 @@ def store(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[str
     now = resources.now()
     doc = {k: v for k, v in params.items() if k in model.describe_members and k != "Tags"}
     doc.update({new: params[old] for old, new in spec.renames.items() if old in params})
-    if model.arn_member:
-        doc[model.arn_member] = common.arn(ctx, spec.kind, name)
+    if spec.defaults is not None:
+        doc.update({k: v for k, v in spec.defaults(ctx, {**params, **doc}).items() if k not in doc})
+    resource_arn = _arn(model, ctx, name, {**params, **doc})
+    for member in {model.arn_member, model.create_arn_member} - {None}:
+        doc[str(member)] = resource_arn
     for candidates, stamp in ((CREATED_MEMBERS, now), (MODIFIED_MEMBERS, now)):
         member = model.time_member(candidates)
         if member:
             doc[member] = stamp
     if spec.version:
         doc[spec.version] = 1
-    if spec.defaults is not None:
-        doc.update({k: v for k, v in spec.defaults(ctx, doc).items() if k not in doc})
     status, _gone = _transition(model, ctx, "Create", doc)
 
     def duplicate(arn: str) -> AwsError:
         return in_use(model, "Create", f'Cannot create a duplicate {_title(model)} "{arn}": it already exists.')
 
     row = common.create(ctx, spec.kind, name, doc, _title(model), status=status, tags=params.get("Tags"),
-                        duplicate=duplicate)
+                        duplicate=duplicate, resource_arn=resource_arn)
     for parent in parents:
         resources.relate(parent, row, f"{parent.kind}/{spec.kind}")
     return doc
+
+
+def _arn(model: Model, ctx: RequestContext, name: str, values: dict[str, Any]) -> str:
+    template = model.spec.arn
+    if template is None:
+        return common.arn(ctx, model.spec.kind, name)
+    shapes = model.describe_members
+    fields = {k: (str(v) if getattr(shapes.get(k), "enum", None) else str(v).lower()) for k, v in values.items()}
+    fields.update(_id=new_id(""), _ID=new_id("").upper())
+    return f"arn:aws:sagemaker:{ctx.region}:{ctx.account_id}:{template.format_map(fields)}"
 
 
 def _next_number(parent: Resource | None, kind: str) -> int:

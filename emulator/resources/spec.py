@@ -85,6 +85,9 @@ class Spec:
     renames: dict[str, str] = field(default_factory=dict)  # request member -> Describe member
     wrapped: str | None = None  # Describe answers {<wrapped>: document} (Workteam, Workforce)
     cascade: bool = False  # Delete removes the children too (DeleteImage removes its versions)
+    # the ARN's resource part where it is not <kind>/<path>: {Member} (lower-cased unless an enum),
+    # {_id} 12 random lower-case characters, {_ID} upper-case (`cluster/{_id}`, `partner-app/app-{_ID}`)
+    arn: str | None = None
 
 
 class Model:
@@ -124,13 +127,16 @@ class Model:
 
     @cached_property
     def arn_member(self) -> str | None:
-        for verb in ("Create", "Describe"):
-            shape = self.op(verb).output_shape if verb in self.operations else None
-            members = list(shape.members) if shape is not None else []
-            for name in [f"{self.spec.noun}Arn"] + members:
-                if name in members and name.endswith("Arn"):
-                    return name
-        return None
+        """The member that carries the resource's ARN in Describe (else in Create's answer)."""
+        names = (f"{self.spec.noun}Arn", "Arn")
+        found = next((n for n in names if n in self.describe_members), None)
+        return found or self.create_arn_member
+
+    @cached_property
+    def create_arn_member(self) -> str | None:
+        shape = self.op("Create").output_shape if "Create" in self.operations else None
+        members = list(shape.members) if shape is not None else []
+        return next((n for n in (f"{self.spec.noun}Arn", "Arn", *members) if n in members and n.endswith("Arn")), None)
 
     @cached_property
     def status_member(self) -> str | None:
