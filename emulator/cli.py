@@ -117,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workspace", choices=("bind", "copy"), default=defaults.workspace or None,
                      help="how job and model files reach containers: host bind mounts, or copies through the "
                           "engine API (default: bind, copy for a tcp:// engine; env SAGEMAKER_EMULATOR_WORKSPACE)")
+    run.add_argument("--execution", choices=("docker", "none"), default=defaults.execution,
+                     help="docker: jobs and endpoints run containers; none: record-only, no container runs, jobs "
+                          "complete at once and endpoints answer --canned-reply (env SAGEMAKER_EMULATOR_EXECUTION)")
+    run.add_argument("--canned-reply", default=defaults.canned_reply,
+                     help="what endpoints answer under --execution none (default %(default)s)")
     run.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     standin_cli.add_parser(sub)
     coverage = sub.add_parser("coverage", help="which SageMaker operations are served, refused or pending")
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                     pull_images=args.pull_images, stop_grace_seconds=args.stop_grace_seconds,
                     limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url,
                     require_signature=defaults.require_signature if args.require_signature is None
-                    else args.require_signature, docker_host=args.docker_host or "", workspace=args.workspace or "")
+                    else args.require_signature, docker_host=args.docker_host or "", workspace=args.workspace or "",
+                    execution=args.execution, canned_reply=args.canned_reply)
     serve(config)
     return 0
 

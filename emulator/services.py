@@ -80,7 +80,14 @@ class Services:
 
         self.sagemaker_metrics = RestService("sagemaker-metrics", collect_handlers(
             service_model("sagemaker-metrics"), [metrics_handlers]))
-        if runtime is None:
+        if runtime is None and config.execution == "none":
+            from .runtime.record_only import RecordOnlyRuntime
+
+            runtime = RecordOnlyRuntime(owner=self.instance_id, reply=config.canned_reply.encode(),
+                                        content_type=config.canned_content_type)
+        elif runtime is None:
+            if config.execution != "docker":
+                raise ValueError(f"execution must be 'docker' or 'none', not {config.execution!r}")
             from .runtime.docker_engine import DockerRuntime
 
             runtime = DockerRuntime(owner=self.instance_id, docker_host=config.docker_host)
