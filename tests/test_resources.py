@@ -19,7 +19,7 @@ from sagemaker_emulator.resources.spec import Model
 from sagemaker_emulator.runtime.fake import FakeRuntime
 from sagemaker_emulator.testing.inprocess import InProcessServer
 
-from .minimal_requests import minimal
+from .minimal_requests import ROLE, minimal
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +108,106 @@ def test_declared_lifecycle(sm, noun):
             call(sm, model.operations["Describe"], request(model, "Describe", known, seed))
         assert code_of(exc) == ("ResourceNotFound" if model.declares("Describe", "ResourceNotFound")
                                 else "ValidationException")
+
+
+# -- the shared behaviours, on a few resources ------------------------------------------------------
+def notebook(sm, name: str, **extra) -> str:
+    return sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE,
+                                       **extra)["NotebookInstanceArn"]
+
+
+def test_duplicates_answer_what_each_create_declares(sm):
+    name = f"dup{int(time.time() * 1000)}"
+    notebook(sm, name)
+    with pytest.raises(ClientError) as exc:  # CreateNotebookInstance declares no ResourceInUse
+        notebook(sm, name)
+    assert code_of(exc) == "ValidationException"
+    sm.create_hub(HubName=name, HubDescription="d")
+    with pytest.raises(ClientError) as exc:
+        sm.create_hub(HubName=name, HubDescription="d")
+    assert code_of(exc) == "ResourceInUse"
+
+
+def test_list_filters_sorting_and_pages(sm):
+    prefix = f"pg{int(time.time() * 1000)}"
+    before = time.time() - 1
+    for suffix in ("c", "a", "b"):
+        notebook(sm, f"{prefix}-{suffix}")
+    sm.stop_notebook_instance(NotebookInstanceName=f"{prefix}-b")
+    first = sm.list_notebook_instances(NameContains=prefix, SortBy="Name", SortOrder="Ascending", MaxResults=2)
+    assert [n["NotebookInstanceName"] for n in first["NotebookInstances"]] == [f"{prefix}-a", f"{prefix}-b"]
+    rest = sm.list_notebook_instances(NameContains=prefix, SortBy="Name", SortOrder="Ascending", MaxResults=2,
+                                      NextToken=first["NextToken"])
+    assert [n["NotebookInstanceName"] for n in rest["NotebookInstances"]] == [f"{prefix}-c"]
+    assert "NextToken" not in rest
+    stopped = sm.list_notebook_instances(NameContains=prefix, StatusEquals="Stopped")["NotebookInstances"]
+    assert [n["NotebookInstanceName"] for n in stopped] == [f"{prefix}-b"]
+    newest = sm.list_notebook_instances(NameContains=prefix, CreationTimeAfter=before)["NotebookInstances"]
+    assert [n["NotebookInstanceName"] for n in newest] == [f"{prefix}-b", f"{prefix}-a", f"{prefix}-c"]
+    assert sm.list_notebook_instances(NameContains=prefix, CreationTimeBefore=before)["NotebookInstances"] == []
+    with pytest.raises(ClientError) as exc:
+        sm.list_notebook_instances(NameContains=prefix, NextToken="bm90LWEtdG9rZW4=")
+    assert code_of(exc) == "ValidationException"
+
+
+def test_update_rules_and_state_checks(sm):
+    name = f"up{int(time.time() * 1000)}"
+    sm.create_notebook_instance_lifecycle_config(NotebookInstanceLifecycleConfigName=name)
+    notebook(sm, name, LifecycleConfigName=name)
+    assert sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceLifecycleConfigName"] == name
+    with pytest.raises(ClientError) as exc:  # AWS: stop a notebook instance before deleting it
+        sm.delete_notebook_instance(NotebookInstanceName=name)
+    assert code_of(exc) == "ValidationException"
+    with pytest.raises(ClientError):
+        sm.start_notebook_instance(NotebookInstanceName=name)  # already InService
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    sm.update_notebook_instance(NotebookInstanceName=name, DisassociateLifecycleConfig=True, VolumeSizeInGB=20)
+    described = sm.describe_notebook_instance(NotebookInstanceName=name)
+    assert "NotebookInstanceLifecycleConfigName" not in described and described["VolumeSizeInGB"] == 20
+    assert described["NotebookInstanceStatus"] == "InService"  # Updating -> InService, as AWS
+    sm.stop_notebook_instance(NotebookInstanceName=name)
+    sm.delete_notebook_instance(NotebookInstanceName=name)
+
+
+def test_parents_children_and_versions(sm):
+    domain = sm.create_domain(DomainName="d", AuthMode="IAM", DefaultUserSettings={"ExecutionRole": ROLE},
+                              SubnetIds=["subnet-1"], VpcId="vpc-1")["DomainId"]
+    with pytest.raises(ClientError) as exc:  # the domain must exist
+        sm.create_user_profile(DomainId="d-doesnotexist1", UserProfileName="u")
+    assert code_of(exc) == "ValidationException"
+    sm.create_user_profile(DomainId=domain, UserProfileName="u")
+    with pytest.raises(ClientError) as exc:
+        sm.delete_domain(DomainId=domain)
+    assert code_of(exc) == "ResourceInUse"
+    assert [p["UserProfileName"] for p in sm.list_user_profiles(DomainIdEquals=domain)["UserProfiles"]] == ["u"]
+    sm.delete_user_profile(DomainId=domain, UserProfileName="u")
+    sm.delete_domain(DomainId=domain)
+    image = f"img{int(time.time() * 1000)}"
+    sm.create_image(ImageName=image, RoleArn=ROLE)
+    for tag in ("1", "2"):
+        sm.create_image_version(ImageName=image, BaseImage=f"repo:{tag}", ClientToken=f"{image}-{tag}")
+    assert sm.describe_image_version(ImageName=image)["Version"] == 2  # no Version: the latest
+    assert sm.describe_image_version(ImageName=image, Version=1)["BaseImage"] == "repo:1"
+    sm.delete_image(ImageName=image)  # AWS deletes the versions with the image
+    with pytest.raises(ClientError) as exc:
+        sm.list_image_versions(ImageName=image)
+    assert code_of(exc) == "ResourceNotFound"
+
+
+def test_transitions_settle_after_the_configured_time(server, sm):
+    server.services.config.settle_seconds = 0.5
+    try:
+        name = f"st{int(time.time() * 1000)}"
+        notebook(sm, name)
+        assert sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"] == "Pending"
+        sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName=name,
+                                                           WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+        sm.stop_notebook_instance(NotebookInstanceName=name)
+        assert sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"] == "Stopping"
+        time.sleep(0.6)
+        sm.delete_notebook_instance(NotebookInstanceName=name)
+        assert sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"] == "Deleting"
+        sm.get_waiter("notebook_instance_deleted").wait(NotebookInstanceName=name,
+                                                        WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    finally:
+        server.services.config.settle_seconds = 0
