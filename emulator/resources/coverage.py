@@ -73,10 +73,11 @@ def _module_rows() -> list[tuple[str, str, str]]:
     for module, (title, notes) in AREAS.items():
         ops = [op for op, func in served.items() if func.__module__.endswith(f".handlers.{module}")]
         rows.append((title, ", ".join(ops), notes))
-    for service, title in (("sagemaker-runtime", "Runtime"), ("sagemaker-metrics", "sagemaker-metrics")):
-        module = __import__(f"sagemaker_emulator.handlers.{'runtime' if service.endswith('runtime') else 'metrics'}",
-                            fromlist=["_"])
-        ops = [op for op in service_model(service).operation_names if hasattr(module, xform_name(op))]
+    from sagemaker_emulator.handlers import metrics, runtime
+
+    for service, title, handlers in (("sagemaker-runtime", "Runtime", runtime),
+                                     ("sagemaker-metrics", "sagemaker-metrics", metrics)):
+        ops = [op for op in service_model(service).operation_names if hasattr(handlers, xform_name(op))]
         rows.append((title, ", ".join(ops), "the endpoint features above" if title == "Runtime" else ""))
     return rows
 

@@ -175,8 +175,9 @@ def _output(model: Model, verb: str, doc: dict[str, Any]) -> dict[str, Any]:
     shape = model.op(verb).output_shape
     if shape is None:
         return {}
-    if model.spec.wrapped in shape.members:
-        return {model.spec.wrapped: doc}
+    wrapped = model.spec.wrapped
+    if wrapped is not None and wrapped in shape.members:
+        return {wrapped: doc}
     return {m: doc[m] for m in shape.members if m in doc}
 
 
@@ -216,12 +217,13 @@ def store(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[str
     if spec.defaults is not None:
         doc.update({k: v for k, v in spec.defaults(ctx, {**params, **doc}).items() if k not in doc})
     resource_arn = _arn(model, ctx, name, {**params, **doc})
-    for member in {model.arn_member, model.create_arn_member} - {None}:
-        doc[str(member)] = resource_arn
+    for arn_member in (model.arn_member, model.create_arn_member):
+        if arn_member is not None:
+            doc[arn_member] = resource_arn
     for candidates, stamp in ((CREATED_MEMBERS, now), (MODIFIED_MEMBERS, now)):
-        member = model.time_member(candidates)
-        if member:
-            doc[member] = stamp
+        time_member = model.time_member(candidates)
+        if time_member:
+            doc[time_member] = stamp
     if spec.version:
         doc[spec.version] = 1
     status, _gone = _transition(model, ctx, "Create", doc)
@@ -261,9 +263,10 @@ def _next_number(parent: Resource | None, kind: str) -> int:
 def describe(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     row = require(model, ctx, "Describe", params)
     doc = row.document
-    wanted = params.get(model.spec.version or "")
-    if wanted is not None and wanted != doc.get(model.spec.version):
-        earlier = [d for d in doc.get(VERSIONS, []) if d.get(model.spec.version) == wanted]
+    version = model.spec.version or ""
+    wanted = params.get(version)
+    if wanted is not None and wanted != doc.get(version):
+        earlier = [d for d in doc.get(VERSIONS, []) if d.get(version) == wanted]
         if not earlier:
             raise not_found(model, "Describe", f'{_title(model)} "{row.name}" has no version {wanted}.')
         doc = earlier[0]

@@ -19,6 +19,16 @@ from sagemaker_emulator.storage.models import Resource
 from .engine import not_found, settle
 from .spec import Model
 
+Check = Callable[[Resource, dict], bool]
+
+
+def _contains(member: str, value: Any, fallback: bool = False) -> Check:
+    return lambda row, doc: str(value) in str(doc.get(member, row.name if fallback else ""))
+
+
+def _equals(member: str, value: Any) -> Check:
+    return lambda row, doc: doc.get(member) == value
+
 SHARED = {"MaxResults", "NextToken", "SortOrder"}
 
 
@@ -27,11 +37,11 @@ def _sort(value: str | None) -> str:
     return "Name" if "name" in lowered else "Status" if "status" in lowered else "CreationTime"
 
 
-def _filters(model: Model, params: dict[str, Any]) -> tuple[dict[str, Any], list[Callable[[Resource, dict], bool]]]:
+def _filters(model: Model, params: dict[str, Any]) -> tuple[dict[str, Any], list[Check]]:
     """(members for common.list_query, predicates over (row, document))."""
     shape = model.op("List").input_shape
     shared: dict[str, Any] = {}
-    checks: list[Callable[[Resource, dict], bool]] = []
+    checks: list[Check] = []
     name_member = model.spec.title or model.path[-1].split("|")[0]
     for member, value in params.items():
         kind = shape.members[member].type_name if member in shape.members else None
@@ -46,13 +56,13 @@ def _filters(model: Model, params: dict[str, Any]) -> tuple[dict[str, Any], list
                                           and member[:-6] == model.status_member):
             shared["StatusEquals"] = value
         elif member == "NameContains":
-            checks.append(lambda row, doc, v=value: v in str(doc.get(name_member, row.name)))
+            checks.append(_contains(name_member, value, fallback=True))
         elif member.endswith("Contains"):
-            checks.append(lambda row, doc, m=member[:-8], v=value: v in str(doc.get(m, "")))
+            checks.append(_contains(member[:-8], value))
         elif member.endswith("Equals"):
-            checks.append(lambda row, doc, m=member[:-6], v=value: doc.get(m) == v)
+            checks.append(_equals(member[:-6], value))
         elif member in model.describe_members:
-            checks.append(lambda row, doc, m=member, v=value: doc.get(m) == v)
+            checks.append(_equals(member, value))
     return shared, checks
 
 
@@ -63,8 +73,8 @@ def list_resources(model: Model, ctx: RequestContext, params: dict[str, Any]) ->
     _check_parent(model, ctx, params)
     shared, checks = _filters(model, params)
     ids = []
-    for row in Resource.select().where((Resource.kind == model.spec.kind) & (Resource.region == ctx.region)):
-        row = settle(model, row)
+    for stored in Resource.select().where((Resource.kind == model.spec.kind) & (Resource.region == ctx.region)):
+        row = settle(model, stored)
         if row is not None and all(check(row, row.document) for check in checks):
             ids.append(row.id)
     query = common.list_query(shared)
