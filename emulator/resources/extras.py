@@ -12,28 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sagemaker_emulator.handlers import common
-from sagemaker_emulator.protocol.errors import ResourceNotFound, ValidationError
+from sagemaker_emulator.protocol.errors import ResourceNotFound
 from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 
 from . import engine
 from .catalog import MODELS
-
-
-def _offset_page(items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dict[str, Any]:
-    """A page of an in-document list (a card's versions, a cluster's nodes): NextToken is the offset."""
-    token = params.get("NextToken")
-    try:
-        start = int(token) if token else 0
-    except ValueError:
-        raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
-    if start < 0 or start > len(items):
-        raise ValidationError("The pagination token is invalid or does not belong to this request.")
-    limit = params.get("MaxResults") or 100
-    out: dict[str, Any] = {key: items[start:start + limit]}
-    if start + limit < len(items):
-        out["NextToken"] = str(start + limit)
-    return out
 
 
 def _ordered(items: list[dict[str, Any]], params: dict[str, Any], time_key: str = "CreationTime",
@@ -82,7 +66,7 @@ def list_model_card_versions(ctx: RequestContext, params: dict[str, Any]) -> dic
     ordered = _ordered(versions, params)
     if params.get("SortBy") == "Version":
         ordered.sort(key=lambda v: v["ModelCardVersion"], reverse=params.get("SortOrder") != "Ascending")
-    return _offset_page(ordered, params, "ModelCardVersionSummaryList")
+    return common.offset_page(ordered, params, "ModelCardVersionSummaryList")
 
 
 # -- presigned URLs: AWS's form; no UI answers them here ---------------------------------------------
@@ -133,7 +117,8 @@ def _nodes(row: Any) -> list[dict[str, Any]]:
 def list_cluster_nodes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     row = engine.require(MODELS["Cluster"], ctx, "Describe", params)
     nodes = [n for n in _nodes(row) if params.get("InstanceGroupNameContains", "") in n["InstanceGroupName"]]
-    return _offset_page(_ordered(nodes, params, "LaunchTime", "InstanceGroupName"), params, "ClusterNodeSummaries")
+    ordered = _ordered(nodes, params, "LaunchTime", "InstanceGroupName")
+    return common.offset_page(ordered, params, "ClusterNodeSummaries")
 
 
 def describe_cluster_node(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +144,7 @@ def list_labeling_jobs_for_workteam(ctx: RequestContext, params: dict[str, Any])
                              "WorkRequesterAccountId": ctx.account_id, "CreationTime": row.creation_time,
                              "NumberOfHumanWorkersPerDataObject":
                                  doc["HumanTaskConfig"].get("NumberOfHumanWorkersPerDataObject")})
-    return _offset_page(_ordered(jobs, params, "CreationTime"), params, "LabelingJobSummaryList")
+    return common.offset_page(_ordered(jobs, params, "CreationTime"), params, "LabelingJobSummaryList")
 
 
 HANDLERS.update({"list_cluster_nodes": list_cluster_nodes, "describe_cluster_node": describe_cluster_node,

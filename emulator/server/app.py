@@ -196,6 +196,10 @@ class EmulatorApp:
                 return self.s3(environ, start_response)
             if path == "/moto-api/reset":  # moto's test-suite reset empties our S3 as well
                 self.s3.reset()
+        if path == "/moto-api/reset":  # ... and our SageMaker state: suites written for moto reset this way
+            from sagemaker_emulator.reset import reset_sagemaker
+
+            reset_sagemaker(self.services)
         if _RUNTIME_PATH.match(_raw_path(environ)):
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
             if service in (None, "sagemaker"):
