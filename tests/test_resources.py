@@ -142,7 +142,10 @@ def test_list_filters_sorting_and_pages(sm):
     assert "NextToken" not in rest
     stopped = sm.list_notebook_instances(NameContains=prefix, StatusEquals="Stopped")["NotebookInstances"]
     assert [n["NotebookInstanceName"] for n in stopped] == [f"{prefix}-b"]
-    newest = sm.list_notebook_instances(NameContains=prefix, CreationTimeAfter=before)["NotebookInstances"]
+    by_default = sm.list_notebook_instances(NameContains=prefix)["NotebookInstances"]  # documented: by Name
+    assert [n["NotebookInstanceName"] for n in by_default] == [f"{prefix}-a", f"{prefix}-b", f"{prefix}-c"]
+    newest = sm.list_notebook_instances(NameContains=prefix, CreationTimeAfter=before, SortBy="CreationTime",
+                                        SortOrder="Descending")["NotebookInstances"]
     assert [n["NotebookInstanceName"] for n in newest] == [f"{prefix}-b", f"{prefix}-a", f"{prefix}-c"]
     assert sm.list_notebook_instances(NameContains=prefix, CreationTimeBefore=before)["NotebookInstances"] == []
     with pytest.raises(ClientError) as exc:

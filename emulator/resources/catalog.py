@@ -19,15 +19,20 @@ IMAGE: Lifecycle = {"Create": ("Creating", "Created"), "Update": ("Updating", "C
                     "Delete": ("Deleting", None)}
 
 
+def _unless_given(doc: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """AWS's defaults for the members the request left out."""
+    return {k: v for k, v in values.items() if doc.get(k) is None}
+
+
 def _notebook(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
-    return {"Url": f"{doc['NotebookInstanceName'].lower()}.notebook.{ctx.region}.sagemaker.aws",
-            "DirectInternetAccess": "Enabled", "RootAccess": "Enabled", "VolumeSizeInGB": 5,
-            "PlatformIdentifier": "notebook-al2-v2"}
+    return _unless_given(doc, Url=f"{doc['NotebookInstanceName'].lower()}.notebook.{ctx.region}.sagemaker.aws",
+                         DirectInternetAccess="Enabled", RootAccess="Enabled", VolumeSizeInGB=5,
+                         PlatformIdentifier="notebook-al2-v2")
 
 
 def _domain(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
-    return {"Url": f"https://{doc['DomainId']}.studio.{ctx.region}.sagemaker.aws",
-            "HomeEfsFileSystemId": "fs-" + doc["DomainId"][2:], "AppNetworkAccessType": "PublicInternetOnly"}
+    return _unless_given(doc, Url=f"https://{doc['DomainId']}.studio.{ctx.region}.sagemaker.aws",
+                         HomeEfsFileSystemId="fs-" + doc["DomainId"][2:], AppNetworkAccessType="PublicInternetOnly")
 
 
 def _cluster(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +66,24 @@ def _monitoring(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
 def _hub_content(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
     return {"HubArn": f"arn:aws:sagemaker:{ctx.region}:{ctx.account_id}:hub/{doc['HubName'].lower()}",
             "HubContentVersion": doc.get("HubContentVersion", "1.0.0")}
+
+
+def _monitored_endpoint(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    """A job definition's endpoint (in its <Type>JobInput.EndpointInput): what List's EndpointName filters."""
+    for value in doc.values():
+        if isinstance(value, dict) and isinstance(value.get("EndpointInput"), dict):
+            return {"EndpointName": value["EndpointInput"].get("EndpointName")}
+    return {}
+
+
+def _automl_v2(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    """The problem type is the member set in the AutoMLProblemTypeConfig union (TextClassificationJobConfig...)."""
+    config = next(iter(doc.get("AutoMLProblemTypeConfig") or {}), "")
+    return {"AutoMLProblemTypeConfigName": config.removesuffix("JobConfig"), "AutoMLJobSecondaryStatus": "Completed"}
+
+
+def _automl(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    return _unless_given(doc, AutoMLJobSecondaryStatus="Completed")
 
 
 RUNS_NOTHING = "records only: nothing runs here"
@@ -106,8 +129,9 @@ SPECS: list[Spec] = [
     Spec("CompilationJob", "compilation-job", JOB, defaults=_compiled,
          records_only="records only: no model is compiled; ModelArtifacts names where AWS would write it"),
     Spec("EdgePackagingJob", "edge-packaging-job", JOB, records_only="records only: no package is built"),
-    Spec("AutoMLJob", "automl-job", JOB, records_only="records only: no candidates are trained"),
-    Spec("AutoMLJobV2", "automl-job", JOB, records_only="records only: no candidates are trained"),
+    Spec("AutoMLJob", "automl-job", JOB, defaults=_automl, records_only="records only: no candidates are trained"),
+    Spec("AutoMLJobV2", "automl-job", JOB, status_member="AutoMLJobStatus", defaults=_automl_v2,
+         records_only="records only: no candidates are trained"),
     Spec("LabelingJob", "labeling-job", JOB, records_only="records only: no human or automated labelling runs"),
     Spec("InferenceRecommendationsJob", "inference-recommendations-job", JOB,
          records_only="records only: no load test runs; no recommendations"),
@@ -122,10 +146,11 @@ SPECS: list[Spec] = [
          {"Create": ("Pending", "Scheduled"), "Update": ("Pending", "Scheduled"), "Stop": (None, "Stopped"),
           "Start": (None, "Scheduled"), "Delete": (None, None)}, defaults=_monitoring,
          records_only="records only: no monitoring executions run"),
-    Spec("DataQualityJobDefinition", "data-quality-job-definition", STATIC),
-    Spec("ModelQualityJobDefinition", "model-quality-job-definition", STATIC),
-    Spec("ModelBiasJobDefinition", "model-bias-job-definition", STATIC),
-    Spec("ModelExplainabilityJobDefinition", "model-explainability-job-definition", STATIC),
+    Spec("DataQualityJobDefinition", "data-quality-job-definition", STATIC, defaults=_monitored_endpoint),
+    Spec("ModelQualityJobDefinition", "model-quality-job-definition", STATIC, defaults=_monitored_endpoint),
+    Spec("ModelBiasJobDefinition", "model-bias-job-definition", STATIC, defaults=_monitored_endpoint),
+    Spec("ModelExplainabilityJobDefinition", "model-explainability-job-definition", STATIC,
+         defaults=_monitored_endpoint),
     # -- hosting add-ons ---------------------------------------------------------------------------
     Spec("InferenceComponent", "inference-component", CREATING,
          records_only="records only: the component's model is not loaded into the endpoint"),

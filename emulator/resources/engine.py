@@ -214,8 +214,13 @@ def store(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[str
     now = resources.now()
     doc = {k: v for k, v in params.items() if k in model.describe_members and k != "Tags"}
     doc.update({new: params[old] for old, new in spec.renames.items() if old in params})
-    if spec.defaults is not None:
-        doc.update({k: v for k, v in spec.defaults(ctx, {**params, **doc}).items() if k not in doc})
+    if spec.defaults is not None:  # derived members: they replace what the request said
+        doc.update(spec.defaults(ctx, {**params, **doc}))
+    for member, shape in model.describe_members.items():
+        if member in ("CreatedBy", "LastModifiedBy") and shape.type_name == "structure":
+            doc.setdefault(member, {})  # AWS's UserContext of a caller without a Studio profile
+        elif shape.type_name == "timestamp" and member.endswith("StartTime") and _runs(model):
+            doc.setdefault(member, now)
     resource_arn = _arn(model, ctx, name, {**params, **doc})
     for arn_member in (model.arn_member, model.create_arn_member):
         if arn_member is not None:
@@ -236,6 +241,12 @@ def store(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[str
     for parent in parents:
         resources.relate(parent, row, f"{parent.kind}/{spec.kind}")
     return doc
+
+
+def _runs(model: Model) -> bool:
+    """A job-like resource: it starts running at create (so its *StartTime is the creation time)."""
+    during = model.spec.lifecycle.get("Create", (None, None))[0]
+    return during is not None and during.lower() == "inprogress"
 
 
 def _arn(model: Model, ctx: RequestContext, name: str, values: dict[str, Any]) -> str:

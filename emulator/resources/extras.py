@@ -63,8 +63,8 @@ def list_model_card_versions(ctx: RequestContext, params: dict[str, Any]) -> dic
     versions = [{k: d.get(k) for k in keys} for d in [*doc.get(engine.VERSIONS, []), doc]]
     if params.get("ModelCardStatus"):
         versions = [v for v in versions if v["ModelCardStatus"] == params["ModelCardStatus"]]
-    ordered = _ordered(versions, params)
-    if params.get("SortBy") == "Version":
+    ordered = _ordered(versions, params)  # a stable sort: versions of one time stay by number
+    if params.get("SortBy") == "Version" or len({v["CreationTime"] for v in versions}) == 1:
         ordered.sort(key=lambda v: v["ModelCardVersion"], reverse=params.get("SortOrder") != "Ascending")
     return common.offset_page(ordered, params, "ModelCardVersionSummaryList")
 

@@ -43,6 +43,8 @@ def _filters(model: Model, params: dict[str, Any]) -> tuple[dict[str, Any], list
     shared: dict[str, Any] = {}
     checks: list[Check] = []
     name_member = model.spec.title or model.path[-1].split("|")[0]
+    summary = model.list_key[1] if model.list_key else None
+    summary_members = set(summary.members) if summary is not None and summary.type_name == "structure" else set()
     for member, value in params.items():
         kind = shape.members[member].type_name if member in shape.members else None
         if member in SHARED:
@@ -61,7 +63,7 @@ def _filters(model: Model, params: dict[str, Any]) -> tuple[dict[str, Any], list
             checks.append(_contains(member[:-8], value))
         elif member.endswith("Equals"):
             checks.append(_equals(member[:-6], value))
-        elif member in model.describe_members:
+        elif member in model.describe_members or member in summary_members:
             checks.append(_equals(member, value))
     return shared, checks
 
@@ -72,6 +74,10 @@ def list_resources(model: Model, ctx: RequestContext, params: dict[str, Any]) ->
     result_key, summary_shape = model.list_key
     _check_parent(model, ctx, params)
     shared, checks = _filters(model, params)
+    # the defaults each List documents; undocumented: newest first, or A to Z when sorted by name
+    shared.setdefault("SortBy", _sort(model.list_default("SortBy")))
+    order = model.list_default("SortOrder") or ("Ascending" if shared["SortBy"] == "Name" else "Descending")
+    shared.setdefault("SortOrder", "Ascending" if order.lower().startswith("asc") else "Descending")
     ids = []
     for stored in Resource.select().where((Resource.kind == model.spec.kind) & (Resource.region == ctx.region)):
         row = settle(model, stored)
@@ -80,12 +86,15 @@ def list_resources(model: Model, ctx: RequestContext, params: dict[str, Any]) ->
     query = common.list_query(shared)
     query.ids = ids
     members = list(summary_shape.members) if summary_shape.type_name == "structure" else []
+    # a summary member named longer than the Describe one (MonitoringJobDefinitionName: JobDefinitionName)
+    renamed = {m: k for m in members if m not in model.describe_members
+               for k in model.describe_members if len(k) > 6 and m.endswith(k)}
 
     def summary(row: Resource) -> Any:
         doc = row.document
         if not members:  # a list of names or ARNs
             return doc.get(model.arn_member or "", row.arn) if summary_shape.type_name == "string" else doc
-        return {m: doc[m] for m in members if m in doc}
+        return {m: doc[renamed.get(m, m)] for m in members if renamed.get(m, m) in doc}
 
     return common.page_of(ctx, model.spec.kind, query, result_key, summary)
 

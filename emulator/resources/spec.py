@@ -10,6 +10,7 @@ few lines and a new member AWS adds to Describe needs nothing here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -174,6 +175,20 @@ class Model:
 
     def declares(self, verb: str, code: str) -> bool:
         return verb in self.operations and any(e.name == code for e in self.op(verb).error_shapes)
+
+    def list_default(self, member: str) -> str | None:
+        """The default the List operation's documentation states for `member` (SortBy, SortOrder):
+        the first of its enum values after the word "default" ("The default is Ascending.")."""
+        shape = self.op("List").input_shape.members.get(member) if "List" in self.operations else None
+        if shape is None or not getattr(shape, "enum", None):
+            return None
+        text = re.sub(r"<[^>]+>", "", shape.documentation or "")
+        start = text.lower().find("default")
+        if start < 0:
+            return None
+        rest = _norm(text[start:])
+        found = [(rest.find(_norm(value)), value) for value in shape.enum if _norm(value) in rest]
+        return min(found)[1] if found else None
 
     @cached_property
     def list_key(self) -> tuple[str, Shape] | None:
