@@ -53,7 +53,12 @@ def _workforce(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
 def _compiled(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
     output = doc.get("OutputConfig", {}).get("S3OutputLocation", "").rstrip("/")
     target = doc.get("OutputConfig", {}).get("TargetDevice") or "ml"
-    return {"ModelArtifacts": {"S3ModelArtifacts": f"{output}/model-{target}.tar.gz"}} if output else {}
+    platform = doc.get("OutputConfig", {}).get("TargetPlatform", {})
+    summary = {"CompilationTargetDevice": doc.get("OutputConfig", {}).get("TargetDevice"),
+               "CompilationTargetPlatformOs": platform.get("Os"), "CompilationTargetPlatformArch": platform.get("Arch"),
+               "CompilationTargetPlatformAccelerator": platform.get("Accelerator")}
+    artifacts = {"ModelArtifacts": {"S3ModelArtifacts": f"{output}/model-{target}.tar.gz"}} if output else {}
+    return {**{k: v for k, v in summary.items() if v}, **artifacts}
 
 
 def _monitoring(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:

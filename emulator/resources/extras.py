@@ -27,7 +27,7 @@ def _ordered(items: list[dict[str, Any]], params: dict[str, Any], time_key: str 
              and (before is None or i.get(time_key, 0) < before)]
     by_name = "name" in (params.get("SortBy") or "").lower() and name_key
     items.sort(key=lambda i: (i.get(name_key, "") if by_name else i.get(time_key, 0)),
-               reverse=(params.get("SortOrder") or "Descending") == "Descending")
+               reverse=params.get("SortOrder") == "Descending")
     return items
 
 
@@ -65,7 +65,7 @@ def list_model_card_versions(ctx: RequestContext, params: dict[str, Any]) -> dic
         versions = [v for v in versions if v["ModelCardStatus"] == params["ModelCardStatus"]]
     ordered = _ordered(versions, params)  # a stable sort: versions of one time stay by number
     if params.get("SortBy") == "Version" or len({v["CreationTime"] for v in versions}) == 1:
-        ordered.sort(key=lambda v: v["ModelCardVersion"], reverse=params.get("SortOrder") != "Ascending")
+        ordered.sort(key=lambda v: v["ModelCardVersion"], reverse=params.get("SortOrder") == "Descending")
     return common.offset_page(ordered, params, "ModelCardVersionSummaryList")
 
 

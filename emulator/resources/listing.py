@@ -74,9 +74,9 @@ def list_resources(model: Model, ctx: RequestContext, params: dict[str, Any]) ->
     result_key, summary_shape = model.list_key
     _check_parent(model, ctx, params)
     shared, checks = _filters(model, params)
-    # the defaults each List documents; undocumented: newest first, or A to Z when sorted by name
+    # the defaults each List documents; undocumented: ascending (as ListModelCards and ListNotebookInstances)
     shared.setdefault("SortBy", _sort(model.list_default("SortBy")))
-    order = model.list_default("SortOrder") or ("Ascending" if shared["SortBy"] == "Name" else "Descending")
+    order = model.list_default("SortOrder") or "Ascending"
     shared.setdefault("SortOrder", "Ascending" if order.lower().startswith("asc") else "Descending")
     ids = []
     for stored in Resource.select().where((Resource.kind == model.spec.kind) & (Resource.region == ctx.region)):
