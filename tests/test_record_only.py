@@ -15,7 +15,17 @@ import urllib.request
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import ROLE, make_model, processing_request, training_request, unique, wait_job, wait_training
+from .helpers import (
+    ROLE,
+    make_model,
+    processing_request,
+    start_transform_job,
+    training_request,
+    transform_model,
+    unique,
+    wait_job,
+    wait_training,
+)
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nothing-runs:1"
 
@@ -62,6 +72,16 @@ def test_endpoint_in_service_answers_the_canned_reply(record_only_emulator, clie
         EndpointName=endpoint, Body=b"1,2,3", ContentType="text/csv")
     assert json.loads(reply["Body"].read()) == {"predictions": []}
     assert reply["ContentType"] == "application/json"
+
+
+def test_batch_transform_writes_the_canned_reply_per_record(clients):
+    sm, s3, bucket = clients
+    s3.put_object(Bucket=bucket, Key="in/rows.csv", Body=b"1,2\n3,4\n")
+    name = start_transform_job(sm, transform_model(sm, IMAGE), f"s3://{bucket}/in/", f"s3://{bucket}/out/",
+                               BatchStrategy="SingleRecord")
+    assert wait_job(sm, "transform", name, timeout=60)["TransformJobStatus"] == "Completed"
+    body = s3.get_object(Bucket=bucket, Key="out/rows.csv.out")["Body"].read().decode()
+    assert body.splitlines() == ['{"predictions": []}'] * 2
 
 
 def test_tuning_job_runs_its_training_jobs(clients):
