@@ -117,11 +117,24 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workspace", choices=("bind", "copy"), default=defaults.workspace or None,
                      help="how job and model files reach containers: host bind mounts, or copies through the "
                           "engine API (default: bind, copy for a tcp:// engine; env SAGEMAKER_EMULATOR_WORKSPACE)")
+    run.add_argument("--execution", choices=("docker", "none"), default=defaults.execution,
+                     help="docker: jobs and endpoints run containers; none: record-only, no container runs, jobs "
+                          "complete at once and endpoints answer --canned-reply (env SAGEMAKER_EMULATOR_EXECUTION)")
+    run.add_argument("--canned-reply", default=defaults.canned_reply,
+                     help="what endpoints answer under --execution none (default %(default)s)")
     run.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     standin_cli.add_parser(sub)
+    coverage = sub.add_parser("coverage", help="which SageMaker operations are served, refused or pending")
+    coverage.add_argument("--markdown", action="store_true", help="print the README's generated table")
     args = parser.parse_args(argv)
     if args.command == "images":
         return standin_cli.run(args)
+    if args.command == "coverage":
+        from .resources import coverage as report
+
+        print(report.markdown() if args.markdown else
+              " ".join(f"{key}={value}" for key, value in report.counts().items()))
+        return 0
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = Config(host=args.host, port=args.port, data_dir=args.data_dir.expanduser(),
@@ -130,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                     pull_images=args.pull_images, stop_grace_seconds=args.stop_grace_seconds,
                     limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url,
                     require_signature=defaults.require_signature if args.require_signature is None
-                    else args.require_signature, docker_host=args.docker_host or "", workspace=args.workspace or "")
+                    else args.require_signature, docker_host=args.docker_host or "", workspace=args.workspace or "",
+                    execution=args.execution, canned_reply=args.canned_reply)
     serve(config)
     return 0
 

@@ -88,6 +88,14 @@ class Config:
     # and out through the engine API: works with an engine on another host); empty = bind for a local
     # engine, copy for a tcp:// one.
     workspace: str = field(default_factory=lambda: _env("WORKSPACE", ""))
+    # Long-tail resources (emulator/resources): seconds a transition (Pending -> InService, Deleting -> gone)
+    # takes before a read shows its end state; 0 = at once.
+    settle_seconds: float = field(default_factory=lambda: float(_env("SETTLE_SECONDS", "0")))
+    # "docker" (containers run) or "none" (record-only: runtime/record_only.py; no container runs, jobs
+    # complete at once, endpoints answer `canned_reply`)
+    execution: str = field(default_factory=lambda: _env("EXECUTION", "docker"))
+    canned_reply: str = field(default_factory=lambda: _env("CANNED_REPLY", '{"predictions": []}'))
+    canned_content_type: str = field(default_factory=lambda: _env("CANNED_CONTENT_TYPE", "application/json"))
 
     def workspace_kind(self) -> str:
         """The workspace in force: the configured one, else copy for a tcp:// engine, bind for a local one."""

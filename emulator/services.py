@@ -39,8 +39,12 @@ def _sagemaker_handlers() -> list:
         tuning_jobs,
     )
 
-    return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-            model_packages, experiments, lineage, search, tuning_jobs, feature_groups]
+    served = [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
+              model_packages, experiments, lineage, search, tuning_jobs, feature_groups]
+    # last: the declarative layer derives only what the modules above do not serve
+    from sagemaker_emulator.resources import handler_module
+
+    return [*served, handler_module(served)]
 
 
 def _logs_handlers() -> list:
@@ -61,8 +65,11 @@ class Services:
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.db = open_database(config.data_dir)
         self.events = EventBus()
+        from .resources.refused import reason
+
         self.sagemaker = JsonService(
-            "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()), self.request_context)
+            "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()), self.request_context,
+            refused=reason)
         self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()),
                                 self.request_context)
         self.json_services = [self.sagemaker, self.logs]
@@ -85,7 +92,14 @@ class Services:
         from .feature_store import FeatureStore
 
         self.feature_store = FeatureStore(self)
-        if runtime is None:
+        if runtime is None and config.execution == "none":
+            from .runtime.record_only import RecordOnlyRuntime
+
+            runtime = RecordOnlyRuntime(owner=self.instance_id, reply=config.canned_reply.encode(),
+                                        content_type=config.canned_content_type)
+        elif runtime is None:
+            if config.execution != "docker":
+                raise ValueError(f"execution must be 'docker' or 'none', not {config.execution!r}")
             from .runtime.docker_engine import DockerRuntime
 
             runtime = DockerRuntime(owner=self.instance_id, docker_host=config.docker_host)

@@ -81,11 +81,29 @@ def page_of(ctx: RequestContext, kind: str, query: resources.ListQuery, result_k
     return out
 
 
+def offset_page(items: list[Any], params: dict[str, Any], key: str, default_limit: int = 100) -> dict[str, Any]:
+    """A page of a list held in memory or in one document (a resource's tags, a card's versions):
+    NextToken is the offset of the next item."""
+    token = params.get("NextToken")
+    try:
+        start = int(token) if token else 0
+    except ValueError:
+        raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
+    if start < 0 or start > len(items):
+        raise ValidationError("The pagination token is invalid or does not belong to this request.")
+    limit = params.get("MaxResults") or default_limit
+    out: dict[str, Any] = {key: items[start:start + limit]}
+    if start + limit < len(items):
+        out["NextToken"] = str(start + limit)
+    return out
+
+
 def create(ctx: RequestContext, kind: str, name: str, document: dict[str, Any], noun: str, *,
            status: str | None = None, tags: list[dict] | None = None,
-           duplicate: Callable[[str], Exception] | None = None) -> Resource:
-    """Store a new resource; a taken name gets `Cannot create already existing <noun> "<arn>".`"""
-    resource_arn = arn(ctx, kind, name)
+           duplicate: Callable[[str], Exception] | None = None, resource_arn: str | None = None) -> Resource:
+    """Store a new resource; a taken name gets `Cannot create already existing <noun> "<arn>".`
+    `resource_arn`: an ARN of another form than `<kind>/<name>` (stored lower-cased, as every ARN)."""
+    resource_arn = resource_arn.lower() if resource_arn else arn(ctx, kind, name)
     try:
         row = resources.create(kind, ctx.region, name, resource_arn, document, status=status,
                                tags=tags or [], created=document.get("CreationTime"))

@@ -9,6 +9,8 @@ from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
 
+from . import common
+
 MAX_TAGS = 50
 
 
@@ -32,19 +34,7 @@ def add_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    tags = resources.tags_of(_resource(params["ResourceArn"]))
-    limit = params.get("MaxResults") or 50
-    token = params.get("NextToken")
-    try:
-        start = int(token) if token else 0
-    except ValueError:
-        raise ValidationError("The pagination token is invalid.") from None
-    if start < 0 or start > len(tags):
-        raise ValidationError("The pagination token is invalid.")
-    out: dict[str, Any] = {"Tags": tags[start:start + limit]}
-    if start + limit < len(tags):
-        out["NextToken"] = str(start + limit)
-    return out
+    return common.offset_page(resources.tags_of(_resource(params["ResourceArn"])), params, "Tags", default_limit=50)
 
 
 def delete_tags(ctx: RequestContext, params: dict[str, Any]) -> None:

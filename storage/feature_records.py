@@ -143,6 +143,13 @@ def drop_group(group: str) -> None:
     OnlineRecord.delete().where(OnlineRecord.group == group).execute()
 
 
+def clear_all() -> None:
+    """`POST /_emulator/reset`: every group's online records and offline outbox go (their groups do)."""
+    with feature_db.atomic():
+        OnlineRecord.delete().execute()
+        OfflinePending.delete().execute()
+
+
 def pending_groups() -> list[str]:
     return [row.group for row in OfflinePending.select(OfflinePending.group).distinct()]
 

@@ -84,6 +84,7 @@ _JOBS = {  # kind -> (Describe operation, name member, status member)
     "training": ("describe_training_job", "TrainingJobName", "TrainingJobStatus"),
     "processing": ("describe_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
     "transform": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
+    "tuning": ("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName", "HyperParameterTuningJobStatus"),
 }
 
 

@@ -57,12 +57,12 @@ def test_unknown_target(sagemaker_emulator):
     assert "FlyToTheMoon" in body["message"]
 
 
-def test_unimplemented_operation_is_named(sagemaker_client):
+def test_refused_operation_is_named_with_its_reason(sagemaker_client):
     with pytest.raises(ClientError) as exc:
-        sagemaker_client.create_hub(HubName="hub", HubDescription="d")
+        sagemaker_client.list_cluster_events(ClusterName="c", ResourceType="Cluster")
     code, message, status = error_of(exc)
     assert (code, status) == ("NotImplementedException", 400)
-    assert "CreateHub" in message
+    assert "ListClusterEvents" in message and "HyperPod nodes do not exist here" in message
 
 
 def test_several_validation_errors_coral_style(sagemaker_client):

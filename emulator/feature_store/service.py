@@ -103,6 +103,11 @@ class FeatureStore:
         for key in [k for k, v in list(self._groups.items()) if v.arn == arn]:
             self._groups.pop(key, None)
 
+    def reset(self) -> None:
+        """`POST /_emulator/reset`: no group is remembered, and no record (online or waiting) is kept."""
+        self._groups.clear()
+        feature_records.clear_all()
+
     # -- offline store ---------------------------------------------------------------------------
     def start(self) -> None:
         """Once the server is bound (the flusher writes through our own S3): Glue tables moto lost in

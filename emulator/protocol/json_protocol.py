@@ -82,11 +82,13 @@ class JsonService:
     """
 
     def __init__(self, model_name: str, handlers: dict[str, Handler],
-                 context: Callable[[str | None], RequestContext] | None = None) -> None:
+                 context: Callable[[str | None], RequestContext] | None = None,
+                 refused: Callable[[str], str | None] | None = None) -> None:
         self.model = service_model(model_name)
         self.prefix = self.model.metadata["targetPrefix"]
         self.handlers = handlers
         self.context = context
+        self.refused = refused  # operation -> why it is not served (in the NotImplementedException)
 
     def owns(self, target: str) -> bool:
         return target.startswith(self.prefix + ".")
@@ -138,9 +140,10 @@ class JsonService:
         ctx.operation = operation
         handler = self.handlers.get(operation)
         if handler is None:
+            why = self.refused(operation) if self.refused is not None else None
             raise NotImplementedOperation(
                 f"The {self.model.metadata.get('serviceId', self.prefix)} operation {operation} is not "
-                "implemented by sagemaker-emulator yet.")
+                + (f"served by sagemaker-emulator: {why}." if why else "implemented by sagemaker-emulator yet."))
         op_model = self.model.operation_model(operation)
         params = parse_and_validate(op_model.input_shape, document())
         result = handler(ctx, params) or {}

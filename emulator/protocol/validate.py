@@ -153,6 +153,9 @@ class _Walker:
             item = value.get(name)
             if item is not None:
                 out[name] = self.walk(member, item, _join(path, camel(name)))
+        if getattr(shape, "is_tagged_union", False) and len(out) != 1:  # a union sets exactly one member
+            self.errors.append(f"Value at '{path}' failed to satisfy constraint: Member must have exactly one "
+                               f"of its members set ({', '.join(shape.members)}); {len(out)} are set")
         return out
 
     def string(self, shape: Shape, value: str, path: str) -> None:

@@ -72,7 +72,8 @@ class Script:
     on_term: int | None = 0
     term_seconds: float = 0.0
     fail_to_start: str | None = None  # ContainerStartError with this message on start
-    http: Callable[[str, str, bytes], tuple[int, bytes]] | None = None  # (method, path, body) -> (status, body)
+    # (method, path, body) -> (status, body) or (status, body, headers)
+    http: Callable[[str, str, bytes], tuple[Any, ...]] | None = None
 
 
 @dataclass
@@ -395,7 +396,7 @@ def _dir_entry(name: str) -> tarfile.TarInfo:
     return info
 
 
-def _serve(answer: Callable[[str, str, bytes], tuple[int, bytes]]) -> Any:
+def _serve(answer: Callable[[str, str, bytes], tuple[Any, ...]]) -> Any:
     """A loopback HTTP server answering every request with `answer(method, path, body)`."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -404,8 +405,10 @@ def _serve(answer: Callable[[str, str, bytes], tuple[int, bytes]]) -> Any:
 
         def _reply(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, data = answer(self.command, self.path, body)
+            status, data, *extra = answer(self.command, self.path, body)
             self.send_response(status)
+            for key, value in (extra[0] if extra else {}).items():
+                self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

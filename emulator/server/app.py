@@ -222,6 +222,8 @@ class EmulatorApp:
         if target in ATHENA_TARGETS:
             return self._athena(environ, start_response)
         path = environ.get("PATH_INFO", "")
+        if path == "/_emulator/reset":
+            return self._reset(environ, start_response)
         if path.startswith("/_emulator/"):
             return self.api(environ, start_response)
         if _METRICS_PATH.match(path):  # sagemaker-metrics signs as `sagemaker` too: routed by path
@@ -240,11 +242,40 @@ class EmulatorApp:
                 return self.s3(environ, start_response)
             if path == "/moto-api/reset":  # moto's test-suite reset empties our S3 as well
                 self.s3.reset()
+        if path == "/moto-api/reset":  # ... and our SageMaker state: suites written for moto reset this way
+            from sagemaker_emulator.reset import reset_sagemaker
+
+            reset_sagemaker(self.services)
         if _RUNTIME_PATH.match(_raw_path(environ)):
             _, service = signing_scope(environ.get("HTTP_AUTHORIZATION"))
             if service in (None, "sagemaker"):
                 return self.runtime(environ, start_response)
         return self.moto(environ, start_response)
+
+
+    def _reset(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """POST /_emulator/reset[?aws=1]: SageMaker state back to a fresh server's (emulator/reset.py);
+        with aws=1 also moto's services (its own /moto-api/reset) and our S3."""
+        import json
+        from urllib.parse import parse_qs
+
+        from sagemaker_emulator.reset import reset_sagemaker
+
+        if environ.get("REQUEST_METHOD") != "POST":
+            start_response("405 Method Not Allowed", [("Content-Type", "application/json"), ("Allow", "POST")])
+            return [b'{"message": "POST /_emulator/reset"}']
+        counts = reset_sagemaker(self.services)
+        aws = parse_qs(environ.get("QUERY_STRING", "")).get("aws", ["0"])[0].lower() in ("1", "true", "yes")
+        if aws:
+            if self.s3 is not None:
+                self.s3.reset()
+            moto_environ = {**environ, "PATH_INFO": "/moto-api/reset", "QUERY_STRING": "", "CONTENT_LENGTH": "0",
+                            "wsgi.input": io.BytesIO(b"")}
+            for _chunk in self.moto(moto_environ, lambda status, headers, exc_info=None: None):
+                pass
+        body = json.dumps({"reset": counts, "aws": aws}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
 
 def create_app(config: Config | None = None, runtime: Any = None) -> EmulatorApp:

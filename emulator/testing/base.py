@@ -41,6 +41,15 @@ class ServerBase:
         if self._tmp:
             self._tmp.cleanup()
 
+    def reset(self, aws: bool = False) -> dict:
+        """POST /_emulator/reset: SageMaker state back to a fresh server's (`aws`: moto's and S3's too)."""
+        import json
+        import urllib.request
+
+        url = f"{self.endpoint_url}/_emulator/reset" + ("?aws=1" if aws else "")
+        with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=120) as reply:
+            return json.loads(reply.read())
+
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client bound to this server, with dummy credentials and few retries."""
         return server_client(self.endpoint_url, self.region, service, **kwargs)

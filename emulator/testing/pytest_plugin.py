@@ -6,6 +6,8 @@
 
 `sagemaker_emulator` is session-scoped: one server, on a free loopback port with a temporary data
 dir, for the whole run. Its `.endpoint_url` is what to give any other AWS client.
+`record_only_emulator` is a record-only server (no containers; jobs complete at once), reset before
+each test that uses it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,22 @@ from . import EmulatorServer
 def sagemaker_emulator() -> Iterator[EmulatorServer]:
     with EmulatorServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def sagemaker_emulator_record_only() -> Iterator[EmulatorServer]:
+    """A second session server in record-only mode (`--execution none`): no container runs, jobs
+    complete at once, endpoints answer a canned reply. Use `record_only_emulator` in tests."""
+    with EmulatorServer(extra_args=["--execution", "none"]) as server:
+        yield server
+
+
+@pytest.fixture
+def record_only_emulator(sagemaker_emulator_record_only: EmulatorServer) -> EmulatorServer:
+    """Per test: the record-only server, reset first (SageMaker state, moto's services and S3), so every
+    test starts from an empty account. `.client("sagemaker")` and `.endpoint_url` as usual."""
+    sagemaker_emulator_record_only.reset(aws=True)
+    return sagemaker_emulator_record_only
 
 
 def _client_fixture(service: str, doc: str) -> Any:
