@@ -30,6 +30,7 @@ def _sagemaker_handlers() -> list:
         lineage,
         model_packages,
         models,
+        pipelines,
         processing_jobs,
         search,
         tags,
@@ -39,7 +40,7 @@ def _sagemaker_handlers() -> list:
     )
 
     return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-            model_packages, experiments, lineage, search, tuning_jobs]
+            model_packages, experiments, lineage, search, tuning_jobs, pipelines]
 
 
 def _logs_handlers() -> list:
@@ -97,6 +98,9 @@ class Services:
         from .tuning.engine import TuningEngine
 
         self.tuning = TuningEngine(self)
+        from .pipelines.executor import PipelineExecutor
+
+        self.pipelines = PipelineExecutor(self)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""
@@ -110,12 +114,14 @@ class Services:
         if not self.runtime.available():
             log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
                         "(scripts/ensure-docker starts one on Debian)")
+            self.pipelines.resume()
             return
         self.training.recover()
         self.tuning.resume()  # after training re-attached its jobs: new children are not mistaken for lost ones
         self.processing.recover()
         self.transform.recover()
         self.hosting.recover()
+        self.pipelines.resume()  # after the job engines re-attached or failed their jobs
         try:
             self._sweep_orphans()
         except Exception:
@@ -143,6 +149,7 @@ class Services:
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
+        self.pipelines.shutdown()
         self.tuning.shutdown()
         self.training.shutdown()
         self.processing.shutdown()
