@@ -336,16 +336,19 @@ class PipelineExecutor:
             limit = (doc.get("ParallelismConfiguration") or {}).get("MaxParallelExecutionSteps") or \
                 state.DEFAULT_PARALLELISM
             selected = doc.get("_selected")
-            for step in definition.steps.values():
-                if step.name in records:
-                    continue
-                verdict = self._readiness(step, records, selected)
-                if verdict == "skip":
-                    state.edit_step(row.region, row.name, step.name, _skipped=True)
-                    return True
-                if verdict == "ready" and len(running) < limit:
-                    self.launcher.launch(row.region, row.name, step.name, 1)
-                    return True
+            verdicts = {step.name: self._readiness(step, records, selected)
+                        for step in definition.steps.values() if step.name not in records}
+            skipped = [name for name, verdict in verdicts.items() if verdict == "skip"]
+            for name in skipped:
+                state.edit_step(row.region, row.name, name, _skipped=True)
+            if skipped:
+                return True
+            # every ready step starts now (a synchronous one failing does not hold back the others)
+            ready = [name for name, verdict in verdicts.items() if verdict == "ready"][:max(0, limit - len(running))]
+            for name in ready:
+                self.launcher.launch(row.region, row.name, name, 1)
+            if ready:
+                return True
         if running:
             return False
         self._end(row, doc, failed)

@@ -62,7 +62,7 @@ class Launcher:
         if step.type in steps.JOB_STEPS:
             self._start_job(region, name, doc, step, attempt, execution_id)
             return
-        generated = f"pipelines-{execution_id}-{steps.random_token(10)}"
+        generated = f"pipelines-{execution_id}-{steps.random_token(10).lower()}"  # its ARN's name is this name
         scope = executor.scope(region, doc)
         if step.type == "Condition":
             outcome = all_true(step.arguments.get("Conditions") or [], scope)

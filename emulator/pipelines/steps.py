@@ -196,10 +196,11 @@ def output_parameters(declared: list[dict[str, Any]], values: dict[str, Any]) ->
     return out
 
 
-def typed_outputs(declared: list[dict[str, Any]], outputs: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """The properties' OutputParameters: values typed by the declared OutputType (String, Integer, Boolean, Float)."""
+def typed_outputs(declared: list[dict[str, Any]], outputs: list[dict[str, str]]) -> dict[str, Any]:
+    """The properties' OutputParameters (`Steps.S.OutputParameters['name']` is the value itself), typed by
+    the declared OutputType (String, Integer, Boolean, Float)."""
     types = {d.get("OutputName"): d.get("OutputType", "String") for d in declared or []}
-    typed = []
+    typed: dict[str, Any] = {}
     for item in outputs:
         value: Any = item["Value"]
         kind = types.get(item["Name"], "String")
@@ -212,7 +213,7 @@ def typed_outputs(declared: list[dict[str, Any]], outputs: list[dict[str, str]])
                 value = str(value).lower() == "true"
         except ValueError:
             pass
-        typed.append({"Name": item["Name"], "OutputName": item["Name"], "Value": value})
+        typed[item["Name"]] = value
     return typed
 
 
