@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.s3_throughput": (["--runs", "2"], ["--size-mib", "256", "--keys", "20000", "--pages", "20", "--runs", "1"]),
     "bench.search_latency": (["--runs", "3"], ["--components", "1000", "--calls", "10", "--runs", "1"]),
     "bench.tuning": (["--runs", "2"], ["--runs", "1"]),
+    "bench.pipeline_overhead": (["--runs", "2"], ["--runs", "1"]),
 }
 
 
@@ -95,6 +96,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         out[f"tuning {tuning['jobs']} jobs x{tuning['parallel']} wall s"] = {
             "wall": tuning["tuning_seconds"]["median"], "single_job": tuning["single_job_seconds"]["median"],
             "target": f"<= {tuning['target_seconds']}", "met": tuning["met"]}
+    pipeline = results.get("bench.pipeline_overhead")
+    if pipeline:
+        out[f"pipeline {pipeline['steps']}-step chain overhead s/step"] = {
+            "overhead": pipeline["overhead_seconds_per_step"],
+            "target": f"<= {pipeline['target_seconds_per_step']}", "met": pipeline["met"]}
     return out
 
 

@@ -68,7 +68,6 @@ def _canonical(threshold_default: float) -> tuple[list[dict], list[dict]]:
 
 
 def test_canonical_flow_and_parameters(sm):
-    sm.create_model_package_group(ModelPackageGroupName="fake-group")
     steps, parameters = _canonical(0.5)
     arn = start(sm, "canonical", steps, parameters)
     assert wait_execution(sm, arn)["PipelineExecutionStatus"] == "Succeeded"

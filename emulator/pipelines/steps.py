@@ -147,7 +147,16 @@ def run_model(services: Any, region: str, arguments: dict[str, Any], name: str) 
 
 
 def run_register(services: Any, region: str, arguments: dict[str, Any]) -> tuple[dict, dict]:
-    """A RegisterModel step: CreateModelPackage -> (Metadata, properties = DescribeModelPackage)."""
+    """A RegisterModel step: CreateModelPackage -> (Metadata, properties = DescribeModelPackage). The
+    model package group is created when it does not exist (AWS's examples never create it themselves)."""
+    from sagemaker_emulator.protocol.errors import AwsError
+
+    group = arguments.get("ModelPackageGroupName")
+    if isinstance(group, str) and group and not group.startswith("arn:"):
+        try:
+            services.sagemaker.call("DescribeModelPackageGroup", {"ModelPackageGroupName": group}, region=region)
+        except AwsError:
+            services.sagemaker.call("CreateModelPackageGroup", {"ModelPackageGroupName": group}, region=region)
     out = call(services, "CreateModelPackage", arguments, region=region)
     document = _plain(services.sagemaker.call("DescribeModelPackage", {"ModelPackageName": out["ModelPackageArn"]},
                                               region=region))
