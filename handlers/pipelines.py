@@ -41,6 +41,7 @@ def _definition_text(ctx: RequestContext, params: dict[str, Any]) -> str:
             raise ValidationError(f"Could not read the pipeline definition from s3://{location['Bucket']}/"
                                   f"{location['ObjectKey']}: {exc}") from None
         inline = body.decode("utf-8", errors="replace")
+    assert isinstance(inline, str)
     try:
         parse(inline)
     except DefinitionError as exc:

@@ -297,7 +297,7 @@ class PipelineExecutor:
         kind = JOB_STEPS[record["_type"]]
         self._jobs.pop(f"{kind.resource}/{region}/{record['_job']}", None)
         job = resources.get(kind.resource, region, record["_job"])
-        status = job.status if job is not None else "Failed"
+        status: str = (job.status if job is not None else None) or "Failed"
         if status == "Completed":
             try:
                 properties = job_properties(self.services, region, record["_type"], record["_job"])
