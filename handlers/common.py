@@ -156,3 +156,17 @@ def delete_job(ctx: RequestContext, kind: str, name: str, title: str) -> None:
                             "jobs can be deleted.")
     delete(ctx, row)
 
+
+def offset_page(items: list[dict[str, Any]], params: dict[str, Any], key: str, default: int = 50) -> dict[str, Any]:
+    """A page of a list built in memory (NextToken is the offset): for listings that are not resource rows."""
+    try:
+        start = int(params.get("NextToken") or 0)
+        if start < 0:
+            raise ValueError(start)
+    except ValueError:
+        raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
+    limit = params.get("MaxResults") or default
+    out: dict[str, Any] = {key: items[start:start + limit]}
+    if start + limit < len(items):
+        out["NextToken"] = str(start + limit)
+    return out

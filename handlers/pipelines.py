@@ -50,10 +50,7 @@ def _definition_text(ctx: RequestContext, params: dict[str, Any]) -> str:
 
 
 def _pipeline(ctx: RequestContext, name_or_arn: str) -> Resource:
-    row = common.find_named(ctx, KIND, name_or_arn)
-    if row is None:
-        raise ResourceNotFound(f"Pipeline '{name_or_arn}' does not exist.")
-    return row
+    return common.require(ctx, KIND, name_or_arn, "pipeline", ResourceNotFound)
 
 
 def create_pipeline(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -153,20 +150,6 @@ def list_pipelines(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     return common.page_of(ctx, KIND, query, "PipelineSummaries", item)
 
 
-def _offset_page(items: list[dict[str, Any]], params: dict[str, Any], key: str, default: int = 50) -> dict[str, Any]:
-    try:
-        start = int(params.get("NextToken") or 0)
-        if start < 0:
-            raise ValueError(start)
-    except ValueError:
-        raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
-    limit = params.get("MaxResults") or default
-    out: dict[str, Any] = {key: items[start:start + limit]}
-    if start + limit < len(items):
-        out["NextToken"] = str(start + limit)
-    return out
-
-
 def list_pipeline_versions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     row = _pipeline(ctx, params["PipelineName"])
     executions = state.executions_of(ctx.region, row.name)
@@ -183,13 +166,11 @@ def list_pipeline_versions(ctx: RequestContext, params: dict[str, Any]) -> dict[
             item["LastExecutionPipelineExecutionArn"] = last.document["PipelineExecutionArn"]
         items.append(item)
     items.sort(key=lambda v: v["PipelineVersionId"], reverse=(params.get("SortOrder") or "Descending") == "Descending")
-    return _offset_page(items, params, "PipelineVersionSummaries")
+    return common.offset_page(items, params, "PipelineVersionSummaries")
 
 
 def update_pipeline_version(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    row = common.find_named(ctx, KIND, params["PipelineArn"])
-    if row is None:
-        raise ResourceNotFound(f"Pipeline '{params['PipelineArn']}' does not exist.")
+    row = _pipeline(ctx, params["PipelineArn"])
     _version(row, params["PipelineVersionId"])
 
     def mutate(doc: dict[str, Any]) -> None:
@@ -374,14 +355,14 @@ def describe_pipeline_definition_for_execution(ctx: RequestContext, params: dict
 
 def list_pipeline_parameters_for_execution(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     doc = _execution(ctx, params["PipelineExecutionArn"]).document
-    return _offset_page(doc["_param_list"], params, "PipelineParameters")
+    return common.offset_page(doc["_param_list"], params, "PipelineParameters")
 
 
 def list_pipeline_execution_steps(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     doc = _execution(ctx, params["PipelineExecutionArn"]).document
     items = [state.public_step(record) for record in state.listed_steps(doc)]
     items.sort(key=lambda s: s.get("StartTime") or 0, reverse=(params.get("SortOrder") or "Descending") == "Descending")
-    return _offset_page(items, params, "PipelineExecutionSteps")
+    return common.offset_page(items, params, "PipelineExecutionSteps")
 
 
 def _send(ctx: RequestContext, params: dict[str, Any], success: bool) -> dict[str, Any]:

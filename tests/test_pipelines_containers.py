@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .helpers import error_of, managed_containers, unique, wait_until
+from .helpers import error_of, managed_containers, unique, wait_processing_sleeping, wait_secondary, wait_until
 from .pipeline_defs import get, job_of, overlap, processing_step, start, steps_of, training_step, wait_execution
 
 SLOW = {"behaviour": "objective", "epochs": "4", "epoch_seconds": "2"}  # about 8 s, then Completed
@@ -31,11 +31,11 @@ def test_two_processing_steps_run_concurrently(sagemaker_client, bucket, process
         left["ProcessingEndTime"]
 
 
-def test_stop_ends_the_execution_and_stops_the_job(sagemaker_client, bucket, processing_image):
+def test_stop_ends_the_execution_and_stops_the_job(sagemaker_client, logs_client, bucket, processing_image):
     sm = sagemaker_client
     arn = start(sm, unique("stop"), [processing_step("Sleep", processing_image, bucket, env={"BEHAVIOUR": "sleep"})])
     wait_until(lambda: steps_of(sm, arn).get("Sleep", {}).get("Metadata"), 60)
-    wait_until(lambda: job_of(sm, steps_of(sm, arn)["Sleep"]).get("ProcessingStartTime"), 120)
+    wait_processing_sleeping(logs_client, job_of(sm, steps_of(sm, arn)["Sleep"])["ProcessingJobName"])
     sm.stop_pipeline_execution(PipelineExecutionArn=arn)
     assert wait_execution(sm, arn, timeout=120)["PipelineExecutionStatus"] == "Stopped"
     step = steps_of(sm, arn)["Sleep"]
@@ -95,6 +95,7 @@ def test_kill_mid_execution_then_restart_finishes_the_execution(tmp_path, traini
                                          training_step("After", training_image, "restart-pipeline",
                                                        DependsOn=["Long"])])
         wait_until(lambda: steps_of(sm, arn).get("Long", {}).get("Metadata"), 60)
+        wait_secondary(sm, job_of(sm, steps_of(sm, arn)["Long"])["TrainingJobName"], "Training")
         server.stop(kill=True)  # the job's container keeps running; the new server re-attaches it
         server.start()
         sm = server.client("sagemaker")
@@ -113,6 +114,7 @@ def test_retry_succeeds_on_the_second_attempt_after_a_graceful_restart(tmp_path,
         arn = start(sm, "restart-retry", [training_step("Work", training_image, "retry-pipeline", SLOW, **retry)])
         wait_until(lambda: steps_of(sm, arn).get("Work", {}).get("Metadata"), 60)
         first = job_of(sm, steps_of(sm, arn)["Work"])["TrainingJobName"]
+        wait_secondary(sm, first, "Training")
         server.stop()  # graceful: the running job fails with InternalServerError
         server.start()
         sm = server.client("sagemaker")

@@ -19,7 +19,8 @@ from sagemaker_emulator.runtime.fake import FakeRuntime, Script
 from sagemaker_emulator.testing.inprocess import InProcessServer
 
 from .helpers import ROLE, error_of, wait_until
-from .pipeline_defs import get, job_of, overlap, processing_step, start, steps_of, wait_execution
+from .pipeline_defs import get, job_of, overlap, processing_step, start, steps_of, training_step, wait_execution
+from .tuning_objective import METRIC, fake_script, tuning_request
 
 BUCKET = "pipeline-fake"
 EVAL = {"/opt/ml/processing/report/evaluation.json": json.dumps({"metrics": {"accuracy": {"value": 0.9}}})}
@@ -28,7 +29,8 @@ SCRIPTS = {"quick:1": Script(after=0.05, files=EVAL), "slow:1": Script(after=1.0
 
 @pytest.fixture
 def emu(tmp_path: Path):
-    server = InProcessServer(FakeRuntime(scripts=SCRIPTS), data_dir=tmp_path / "data", stop_grace_seconds=1.0).start()
+    server = InProcessServer(FakeRuntime(scripts=SCRIPTS, script_for=fake_script(3, 0.02)), data_dir=tmp_path / "data",
+                             stop_grace_seconds=1.0).start()
     server.client("s3").create_bucket(Bucket=BUCKET)
     yield server
     server.stop()
@@ -326,3 +328,34 @@ def test_pipeline_crud_and_versions(sm):
     with pytest.raises(ClientError) as err:
         sm.describe_pipeline(PipelineName="crud")
     assert error_of(err)[0] == "ResourceNotFound"
+
+
+def test_training_and_tuning_steps_and_their_properties(sm):
+    train = training_step("Train", "objective:1", BUCKET, {"behaviour": "objective", "x": get("Parameters.X")})
+    train["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"] = [METRIC]
+    tuning = tuning_request("unused", BUCKET, "objective:1", max_jobs=2, parallel=2)
+    del tuning["HyperParameterTuningJobName"]
+    best = get("Steps.Tune.TrainingJobSummaries[0].TrainingJobName")
+    metric = get("Steps.Train.FinalMetricDataList['objective'].Value")
+    data = {"Std:Join": {"On": "/", "Values": [f"s3://{BUCKET}/tuning", best, "output/model.tar.gz"]}}
+    steps = [train, {"Name": "Tune", "Type": "Tuning", "Arguments": tuning},
+             {"Name": "Good", "Type": "Condition", "Arguments": {"Conditions": [
+                 {"Type": "GreaterThanOrEqualTo", "LeftValue": metric, "RightValue": 9.5},
+                 {"Type": "In", "QueryValue": get("Steps.Train.TrainingJobStatus"), "Values": ["Completed"]},
+                 {"Type": "Not", "Condition": {"Type": "Equals", "LeftValue": get("Parameters.X"), "RightValue": 0}}],
+                 "IfSteps": [{"Name": "Best", "Type": "Model", "Arguments": {"ExecutionRoleArn": ROLE,
+                              "PrimaryContainer": {"Image": "serve:1", "ModelDataUrl": data}}}],
+                 "ElseSteps": []}}]
+    arn = start(sm, "training", steps, [{"Name": "X", "Type": "Integer", "DefaultValue": 3}])
+    described = wait_execution(sm, arn)
+    ran = steps_of(sm, arn)
+    assert described["PipelineExecutionStatus"] == "Succeeded", ran
+    job = job_of(sm, ran["Train"])
+    assert job["HyperParameters"]["x"] == "3"  # an Integer parameter sent as the string the shape wants
+    assert job["TrainingJobName"].startswith(f"pipelines-{arn.rsplit('/', 1)[1]}-Train-")
+    assert ran["Good"]["Metadata"]["Condition"]["Outcome"] == "True"
+    tuned = sm.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=ran["Tune"]["Metadata"]["TuningJob"]["Arn"].rsplit("/", 1)[1])
+    model = sm.describe_model(ModelName=ran["Best"]["Metadata"]["Model"]["Arn"].rsplit("/", 1)[1])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == \
+        f"s3://{BUCKET}/tuning/{tuned['BestTrainingJob']['TrainingJobName']}/output/model.tar.gz"

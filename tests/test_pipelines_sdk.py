@@ -25,7 +25,7 @@ from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
 
-from .helpers import ROLE, sdk_environment
+from .helpers import ROLE, SKLEARN_TRAIN_PY, sdk_environment
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 INSTANCE = "ml.m5.large"
@@ -42,27 +42,6 @@ for name, part in (("train", rows[:150]), ("test", rows[150:])):
     os.makedirs(f"/opt/ml/processing/{name}", exist_ok=True)
     np.savetxt(f"/opt/ml/processing/{name}/{name}.csv", part, delimiter=",", fmt="%.5f")
 print("prepared", rows.shape)
-'''
-
-TRAIN_PY = '''
-import argparse, os
-import joblib
-import numpy as np
-from botocore.exceptions import WaiterError
-from sklearn.linear_model import LinearRegression
-
-
-def model_fn(model_dir):
-    return joblib.load(os.path.join(model_dir, "model.joblib"))
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--fit-intercept", type=int, default=1)
-    args, _ = parser.parse_known_args()
-    data = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",", ndmin=2)
-    model = LinearRegression(fit_intercept=bool(args.fit_intercept)).fit(data[:, 1:], data[:, 0])
-    joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
 '''
 
 EVALUATE_PY = '''
@@ -101,7 +80,7 @@ def session(sagemaker_emulator, docker_ready, tmp_path_factory):
 @pytest.fixture(scope="module")
 def code(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pipeline-code")
-    for name, text in (("prepare.py", PREPARE_PY), ("train.py", TRAIN_PY), ("evaluate.py", EVALUATE_PY)):
+    for name, text in (("prepare.py", PREPARE_PY), ("train.py", SKLEARN_TRAIN_PY), ("evaluate.py", EVALUATE_PY)):
         (folder / name).write_text(text)
     return folder
 
@@ -141,7 +120,8 @@ def canonical_pipeline(session: PipelineSession, code, raw_data: str, name: str)
                                 destination="/opt/ml/processing/test")],
         outputs=[ProcessingOutput(output_name="evaluation", source="/opt/ml/processing/evaluation")]))
     model = SKLearnModel(model_data=train.properties.ModelArtifacts.S3ModelArtifacts, entry_point="train.py",
-                         source_dir=str(code), framework_version="1.2-1", role=ROLE, sagemaker_session=session)
+                         source_dir=str(code), framework_version="1.2-1", role=ROLE, sagemaker_session=session,
+                         enable_network_isolation=True)  # the code goes inside model.tar.gz: a repack step
     register = ModelStep(name="Register", step_args=model.register(
         content_types=["text/csv"], response_types=["text/csv"], inference_instances=[INSTANCE],
         transform_instances=[INSTANCE], model_package_group_name=f"{name}-models",
@@ -169,7 +149,10 @@ def test_canonical_pipeline_register_or_fail_with_cache(session, code, raw_data,
     ran = steps_by_name(execution)
     assert execution.describe()["PipelineExecutionStatus"] == "Succeeded", ran
     assert {"Prepare", "Train", "Evaluate", "CheckR2", "Register-RegisterModel", "Create-CreateModel"} <= set(ran)
-    print("steps:", sorted(ran))
+    repacks = [name for name in ran if "RepackModel" in name]
+    assert repacks and all(ran[name]["StepStatus"] == "Succeeded" for name in repacks), sorted(ran)
+    repack_job = next(iter(ran[repacks[0]]["Metadata"].values()))["Arn"]
+    assert ":training-job/pipelines-" in repack_job
     assert ran["CheckR2"]["Metadata"]["Condition"]["Outcome"] == "True"
     package_arn = ran["Register-RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
     package = sagemaker_client.describe_model_package(ModelPackageName=package_arn)

@@ -102,7 +102,7 @@ def job_name(step_type: str, execution_id: str, step_name: str, arguments: dict[
         return f"{_safe(own)[:kind.max_name - 16]}-{execution_id}-{attempt}"
     suffix = random_token(10)
     if step_type == "Tuning":  # 32 characters: no room for the prefix
-        return f"{execution_id}-{suffix}"[:kind.max_name]
+        return f"{execution_id}-{suffix.lower()}"[:kind.max_name]
     room = kind.max_name - len(f"pipelines-{execution_id}--{suffix}")
     return f"pipelines-{execution_id}-{_safe(step_name)[:room]}-{suffix}"
 
