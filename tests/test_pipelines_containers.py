@@ -5,16 +5,24 @@ the execution; a graceful restart cuts the running job, whose retry policy runs 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 
 from sagemaker_emulator.testing import EmulatorServer
 
-from .helpers import error_of, managed_containers, unique, wait_processing_sleeping, wait_secondary, wait_until
+from .helpers import containers_with, error_of, managed_containers, unique, wait_processing_sleeping, wait_until
 from .pipeline_defs import get, job_of, overlap, processing_step, start, steps_of, training_step, wait_execution
 
 SLOW = {"behaviour": "objective", "epochs": "4", "epoch_seconds": "2"}  # about 8 s, then Completed
+
+
+def running(step: dict) -> None:
+    """Wait until the step's job container runs (the label holds the job's lower-cased ARN)."""
+    wait_until(lambda: containers_with(next(iter(step["Metadata"].values()))["Arn"], running_only=True), 90,
+               "the step's container", 0.1)
+    time.sleep(1.5)  # and handles signals
 
 
 def test_two_processing_steps_run_concurrently(sagemaker_client, bucket, processing_image):
@@ -95,7 +103,7 @@ def test_kill_mid_execution_then_restart_finishes_the_execution(tmp_path, traini
                                          training_step("After", training_image, "restart-pipeline",
                                                        DependsOn=["Long"])])
         wait_until(lambda: steps_of(sm, arn).get("Long", {}).get("Metadata"), 60)
-        wait_secondary(sm, job_of(sm, steps_of(sm, arn)["Long"])["TrainingJobName"], "Training")
+        running(steps_of(sm, arn)["Long"])
         server.stop(kill=True)  # the job's container keeps running; the new server re-attaches it
         server.start()
         sm = server.client("sagemaker")
@@ -114,7 +122,7 @@ def test_retry_succeeds_on_the_second_attempt_after_a_graceful_restart(tmp_path,
         arn = start(sm, "restart-retry", [training_step("Work", training_image, "retry-pipeline", SLOW, **retry)])
         wait_until(lambda: steps_of(sm, arn).get("Work", {}).get("Metadata"), 60)
         first = job_of(sm, steps_of(sm, arn)["Work"])["TrainingJobName"]
-        wait_secondary(sm, first, "Training")
+        running(steps_of(sm, arn)["Work"])
         server.stop()  # graceful: the running job fails with InternalServerError
         server.start()
         sm = server.client("sagemaker")
