@@ -24,7 +24,8 @@ from .tuning_objective import METRIC, fake_script, tuning_request
 
 BUCKET = "pipeline-fake"
 EVAL = {"/opt/ml/processing/report/evaluation.json": json.dumps({"metrics": {"accuracy": {"value": 0.9}}})}
-SCRIPTS = {"quick:1": Script(after=0.05, files=EVAL), "slow:1": Script(after=1.0), "forever:1": Script(after=None)}
+SCRIPTS = {"quick:1": Script(after=0.05, files=EVAL), "slow:1": Script(after=1.0), "forever:1": Script(after=None),
+           "serving:1": Script(after=None, http=lambda method, path, body: (200, b"{}"))}
 
 
 @pytest.fixture
@@ -359,3 +360,21 @@ def test_training_and_tuning_steps_and_their_properties(sm):
     model = sm.describe_model(ModelName=ran["Best"]["Metadata"]["Model"]["Arn"].rsplit("/", 1)[1])
     assert model["PrimaryContainer"]["ModelDataUrl"] == \
         f"s3://{BUCKET}/tuning/{tuned['BestTrainingJob']['TrainingJobName']}/output/model.tar.gz"
+
+
+def test_model_endpoint_config_and_endpoint_steps(sm):
+    steps = [{"Name": "M", "Type": "Model", "Arguments": {"ExecutionRoleArn": ROLE,
+                                                           "PrimaryContainer": {"Image": "serving:1"}}},
+             {"Name": "EC", "Type": "EndpointConfig", "Arguments": {"ProductionVariants": [{
+                 "VariantName": "main", "ModelName": get("Steps.M.ModelName"), "InitialInstanceCount": 1,
+                 "InstanceType": "ml.m5.large"}]}},
+             {"Name": "EP", "Type": "Endpoint",
+              "Arguments": {"EndpointConfigName": get("Steps.EC.EndpointConfigName")}}]
+    arn = start(sm, "endpoint", steps)
+    assert wait_execution(sm, arn)["PipelineExecutionStatus"] == "Succeeded"
+    ran = steps_of(sm, arn)
+    name = ran["EP"]["Metadata"]["Endpoint"]["Arn"].rsplit("/", 1)[1]
+    endpoint = sm.describe_endpoint(EndpointName=name)
+    assert endpoint["EndpointConfigName"] == ran["EC"]["Metadata"]["EndpointConfig"]["Arn"].rsplit("/", 1)[1]
+    wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] != "Creating", 30)
+    sm.delete_endpoint(EndpointName=name)
