@@ -217,17 +217,19 @@ def _selective(ctx: RequestContext, pipeline: Resource, config: dict[str, Any] |
                definition_text: str) -> tuple[list[str] | None, dict[str, dict[str, Any]]]:
     if not config:
         return None, {}
+    steps = parse(definition_text).steps
+    selected = [s["StepName"] for s in config["SelectedSteps"]]
+    for name in selected:
+        if name not in steps:
+            raise ValidationError(f"Selected step '{name}' is not a step of the pipeline.")
+    if not config.get("SourcePipelineExecutionArn"):  # nothing to reuse: only the selected steps run
+        return selected, {}
     source = _execution(ctx, config["SourcePipelineExecutionArn"])
     doc = source.document
     if doc["PipelineArn"] != pipeline.arn:
         raise ValidationError("SourcePipelineExecutionArn must be an execution of the same pipeline.")
     if source.status in state.ACTIVE:
         raise ValidationError("SourcePipelineExecutionArn must be an execution that has finished.")
-    steps = parse(definition_text).steps
-    selected = [s["StepName"] for s in config["SelectedSteps"]]
-    for name in selected:
-        if name not in steps:
-            raise ValidationError(f"Selected step '{name}' is not a step of the pipeline.")
     return selected, state.initial_steps(doc, selected)
 
 
@@ -359,6 +361,8 @@ def list_pipeline_parameters_for_execution(ctx: RequestContext, params: dict[str
 
 
 def list_pipeline_execution_steps(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    if not params.get("PipelineExecutionArn"):  # optional in the model, needed in fact
+        raise ValidationError("PipelineExecutionArn is required.")
     doc = _execution(ctx, params["PipelineExecutionArn"]).document
     items = [state.public_step(record) for record in state.listed_steps(doc)]
     items.sort(key=lambda s: s.get("StartTime") or 0, reverse=(params.get("SortOrder") or "Descending") == "Descending")

@@ -25,8 +25,10 @@ _ISO = re.compile(r"^P?(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H
                   re.IGNORECASE)
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: Any) -> float:
     """Seconds of an ISO 8601 duration (`P30D`, `PT1H`) or the docs' short forms (`30d`, `T16m`, `30dT5h`)."""
+    if not isinstance(text, str):
+        raise ValueError(text)
     match = _ISO.match(text.strip())
     if not text.strip() or match is None or not any(match.groups()):
         raise ValueError(text)

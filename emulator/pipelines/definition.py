@@ -174,8 +174,33 @@ def _collect(items: Any, steps: dict[str, Step], gate: tuple[str, bool] | None) 
     return names
 
 
+def _check_shapes(spec: dict[str, Any], where: str) -> None:
+    """The members the scheduler reads have the JSON types it expects."""
+    for key, kind in (("DependsOn", list), ("RetryPolicies", list), ("PropertyFiles", list), ("CacheConfig", dict),
+                      ("OutputParameters", list)):
+        if spec.get(key) is not None and not isinstance(spec[key], kind):
+            raise DefinitionError(f"{where}: {key} must be a JSON {'list' if kind is list else 'object'}.")
+    for key in ("RetryPolicies", "PropertyFiles", "OutputParameters"):
+        if not all(isinstance(item, dict) for item in spec.get(key) or []):
+            raise DefinitionError(f"{where}: each of {key} must be a JSON object.")
+    for policy in spec.get("RetryPolicies") or []:
+        if not isinstance(policy.get("ExceptionType", []), list):
+            raise DefinitionError(f"{where}: RetryPolicies.ExceptionType must be a list.")
+        for key in ("IntervalSeconds", "BackoffRate", "MaxAttempts", "ExpireAfterMin"):
+            value = policy.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise DefinitionError(f"{where}: RetryPolicies.{key} must be a non-negative number.")
+    for item in spec.get("PropertyFiles") or []:
+        if not all(isinstance(item.get(k), str) for k in ("PropertyFileName", "OutputName", "FilePath")):
+            raise DefinitionError(f"{where}: each PropertyFile needs PropertyFileName, OutputName and FilePath.")
+    for key in ("SqsQueueUrl", "FunctionArn", "DisplayName", "Description"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise DefinitionError(f"{where}: {key} must be a string.")
+
+
 def _check_step(step: Step, steps: dict[str, Step], parameters: dict[str, dict[str, Any]]) -> None:
     spec, where = step.spec, f"Step '{step.name}'"
+    _check_shapes(spec, where)
     for key in ("IfSteps", "ElseSteps"):
         for child in (step.arguments.get(key, []) if step.type == "Condition" else []):
             if isinstance(child, str) and child not in steps:
@@ -184,7 +209,7 @@ def _check_step(step: Step, steps: dict[str, Step], parameters: dict[str, dict[s
     if not isinstance(depends, list):
         raise DefinitionError(f"{where}: DependsOn must be a list of step names.")
     for other in depends:
-        if other not in steps:
+        if not isinstance(other, str) or other not in steps:
             raise DefinitionError(f"{where}: DependsOn names the step '{other}', which is not defined.")
         step.depends.add(other)
     if step.type != "Condition" and not isinstance(spec.get("Arguments", {}), dict):

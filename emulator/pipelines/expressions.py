@@ -77,6 +77,8 @@ def evaluate(value: Any, scope: Scope) -> Any:
         (key, arg), = value.items()
         if key == "Get" and isinstance(arg, str):
             return get(arg, scope)
+        if key in ("Std:Join", "Std:JsonGet") and not isinstance(arg, dict):
+            raise ExpressionError(f"{key} needs a JSON object")
         if key == "Std:Join":
             parts = evaluate(arg.get("Values") or [], scope)
             return str(arg.get("On", "")).join(_text(p) for p in parts)
