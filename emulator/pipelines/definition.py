@@ -108,6 +108,9 @@ def _parameters(items: Any) -> dict[str, dict[str, Any]]:
             raise DefinitionError(f"Parameter '{name}': Type '{kind}' is not one of {list(PARAMETER_TYPES)}.")
         if name in out:
             raise DefinitionError(f"Parameter '{name}' is defined twice.")
+        if item.get("EnumValues") is not None and not (isinstance(item["EnumValues"], list)
+                                                       and all(isinstance(v, str) for v in item["EnumValues"])):
+            raise DefinitionError(f"Parameter '{name}': EnumValues must be a list of strings.")
         if item.get("EnumValues") is not None and kind != "String":
             raise DefinitionError(f"Parameter '{name}': EnumValues are allowed on String parameters only.")
         if "DefaultValue" in item and item["DefaultValue"] is not None:
