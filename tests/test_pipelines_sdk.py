@@ -8,14 +8,17 @@ polls every 30 s by default (AWS's waiter): `wait(delay=1)` shortens it.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from botocore.exceptions import WaiterError
 from sagemaker.inputs import TrainingInput
 from sagemaker.processing import ProcessingInput, ProcessingOutput
 from sagemaker.sklearn import SKLearn, SKLearnModel, SKLearnProcessor
+from sagemaker.workflow.callback_step import CallbackOutput, CallbackOutputTypeEnum, CallbackStep
 from sagemaker.workflow.condition_step import ConditionStep
-from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo
 from sagemaker.workflow.fail_step import FailStep
 from sagemaker.workflow.functions import Join, JsonGet
 from sagemaker.workflow.model_step import ModelStep
@@ -25,7 +28,7 @@ from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
 
-from .helpers import ROLE, SKLEARN_TRAIN_PY, sdk_environment
+from .helpers import ROLE, SKLEARN_TRAIN_PY, sdk_environment, unique, wait_until
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 INSTANCE = "ml.m5.large"
@@ -172,3 +175,27 @@ def test_canonical_pipeline_register_or_fail_with_cache(session, code, raw_data,
     assert [e["PipelineExecutionArn"] for e in pipeline.list_executions()["PipelineExecutionSummaries"]] == \
         [second.arn, execution.arn]
     assert {p["Name"]: p["Value"] for p in second.list_parameters()["PipelineParameters"]}["R2Threshold"] == "1.5"
+
+
+def test_sdk_callback_step_completed_by_send_success(session):
+    sqs = session.boto_session.client("sqs")
+    queue = sqs.create_queue(QueueName=unique("sdk-callback"))["QueueUrl"]
+    callback = CallbackStep(name="Approve", sqs_queue_url=queue, inputs={"model": "m1"},
+                            outputs=[CallbackOutput(output_name="verdict", output_type=CallbackOutputTypeEnum.String)])
+    verdict = callback.properties.Outputs["verdict"]
+    rejected = FailStep(name="Rejected", error_message=Join(on=" ", values=["verdict:", verdict]))
+    check = ConditionStep(name="IsGo", conditions=[ConditionEquals(left=verdict, right="go")], if_steps=[],
+                          else_steps=[rejected])
+    pipeline = Pipeline(name=unique("callback-sdk"), steps=[callback, check], sagemaker_session=session)
+    pipeline.upsert(role_arn=ROLE)
+    execution = pipeline.start()
+    messages = wait_until(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages"), 60)
+    body = json.loads(messages[0]["Body"])
+    assert body["arguments"] == {"model": "m1"} and body["pipelineExecutionArn"] == execution.arn
+    session.sagemaker_client.send_pipeline_execution_step_success(
+        CallbackToken=body["token"], OutputParameters=[{"Name": "verdict", "Value": "stop"}])
+    with pytest.raises(WaiterError):
+        execution.wait(delay=1, max_attempts=60)
+    assert execution.describe()["FailureReason"] == "verdict: stop"
+    approve = steps_by_name(execution)["Approve"]
+    assert approve["Metadata"]["Callback"]["OutputParameters"] == [{"Name": "verdict", "Value": "stop"}]
