@@ -378,3 +378,23 @@ def test_model_endpoint_config_and_endpoint_steps(sm):
     assert endpoint["EndpointConfigName"] == ran["EC"]["Metadata"]["EndpointConfig"]["Arn"].rsplit("/", 1)[1]
     wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] != "Creating", 30)
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_transform_step_on_the_model_step(emu, sm):
+    emu.client("s3").put_object(Bucket=BUCKET, Key="tx-in/rows.csv", Body=b"1,2\n3,4\n")
+    steps = [{"Name": "M", "Type": "Model", "Arguments": {"ExecutionRoleArn": ROLE,
+                                                           "PrimaryContainer": {"Image": "serving:1"}}},
+             {"Name": "Score", "Type": "Transform", "Arguments": {
+                 "ModelName": get("Steps.M.ModelName"),
+                 "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                    "S3Uri": f"s3://{BUCKET}/tx-in"}},
+                                    "ContentType": "text/csv", "SplitType": "Line"},
+                 "TransformOutput": {"S3OutputPath": f"s3://{BUCKET}/tx-out", "AssembleWith": "Line"},
+                 "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}}]
+    arn = start(sm, "transform", steps)
+    described = wait_execution(sm, arn)
+    ran = steps_of(sm, arn)
+    assert described["PipelineExecutionStatus"] == "Succeeded", ran
+    job = job_of(sm, ran["Score"])
+    assert job["TransformJobStatus"] == "Completed" and job["ModelName"].startswith("pipelines-")
+    assert emu.client("s3").get_object(Bucket=BUCKET, Key="tx-out/rows.csv.out")["Body"].read()
