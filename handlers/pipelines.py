@@ -233,6 +233,27 @@ def _selective(ctx: RequestContext, pipeline: Resource, config: dict[str, Any] |
     return selected, state.initial_steps(doc, selected)
 
 
+def _experiment_config(definition_text: str, pipeline: str, arn: str, execution_id: str) -> dict[str, str] | None:
+    """The definition's PipelineExperimentConfig evaluated (absent: the pipeline's name and the execution id, as
+    the SDK's default; null: none)."""
+    raw = json.loads(definition_text)
+    if "PipelineExperimentConfig" not in raw:
+        return {"ExperimentName": pipeline, "TrialName": execution_id}
+    config = raw["PipelineExperimentConfig"]
+    if not isinstance(config, dict):
+        return None
+    names = {"Execution.PipelineName": pipeline, "Execution.PipelineExecutionId": execution_id,
+             "Execution.PipelineExecutionArn": arn}
+    out = {}
+    for key in ("ExperimentName", "TrialName"):
+        value = config.get(key)
+        if isinstance(value, dict):
+            value = names.get(str(value.get("Get")), execution_id)
+        if isinstance(value, str) and value:
+            out[key] = value
+    return out or None
+
+
 def start_pipeline_execution(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     pipeline = _pipeline(ctx, params["PipelineName"])
     token = params.get("ClientRequestToken")
@@ -254,7 +275,6 @@ def start_pipeline_execution(ctx: RequestContext, params: dict[str, Any]) -> dic
                                          or f"execution-{int(created * 1000)}"),
         "PipelineExecutionStatus": "Executing", "CreationTime": created, "LastModifiedTime": created,
         "PipelineVersionId": version["PipelineVersionId"],
-        "PipelineExperimentConfig": {"ExperimentName": pipeline.name, "TrialName": execution_id},
         "_pipeline": pipeline.name, "_definition": definition_text, "_parameters": values, "_param_list": listed,
         "_steps": records,
     }
@@ -264,6 +284,9 @@ def start_pipeline_execution(ctx: RequestContext, params: dict[str, Any]) -> dic
     parallelism = params.get("ParallelismConfiguration") or doc.get("ParallelismConfiguration")
     if parallelism:
         document["ParallelismConfiguration"] = parallelism
+    experiment = _experiment_config(definition_text, pipeline.name, arn, execution_id)
+    if experiment:
+        document["PipelineExperimentConfig"] = experiment
     if token:
         document["_token"] = token
     if selected is not None:

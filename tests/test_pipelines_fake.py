@@ -318,7 +318,8 @@ def test_pipeline_crud_and_versions(sm):
     token = "same-token-0123456789abcdef012345"
     first = sm.start_pipeline_execution(PipelineName="crud", ClientRequestToken=token)["PipelineExecutionArn"]
     assert sm.start_pipeline_execution(PipelineName="crud", ClientRequestToken=token)["PipelineExecutionArn"] == first
-    wait_execution(sm, first)
+    described = wait_execution(sm, first)
+    assert described["PipelineExperimentConfig"] == {"ExperimentName": "crud", "TrialName": first.rsplit("/", 1)[1]}
     defn = sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=first)["PipelineDefinition"]
     assert json.loads(defn) == json.loads(text)
     retried = sm.retry_pipeline_execution(PipelineExecutionArn=first)["PipelineExecutionArn"]
