@@ -199,3 +199,40 @@ def test_sdk_callback_step_completed_by_send_success(session):
     assert execution.describe()["FailureReason"] == "verdict: stop"
     approve = steps_by_name(execution)["Approve"]
     assert approve["Metadata"]["Callback"]["OutputParameters"] == [{"Name": "verdict", "Value": "stop"}]
+
+
+def test_sdk_tuning_step_and_its_top_model(session, code, raw_data, sagemaker_client):
+    from sagemaker.model import Model
+    from sagemaker.tuner import HyperparameterTuner, IntegerParameter
+    from sagemaker.workflow.steps import TuningStep
+
+    key = raw_data.split(f"s3://{BUCKET}/", 1)[1]  # the training script reads train.csv
+    session.boto_session.client("s3").copy_object(Bucket=BUCKET, Key="tuning-data/train.csv",
+                                                  CopySource={"Bucket": BUCKET, "Key": key})
+    estimator = SKLearn(entry_point="train.py", source_dir=str(code), framework_version="1.2-1",
+                        instance_type=INSTANCE, role=ROLE, sagemaker_session=session)
+    tuner = HyperparameterTuner(estimator, "intercept", {"fit-intercept": IntegerParameter(0, 1)},
+                                metric_definitions=[{"Name": "intercept", "Regex": r"intercept=([-0-9.]+)"}],
+                                max_jobs=2, max_parallel_jobs=2, objective_type="Maximize")
+    tune = TuningStep(name="Tune", step_args=tuner.fit(inputs={"train": TrainingInput(
+        s3_data=f"s3://{BUCKET}/tuning-data", content_type="text/csv")}))
+    model = Model(image_uri=estimator.training_image_uri(), model_data=tune.get_top_model_s3_uri(0, BUCKET),
+                  role=ROLE, sagemaker_session=session)
+    best = ModelStep(name="Best", step_args=model.create(instance_type=INSTANCE))
+    pipeline = Pipeline(name=unique("tuning-sdk"), steps=[tune, best], sagemaker_session=session)
+    pipeline.upsert(role_arn=ROLE)
+    execution = pipeline.start()
+    execution.wait(delay=2, max_attempts=300)
+    ran = steps_by_name(execution)
+    tuning_arn = ran["Tune"]["Metadata"]["TuningJob"]["Arn"]
+    tuning = sagemaker_client.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuning_arn.rsplit("/")[-1])
+    assert tuning["HyperParameterTuningJobStatus"] == "Completed"
+    created = sagemaker_client.describe_model(ModelName=ran["Best-CreateModel"]["Metadata"]["Model"]["Arn"].rsplit(
+        "/")[-1])
+    children = sagemaker_client.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"])["TrainingJobSummaries"]
+    value = {c["TrainingJobName"]: c["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for c in children}
+    chosen = created["PrimaryContainer"]["ModelDataUrl"].split(f"s3://{BUCKET}/", 1)[1].split("/")[0]
+    assert created["PrimaryContainer"]["ModelDataUrl"] == f"s3://{BUCKET}/{chosen}/output/model.tar.gz"
+    assert value[chosen] == max(value.values())  # TrainingJobSummaries[0] is a best job (ties: either)

@@ -203,7 +203,7 @@ class PipelineExecutor:
                     properties: dict[str, Any] | None = None, **extra: Any) -> None:
         """A step succeeded (unless it was settled meanwhile, e.g. stopped)."""
         with self._lock:
-            if not self._running(region, name, step):
+            if self._closing or not self._running(region, name, step):  # closing: resume runs it again
                 return
             state.edit_step(region, name, step, StepStatus="Succeeded", EndTime=resources.now(), Metadata=metadata,
                             _props=properties, _retry_at=None, **extra)
@@ -218,7 +218,7 @@ class PipelineExecutor:
         """A step attempt failed: retried when one of its RetryPolicies covers `category`, else it ends."""
         with self._lock:
             row = resources.get(state.KIND, region, name)
-            if row is None:
+            if row is None or self._closing:
                 return
             doc = row.document
             record = doc["_steps"].get(step, {})
