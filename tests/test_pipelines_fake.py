@@ -81,6 +81,11 @@ def test_canonical_flow_and_parameters(sm):
     job = job_of(sm, ran["Evaluate"])
     assert job["ProcessingJobName"].startswith(f"pipelines-{arn.rsplit('/', 1)[1]}-Evaluate-")
     assert ran["Evaluate"]["StartTime"] >= ran["Prepare"]["EndTime"]
+    trial = arn.rsplit("/", 1)[1]  # the jobs joined the execution's trial (PipelineExperimentConfig)
+    assert job["ExperimentConfig"] == {"ExperimentName": "canonical", "TrialName": trial}
+    assert sm.describe_trial(TrialName=trial)["ExperimentName"] == "canonical"
+    components = sm.list_trial_components(TrialName=trial)["TrialComponentSummaries"]
+    assert f"{job['ProcessingJobName'].lower()}-aws-processing-job" in [c["TrialComponentName"] for c in components]
     package = sm.describe_model_package(ModelPackageName=ran["Register"]["Metadata"]["RegisterModel"]["Arn"])
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"].endswith("/Evaluate/report")
     model = sm.describe_model(ModelName=ran["CreateModel"]["Metadata"]["Model"]["Arn"].rsplit("/", 1)[1])

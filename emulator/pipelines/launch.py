@@ -106,7 +106,10 @@ class Launcher:
                                  _cache_time=hit["_cache_time"])
             return
         kind = steps.JOB_STEPS[step.type]
-        request = steps.job_request(step.type, arguments, job)
+        experiment = doc.get("PipelineExperimentConfig")
+        if experiment and not steps.ensure_trial(self.services, region, experiment):
+            experiment = None
+        request = steps.job_request(step.type, arguments, job, experiment)
         out = steps.call(self.services, kind.create, request, region)
         arn = next(v for k, v in out.items() if k.endswith("Arn"))
         record = {"_type": step.type, "_job": job}

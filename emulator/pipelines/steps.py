@@ -107,10 +107,35 @@ def job_name(step_type: str, execution_id: str, step_name: str, arguments: dict[
     return f"pipelines-{execution_id}-{_safe(step_name)[:room]}-{suffix}"
 
 
-def job_request(step_type: str, arguments: dict[str, Any], name: str) -> dict[str, Any]:
+def job_request(step_type: str, arguments: dict[str, Any], name: str,
+                experiment: dict[str, str] | None = None) -> dict[str, Any]:
+    """The Create*Job request; training, processing and transform jobs join the execution's trial."""
     request = {key: value for key, value in arguments.items() if value is not None}
     request[JOB_STEPS[step_type].name_field] = name
+    if experiment and step_type != "Tuning" and not request.get("ExperimentConfig"):
+        request["ExperimentConfig"] = dict(experiment)
     return request
+
+
+def ensure_trial(services: Any, region: str, experiment: dict[str, str]) -> bool:
+    """The execution's experiment and trial (PipelineExperimentConfig), created when missing; False if they
+    cannot be (the jobs then run outside any experiment)."""
+    from sagemaker_emulator.protocol.errors import AwsError
+
+    name, trial = experiment.get("ExperimentName"), experiment.get("TrialName")
+    if not name or not trial:
+        return False
+    steps = ((("DescribeExperiment", {"ExperimentName": name}), ("CreateExperiment", {"ExperimentName": name})),
+             (("DescribeTrial", {"TrialName": trial}), ("CreateTrial", {"TrialName": trial, "ExperimentName": name})))
+    for describe, create in steps:
+        try:
+            services.sagemaker.call(describe[0], describe[1], region=region)
+        except AwsError:
+            try:
+                services.sagemaker.call(create[0], create[1], region=region)
+            except AwsError:
+                return False
+    return True
 
 
 def job_properties(services: Any, region: str, step_type: str, name: str) -> dict[str, Any]:
