@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.search_latency": (["--runs", "3"], ["--components", "1000", "--calls", "10", "--runs", "1"]),
     "bench.tuning": (["--runs", "2"], ["--runs", "1"]),
     "bench.feature_store": (["--runs", "3"], ["--seconds", "2", "--records", "200", "--runs", "1"]),
+    "bench.pipeline_overhead": (["--runs", "2"], ["--runs", "1"]),
 }
 
 
@@ -108,6 +109,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             "emulator": put["emulator"]["requests_per_second"],
             "moto_server_PutItem": put["moto_server_PutItem"]["requests_per_second"], "target": ">= 1",
             "met": features["targets"]["PutRecord requests/s >= moto PutItem"]["met"]}
+    pipeline = results.get("bench.pipeline_overhead")
+    if pipeline:
+        out[f"pipeline {pipeline['steps']}-step chain overhead s/step"] = {
+            "overhead": pipeline["overhead_seconds_per_step"],
+            "target": f"<= {pipeline['target_seconds_per_step']}", "met": pipeline["met"]}
     return out
 
 

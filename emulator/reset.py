@@ -23,6 +23,7 @@ WAIT_SECONDS = 60.0
 
 def reset_sagemaker(services: Any) -> dict[str, int]:
     """End all work, then forget every SageMaker resource and log; counts of what was removed."""
+    services.pipelines.reset()  # first: the job stops below must not move any execution on
     for row in resources.all_with_status("hyper-parameter-tuning-job", ("InProgress",)):
         services.tuning.stop(row.region, row.name)
     engines = [services.training, services.processing, services.transform]

@@ -31,6 +31,7 @@ def _sagemaker_handlers() -> list:
         lineage,
         model_packages,
         models,
+        pipelines,
         processing_jobs,
         search,
         tags,
@@ -40,7 +41,8 @@ def _sagemaker_handlers() -> list:
     )
 
     served = [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-              model_packages, experiments, lineage, search, tuning_jobs, feature_groups]
+              model_packages, experiments, lineage, search, tuning_jobs, feature_groups,
+              pipelines]
     # last: the declarative layer derives only what the modules above do not serve
     from sagemaker_emulator.resources import handler_module
 
@@ -126,6 +128,9 @@ class Services:
         from .aws.lambda_sandboxes import Sandboxes
 
         self.lambdas = Sandboxes(self)  # the containers Lambda functions run in (aws/lambda_runtime.py)
+        from .pipelines.executor import PipelineExecutor
+
+        self.pipelines = PipelineExecutor(self)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""
@@ -140,6 +145,7 @@ class Services:
         if not self.runtime.available():
             log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
                         "(scripts/ensure-docker starts one on Debian)")
+            self.pipelines.resume()
             return
         self.training.recover()
         self.tuning.resume()  # after training re-attached its jobs: new children are not mistaken for lost ones
@@ -147,6 +153,7 @@ class Services:
         self.transform.recover()
         self.hosting.recover()
         self.lambdas.recover()
+        self.pipelines.resume()  # after the job engines re-attached or failed their jobs
         try:
             self._sweep_orphans()
         except Exception:
@@ -174,6 +181,7 @@ class Services:
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
+        self.pipelines.shutdown()
         self.tuning.shutdown()
         self.lambdas.close()
         self.training.shutdown()

@@ -173,4 +173,3 @@ def delete_job(ctx: RequestContext, kind: str, name: str, title: str) -> None:
         raise ResourceInUse(f"{title} {name} is in status {row.status}; only Completed, Failed or Stopped "
                             "jobs can be deleted.")
     delete(ctx, row)
-

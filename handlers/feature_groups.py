@@ -150,21 +150,7 @@ def list_feature_groups(ctx: RequestContext, params: dict[str, Any]) -> dict[str
         summaries = [s for s in summaries if s.get("OfflineStoreStatus", {}).get("Status") == offline_status]
     if sort_by == "OfflineStoreStatus":
         summaries.sort(key=lambda s: s.get("OfflineStoreStatus", {}).get("Status", ""), reverse=query.descending)
-    return _offset_page(summaries, params)
-
-
-def _offset_page(summaries: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-    limit, token = params.get("MaxResults") or 100, params.get("NextToken")
-    start = 0
-    if token:
-        try:
-            start = int(token.removeprefix("offset:"))
-        except ValueError:
-            raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
-    out: dict[str, Any] = {"FeatureGroupSummaries": summaries[start:start + limit]}
-    if start + limit < len(summaries):
-        out["NextToken"] = f"offset:{start + limit}"
-    return out
+    return common.offset_page(summaries, params, "FeatureGroupSummaries")
 
 
 def update_feature_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -212,14 +212,4 @@ def list_training_jobs_for_hyper_parameter_tuning_job(ctx: RequestContext, param
     if sort_by == "FinalObjectiveMetricValue":
         items = [s for s in items if "FinalHyperParameterTuningJobObjectiveMetric" in s]
     items.sort(key=_SORTS[sort_by], reverse=(params.get("SortOrder") or "Ascending") == "Descending")
-    try:
-        start = int(params.get("NextToken") or 0)
-        if start < 0:
-            raise ValueError(start)
-    except ValueError:
-        raise ValidationError("The pagination token is invalid or does not belong to this request.") from None
-    limit = params.get("MaxResults") or 10
-    out: dict[str, Any] = {"TrainingJobSummaries": items[start:start + limit]}
-    if start + limit < len(items):
-        out["NextToken"] = str(start + limit)
-    return out
+    return common.offset_page(items, params, "TrainingJobSummaries", default_limit=10)

@@ -21,6 +21,28 @@ from botocore.exceptions import ClientError
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 TERMINAL = ("Completed", "Failed", "Stopped")
 PROCESSING_GROUP = "/aws/sagemaker/ProcessingJobs"
+# An SKLearn script-mode training script (LinearRegression on train.csv, label first) with its model_fn
+SKLEARN_TRAIN_PY = '''
+import argparse, os
+import joblib
+import numpy as np
+from sklearn.linear_model import LinearRegression
+
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fit-intercept", type=int, default=1)
+    parser.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
+    args = parser.parse_args()
+    data = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",", ndmin=2)
+    model = LinearRegression(fit_intercept=bool(args.fit_intercept)).fit(data[:, 1:], data[:, 0])
+    print(f"trained: coef={model.coef_.tolist()} intercept={model.intercept_:.3f}")
+    joblib.dump(model, os.path.join(args.model_dir, "model.joblib"))
+'''
 
 
 # -- names, ARNs, errors ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sagemaker.sklearn import SKLearn, SKLearnProcessor
 from sagemaker.tensorflow import TensorFlow
 from sagemaker.xgboost import XGBoost
 
-from .helpers import ROLE, sdk_environment
+from .helpers import ROLE, SKLEARN_TRAIN_PY, sdk_environment
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 TELEMETRY: list = []  # what the SDK would have sent home (the YAML config opts out: nothing)
@@ -41,27 +41,6 @@ SageMaker:
 """
 INSTANCE = "ml.m5.large"
 
-TRAIN_PY = '''
-import argparse, os
-import joblib
-import numpy as np
-from sklearn.linear_model import LinearRegression
-
-
-def model_fn(model_dir):
-    return joblib.load(os.path.join(model_dir, "model.joblib"))
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--fit-intercept", type=int, default=1)
-    parser.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
-    args = parser.parse_args()
-    data = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",", ndmin=2)
-    model = LinearRegression(fit_intercept=bool(args.fit_intercept)).fit(data[:, 1:], data[:, 0])
-    print(f"trained: coef={model.coef_.tolist()} intercept={model.intercept_:.3f}")
-    joblib.dump(model, os.path.join(args.model_dir, "model.joblib"))
-'''
 
 PREPROCESS_PY = '''
 import os
@@ -127,7 +106,7 @@ def data(session, tmp_path_factory):
 @pytest.fixture(scope="module")
 def sklearn_estimator(session, data, tmp_path_factory):
     source = tmp_path_factory.mktemp("sklearn-src")
-    (source / "train.py").write_text(TRAIN_PY)
+    (source / "train.py").write_text(SKLEARN_TRAIN_PY)
     estimator = SKLearn(entry_point="train.py", source_dir=str(source), framework_version="1.2-1",
                         instance_type=INSTANCE, role=ROLE, sagemaker_session=session,
                         hyperparameters={"fit-intercept": 1})

@@ -37,6 +37,10 @@ AREAS: dict[str, tuple[str, str]] = {
     "lineage": ("Lineage", ""),
     "search": ("Search", "over TrainingJob, Experiment, ExperimentTrial, ExperimentTrialComponent, Endpoint, "
                "ModelPackage, ModelPackageGroup, HyperParameterTuningJob"),
+    "pipelines": ("Pipelines", "the definition runs as a DAG of real steps (Training, Processing, Transform, Tuning, "
+                  "Model, RegisterModel, EndpointConfig, Endpoint, Condition, Fail, Callback, Lambda) with parameters, "
+                  "property references, JsonGet, caching, retries, parallelism, selective execution; the SDK's "
+                  "`execution.wait(delay=1)` shortens AWS's 30 s poll"),
     "feature_groups": ("Feature Store", "the offline store's Parquet files in S3 under AWS's key layout and its Glue "
                        "table; Athena queries on that table (DuckDB)"),
 }
