@@ -38,6 +38,17 @@ def test_approved_package_serves_on_an_endpoint(sagemaker_client, sagemaker_runt
         reply = sagemaker_runtime_client.invoke_endpoint(EndpointName=endpoint, Body=b"hi",
                                                          ContentType="application/json")
         assert json.loads(reply["Body"].read())["variant"] == "from-package"
+        # the lineage AWS creates for an endpoint: its context, a ModelDeployment action, the package's artifact
+        endpoint_arn = sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+        wait_until(lambda: sm.list_contexts(SourceUri=endpoint_arn)["ContextSummaries"], timeout=30,
+                   what="the endpoint's lineage context")
+        context = sm.list_contexts(SourceUri=endpoint_arn)["ContextSummaries"][0]
+        assert context["ContextType"] == "Endpoint"
+        up = sm.query_lineage(StartArns=[context["ContextArn"]], Direction="Ascendants", IncludeEdges=False)
+        types = sorted((v["LineageType"], v.get("Type")) for v in up["Vertices"])
+        assert types == [("Action", "ModelDeployment"), ("Artifact", "Image"), ("Artifact", "Model")], types
+        package = sm.list_artifacts(SourceUri=arn)["ArtifactSummaries"][0]["ArtifactArn"]
+        assert package in {v["Arn"] for v in up["Vertices"]}
     finally:
         sm.delete_endpoint(EndpointName=endpoint)
 
