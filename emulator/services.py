@@ -28,6 +28,7 @@ def _sagemaker_handlers() -> list:
         endpoints,
         experiments,
         lineage,
+        lineage_groups,
         model_packages,
         models,
         processing_jobs,
@@ -39,7 +40,7 @@ def _sagemaker_handlers() -> list:
     )
 
     return [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-            model_packages, experiments, lineage, search, tuning_jobs]
+            model_packages, experiments, lineage, lineage_groups, search, tuning_jobs]
 
 
 def _logs_handlers() -> list:

@@ -15,7 +15,7 @@ from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
 
-from . import common
+from . import common, lineage_groups
 
 ASSOCIATION = "association"
 # kind -> (noun, Name member, Type member)
@@ -48,6 +48,7 @@ def _create(ctx: RequestContext, kind: str, params: dict[str, Any]) -> dict[str,
                      "CreatedBy": {}, "LastModifiedBy": {}})
     common.create(ctx, kind, name, document, noun.lower(), tags=params.get("Tags"), duplicate=lambda arn: (
         ValidationError(f"{noun} '{name}' already exists (arn {arn}).")))
+    lineage_groups.ensure(ctx)
     return {f"{noun}Arn": document[f"{noun}Arn"]}
 
 
