@@ -245,7 +245,8 @@ def _walk(start: str, edges: list[dict[str, Any]], ascending: bool, depth: int
     by_end: dict[str, list[dict[str, Any]]] = {}
     for edge in edges:
         by_end.setdefault(edge[forward], []).append(edge)
-    found, via = {start: 0}, {}
+    found: dict[str, int] = {start: 0}
+    via: dict[str, list[dict[str, Any]]] = {}
     frontier = [start]
     for level in range(1, depth + 1):
         nxt: list[str] = []

@@ -46,10 +46,7 @@ def ensure(ctx: RequestContext, name: str = DEFAULT, display_name: str | None = 
 
 
 def _group(ctx: RequestContext, name_or_arn: str) -> Resource:
-    row = common.find_named(ctx, KIND, name_or_arn)
-    if row is None:
-        raise ResourceNotFound(f"Lineage group {name_or_arn} does not exist.")
-    return row
+    return common.require(ctx, KIND, name_or_arn, "lineage group", error=ResourceNotFound)
 
 
 def describe_lineage_group(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

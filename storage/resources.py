@@ -88,8 +88,9 @@ def tags_of_many(ids: Iterable[int]) -> dict[int, list[dict[str, str]]]:
     """`tags_of` for many resources in a few queries: resource id -> its tags (absent: none)."""
     out: dict[int, list[dict[str, str]]] = {}
     for chunk in _chunks(list(ids)):
-        for resource_id, key, value in (Tag.select(Tag.resource, Tag.key, Tag.value)
-                                        .where(Tag.resource.in_(chunk)).order_by(Tag.id).tuples()):
+        rows: Any = (Tag.select(Tag.resource, Tag.key, Tag.value).where(Tag.resource.in_(chunk))
+                     .order_by(Tag.id).tuples())
+        for resource_id, key, value in rows:
             out.setdefault(resource_id, []).append({"Key": key, "Value": value})
     return out
 
@@ -248,10 +249,11 @@ def related_many(ids: Iterable[int], kind: str, *, to_parents: bool) -> dict[int
     mine, other = (Relation.child, Relation.parent) if to_parents else (Relation.parent, Relation.child)
     out: dict[int, list[Resource]] = {}
     for chunk in _chunks(list(ids)):
-        rows = (Resource.select(Resource, mine.alias("anchor")).join(Relation, on=(other == Resource.id))
-                .where((mine.in_(chunk)) & (Relation.kind == kind)).order_by(other).objects())
-        for row in rows:
-            out.setdefault(row.anchor, []).append(row)
+        linked: Iterable[Resource] = (
+            Resource.select(Resource, mine.alias("anchor")).join(Relation, on=(other == Resource.id))
+            .where((mine.in_(chunk)) & (Relation.kind == kind)).order_by(other).objects())
+        for row in linked:
+            out.setdefault(getattr(row, "anchor"), []).append(row)  # noqa: B009 (a selected alias, not a field)
     return out
 
 
