@@ -19,6 +19,7 @@ area's own create (handlers/lineage.py).
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 from sagemaker_emulator.protocol.errors import ValidationError
@@ -27,15 +28,19 @@ from sagemaker_emulator.storage.models import Resource
 
 from . import common, lineage
 
+_ARTIFACTS = threading.Lock()  # find-or-create runs in request threads and in the event thread at once
+
 
 def artifact(ctx: RequestContext, uri: str, artifact_type: str) -> str:
     """The artifact with this SourceUri (created with `artifact_type` when there is none); its ARN."""
-    found = (Resource.select().where((Resource.kind == "artifact") & (Resource.region == ctx.region)
-                                     & Resource.data.contains(uri)))
-    for row in found:
-        if (row.document.get("Source") or {}).get("SourceUri") == uri:
-            return row.arn
-    return lineage.create_artifact(ctx, {"ArtifactType": artifact_type, "Source": {"SourceUri": uri}})["ArtifactArn"]
+    with _ARTIFACTS:
+        found = (Resource.select().where((Resource.kind == "artifact") & (Resource.region == ctx.region)
+                                         & Resource.data.contains(uri)))
+        for row in found:
+            if (row.document.get("Source") or {}).get("SourceUri") == uri:
+                return row.arn
+        return lineage.create_artifact(ctx, {"ArtifactType": artifact_type,
+                                             "Source": {"SourceUri": uri}})["ArtifactArn"]
 
 
 def _named(ctx: RequestContext, kind: str, name: str, params: dict[str, Any]) -> str:

@@ -123,3 +123,12 @@ def test_processing_job_without_a_trial_gets_one(sagemaker_client, bucket, proce
     got = sm.describe_trial_component(TrialComponentName=component)
     assert got["Source"] == {"SourceArn": job["ProcessingJobArn"], "SourceType": "SageMakerProcessingJob"}
     assert [t["TrialName"] for t in sm.list_trials(ExperimentName=experiment)["TrialSummaries"]] == [component]
+    # its lineage: the image ContributedTo the job's component, which Produced its two S3 outputs
+    into = sm.list_associations(DestinationArn=got["TrialComponentArn"])["AssociationSummaries"]
+    assert [(a["SourceType"], a["AssociationType"]) for a in into] == [("Image", "ContributedTo")]
+    wait_until(lambda: len(sm.list_associations(SourceArn=got["TrialComponentArn"])["AssociationSummaries"]) == 2,
+               timeout=30, what="the processing job's output artifacts")
+    out = sm.list_associations(SourceArn=got["TrialComponentArn"])["AssociationSummaries"]
+    outputs = {o["S3Output"]["S3Uri"] for o in job["ProcessingOutputConfig"]["Outputs"]}
+    assert {sm.describe_artifact(ArtifactArn=a["DestinationArn"])["Source"]["SourceUri"] for a in out} == outputs
+    assert {(a["DestinationType"], a["AssociationType"]) for a in out} == {("DataSet", "Produced")}
