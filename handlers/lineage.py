@@ -305,7 +305,7 @@ def query_lineage(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
             vertices.append(_vertex(row))
     start_at = _lineage_offset(params.get("NextToken"))
     limit = params.get("MaxResults") or len(vertices) or 1
-    out: dict[str, Any] = {"Vertices": vertices[start_at:start_at + limit]}
+    out: dict[str, Any] = {"Vertices": vertices[start_at:start_at + limit], "Edges": []}  # the SDK reads Edges always
     if include_edges and start_at == 0:
         out["Edges"] = [{"SourceArn": s, "DestinationArn": d, **({"AssociationType": e["AssociationType"]}
                                                                    if e.get("AssociationType") else {})}
