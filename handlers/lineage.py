@@ -160,11 +160,20 @@ def _display_name(row: Resource) -> str | None:
     return row.name
 
 
+def _end_type(row: Resource) -> str:
+    """An association's Source/DestinationType: the entity's own type (ArtifactType Model, ActionType
+    ModelDeployment, a job's component TrainingJob), as the SDK's ListAssociations filters expect;
+    the kind's noun for what has none."""
+    if row.kind in _LINEAGE_TYPES:
+        return _vertex(row).get("Type") or _LINEAGE_TYPES[row.kind]
+    return _TYPES.get(row.kind, row.kind)
+
+
 def add_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     source, destination = _end(params["SourceArn"]), _end(params["DestinationArn"])
     document: dict[str, Any] = {"SourceArn": source.arn, "DestinationArn": destination.arn,
-                "SourceType": _TYPES.get(source.kind, source.kind), "DestinationType":
-                _TYPES.get(destination.kind, destination.kind), "SourceName": _display_name(source),
+                "SourceType": _end_type(source), "DestinationType": _end_type(destination),
+                "SourceName": _display_name(source),
                 "DestinationName": _display_name(destination), "CreationTime": resources.now(), "CreatedBy": {}}
     if params.get("AssociationType"):
         document["AssociationType"] = params["AssociationType"]

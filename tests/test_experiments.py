@@ -148,7 +148,7 @@ def test_lineage_artifacts_and_associations(sagemaker_client):
         sm.add_association(SourceArn=tc_arn, DestinationArn=artifact[:-3] + "000")
     listed = sm.list_associations(SourceArn=tc_arn)["AssociationSummaries"]
     assert [(a["DestinationArn"], a["AssociationType"], a["DestinationType"]) for a in listed] == [
-        (artifact, "Produced", "Artifact")]
+        (artifact, "Produced", "ConfusionMatrix")]  # the entity's own type
     found = sm.list_artifacts(SourceUri=f"s3://b/{component}/cm.json")["ArtifactSummaries"]
     assert [a["ArtifactArn"] for a in found] == [artifact]
     lineage = sm.query_lineage(StartArns=[artifact], Direction="Ascendants", IncludeEdges=True)
