@@ -78,11 +78,12 @@ def toolkit_serving_image(docker_ready) -> str:
 
 @pytest.fixture(scope="session")
 def sdk_training_image(docker_ready) -> str:
-    """The sklearn 1.4-2 stand-in with the SageMaker Python SDK v2 installed (tests/images/sdk-training):
-    training scripts that call `sagemaker.experiments.load_run()` inside the job."""
+    """The sklearn 1.2-1 stand-in with the SageMaker Python SDK v2 installed (tests/images/sdk-training):
+    training scripts that call `sagemaker.experiments.load_run()` inside the job. (1.2-1: the stand-in
+    test_framework_sdk builds too, and one no test removes.)"""
     import sys
 
-    subprocess.run([sys.executable, "-m", "sagemaker_emulator", "images", "build", "sklearn:1.4-2"], check=True,
+    subprocess.run([sys.executable, "-m", "sagemaker_emulator", "images", "build", "sklearn:1.2-1"], check=True,
                    timeout=1800)
     return build_toolkit_image("sm-test-sdk-training", ROOT / "tests" / "images" / "sdk-training",
-                               base="sagemaker-emulator/sklearn:1.4-2")
+                               base="sagemaker-emulator/sklearn:1.2-1")

@@ -46,7 +46,7 @@ def test_load_run_inside_a_training_job_logs_to_the_run(session, sdk_training_im
         Bucket=session.default_bucket())
     (tmp_path / "train.py").write_text(TRAIN_PY)
     experiment, run_name = unique("job-exp"), unique("run")
-    estimator = SKLearn(entry_point="train.py", source_dir=str(tmp_path), framework_version="1.4-2",
+    estimator = SKLearn(entry_point="train.py", source_dir=str(tmp_path), framework_version="1.2-1",
                         py_version="py3", image_uri=sdk_training_image, instance_type="ml.m5.large", role=ROLE,
                         sagemaker_session=session)
     with Run(experiment_name=experiment, run_name=run_name, sagemaker_session=session) as run:
