@@ -29,6 +29,7 @@ def _sagemaker_handlers() -> list:
         experiments,
         feature_groups,
         lineage,
+        lineage_groups,
         model_packages,
         models,
         pipelines,
@@ -41,7 +42,7 @@ def _sagemaker_handlers() -> list:
     )
 
     served = [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-              model_packages, experiments, lineage, search, tuning_jobs, feature_groups,
+              model_packages, experiments, lineage, lineage_groups, search, tuning_jobs, feature_groups,
               pipelines]
     # last: the declarative layer derives only what the modules above do not serve
     from sagemaker_emulator.resources import handler_module

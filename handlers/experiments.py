@@ -16,7 +16,7 @@ from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
 
-from . import common
+from . import common, lineage_groups
 
 EXPERIMENT, TRIAL, COMPONENT = "experiment", "experiment-trial", "experiment-trial-component"
 TRIALS = "experiment/experiment-trial"
@@ -160,6 +160,7 @@ def create_trial_component(ctx: RequestContext, params: dict[str, Any]) -> dict[
     document.setdefault("InputArtifacts", {})
     document.setdefault("OutputArtifacts", {})
     row = _create(ctx, COMPONENT, params["TrialComponentName"], document, params.get("Tags"))
+    lineage_groups.ensure(ctx)  # a trial component is a lineage entity too
     return {"TrialComponentArn": row.arn}
 
 

@@ -15,7 +15,7 @@ from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
 
-from . import common
+from . import common, lineage_groups
 
 ASSOCIATION = "association"
 # kind -> (noun, Name member, Type member)
@@ -48,6 +48,7 @@ def _create(ctx: RequestContext, kind: str, params: dict[str, Any]) -> dict[str,
                      "CreatedBy": {}, "LastModifiedBy": {}})
     common.create(ctx, kind, name, document, noun.lower(), tags=params.get("Tags"), duplicate=lambda arn: (
         ValidationError(f"{noun} '{name}' already exists (arn {arn}).")))
+    lineage_groups.ensure(ctx)
     return {f"{noun}Arn": document[f"{noun}Arn"]}
 
 
@@ -159,11 +160,20 @@ def _display_name(row: Resource) -> str | None:
     return row.name
 
 
+def _end_type(row: Resource) -> str:
+    """An association's Source/DestinationType: the entity's own type (ArtifactType Model, ActionType
+    ModelDeployment, a job's component TrainingJob), as the SDK's ListAssociations filters expect;
+    the kind's noun for what has none."""
+    if row.kind in _LINEAGE_TYPES:
+        return _vertex(row).get("Type") or _LINEAGE_TYPES[row.kind]
+    return _TYPES.get(row.kind, row.kind)
+
+
 def add_association(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     source, destination = _end(params["SourceArn"]), _end(params["DestinationArn"])
     document: dict[str, Any] = {"SourceArn": source.arn, "DestinationArn": destination.arn,
-                "SourceType": _TYPES.get(source.kind, source.kind), "DestinationType":
-                _TYPES.get(destination.kind, destination.kind), "SourceName": _display_name(source),
+                "SourceType": _end_type(source), "DestinationType": _end_type(destination),
+                "SourceName": _display_name(source),
                 "DestinationName": _display_name(destination), "CreationTime": resources.now(), "CreatedBy": {}}
     if params.get("AssociationType"):
         document["AssociationType"] = params["AssociationType"]
@@ -201,41 +211,122 @@ def list_associations(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
     return common.page_of(ctx, ASSOCIATION, query, "AssociationSummaries", lambda row: row.document)
 
 
+_LINEAGE_TYPES = {"artifact": "Artifact", "action": "Action", "context": "Context",
+                  "experiment-trial-component": "TrialComponent"}
+
+
+def _vertex(row: Resource) -> dict[str, Any]:
+    """A lineage entity as QueryLineage shows it: its LineageType and its Type (an artifact's ArtifactType,
+    ..., a job's trial component its job kind: Source SageMakerTrainingJob -> TrainingJob)."""
+    vertex: dict[str, Any] = {"Arn": row.arn, "LineageType": _LINEAGE_TYPES.get(row.kind, "TrialComponent")}
+    doc = row.document
+    if row.kind in ENTITIES:
+        entity_type = doc.get(ENTITIES[row.kind][2])
+    else:
+        entity_type = ((doc.get("Source") or {}).get("SourceType") or "").removeprefix("SageMaker") or None
+    if entity_type:
+        vertex["Type"] = entity_type
+    return vertex
+
+
+def _wanted(row: Resource, vertex: dict[str, Any], filters: dict[str, Any]) -> bool:
+    if filters.get("Types") and vertex.get("Type") not in filters["Types"]:
+        return False
+    if filters.get("LineageTypes") and vertex["LineageType"] not in filters["LineageTypes"]:
+        return False
+    times = {"Created": row.creation_time, "Modified": row.last_modified_time}
+    for which, value in times.items():
+        if filters.get(f"{which}Before") is not None and not value < filters[f"{which}Before"]:
+            return False
+        if filters.get(f"{which}After") is not None and not value > filters[f"{which}After"]:
+            return False
+    if filters.get("Properties"):  # "an entity is included ... if it matches any of the provided pairs"
+        own = row.document.get("Properties") or {}
+        return any(own.get(key) == value for key, value in filters["Properties"].items())
+    return True
+
+
+def _walk(start: str, edges: list[dict[str, Any]], ascending: bool, depth: int
+          ) -> tuple[dict[str, int], dict[str, list[dict[str, Any]]]]:
+    """Breadth-first from `start` along (or against) the associations: arn -> depth found, and for each
+    arn the edges walked to reach it (its paths back to the start)."""
+    forward, backward = ("DestinationArn", "SourceArn") if ascending else ("SourceArn", "DestinationArn")
+    by_end: dict[str, list[dict[str, Any]]] = {}
+    for edge in edges:
+        by_end.setdefault(edge[forward], []).append(edge)
+    found: dict[str, int] = {start: 0}
+    via: dict[str, list[dict[str, Any]]] = {}
+    frontier = [start]
+    for level in range(1, depth + 1):
+        nxt: list[str] = []
+        for arn in frontier:
+            for edge in by_end.get(arn, []):
+                other = edge[backward]
+                if other not in found:
+                    found[other] = level
+                    nxt.append(other)
+                via.setdefault(other, []).append(edge)
+        frontier = nxt
+        if not frontier:
+            break
+    return found, via
+
+
 def query_lineage(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Breadth-first over associations from StartArns, Ascendants/Descendants/Both, up to MaxDepth."""
+    """The entities connected to the StartArn (a lineage entity: botocore's pattern admits no other ARN)
+    within MaxDepth associations, Ascendants, Descendants or Both (the two walks' union), that match
+    Filters; IncludeEdges adds the entities and associations on the paths to them."""
     direction = params.get("Direction") or "Both"
     depth: int = params["MaxDepth"] if params.get("MaxDepth") is not None else 10
     include_edges = params.get("IncludeEdges", True)
-    edges = _associations(ctx, lambda doc: True)
-    seen = {arn.lower() for arn in params.get("StartArns", [])}
-    frontier, found_edges = set(seen), []
-    for _ in range(depth):
-        nxt = set()
-        for edge in edges:
-            doc = edge.document
-            if direction in ("Descendants", "Both") and doc["SourceArn"] in frontier:
-                nxt.add(doc["DestinationArn"])
-                found_edges.append(doc)
-            if direction in ("Ascendants", "Both") and doc["DestinationArn"] in frontier:
-                nxt.add(doc["SourceArn"])
-                found_edges.append(doc)
-        frontier = nxt - seen
-        seen |= nxt
-        if not frontier:
-            break
-    vertices = []
-    for arn in sorted(seen):
+    filters = params.get("Filters") or {}
+    edges = [row.document for row in _associations(ctx, lambda doc: True)]
+    results: dict[str, tuple[int, dict[str, Any]]] = {}
+    path_vertices: set[str] = set()
+    path_edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in params.get("StartArns") or []:
+        start_arn = start.lower()
+        for ascending in ([True, False] if direction == "Both" else [direction == "Ascendants"]):
+            found, via = _walk(start_arn, edges, ascending, depth)
+            for arn, level in found.items():
+                row = resources.get_by_arn(arn)
+                if level == 0 or row is None:
+                    continue
+                vertex = _vertex(row)
+                if not _wanted(row, vertex, filters):
+                    continue
+                if arn not in results or level < results[arn][0]:
+                    results[arn] = (level, vertex)
+                if include_edges:  # every path back to the start
+                    stack = [arn]
+                    while stack:
+                        for edge in via.get(stack.pop(), []):
+                            key = (edge["SourceArn"], edge["DestinationArn"])
+                            if key not in path_edges:
+                                path_edges[key] = edge
+                                back = edge["DestinationArn"] if ascending else edge["SourceArn"]
+                                path_vertices.add(back)
+                                stack.append(back)
+    vertices = [vertex for _, vertex in sorted(results.values(), key=lambda item: (item[0], item[1]["Arn"]))]
+    for arn in sorted(path_vertices - set(results)):
         row = resources.get_by_arn(arn)
         if row is not None:
-            vertex = {"Arn": row.arn, "LineageType": {"artifact": "Artifact", "action": "Action",
-                                                      "context": "Context"}.get(row.kind, "TrialComponent")}
-            entity_type = row.document.get(ENTITIES.get(row.kind, ("", "", ""))[2])
-            if entity_type:
-                vertex["Type"] = entity_type
-            vertices.append(vertex)
-    out: dict[str, Any] = {"Vertices": vertices}
-    if include_edges:
-        unique = {(e["SourceArn"], e["DestinationArn"]): e for e in found_edges}
-        out["Edges"] = [{"SourceArn": s, "DestinationArn": d, "AssociationType": e.get("AssociationType")}
-                        for (s, d), e in unique.items()]
+            vertices.append(_vertex(row))
+    start_at = _lineage_offset(params.get("NextToken"))
+    limit = params.get("MaxResults") or len(vertices) or 1
+    out: dict[str, Any] = {"Vertices": vertices[start_at:start_at + limit], "Edges": []}  # the SDK reads Edges always
+    if include_edges and start_at == 0:
+        out["Edges"] = [{"SourceArn": s, "DestinationArn": d, **({"AssociationType": e["AssociationType"]}
+                                                                   if e.get("AssociationType") else {})}
+                        for (s, d), e in path_edges.items()]
+    if start_at + limit < len(vertices):
+        out["NextToken"] = str(start_at + limit)
     return out
+
+
+def _lineage_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    if not token.isdigit():
+        raise ValidationError("The NextToken is invalid.")
+    return int(token)

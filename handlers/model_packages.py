@@ -8,14 +8,17 @@ a package holds its ModelApprovalStatus (what ListModelPackages filters on).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from sagemaker_emulator.protocol.errors import ConflictError, ValidationError
+from sagemaker_emulator.protocol.errors import AwsError, ConflictError, ValidationError
 from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
 
 from . import common
+
+log = logging.getLogger(__name__)
 
 GROUP = "model-package-group"
 PACKAGE = "model-package"
@@ -152,11 +155,22 @@ def create_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[st
                         tags=params.get("Tags"))
     if group is not None:
         resources.relate(group, row, VERSIONS)
+    _record_lineage(ctx, document)
     if profiles:
         from sagemaker_emulator.jobs import package_validation
 
         package_validation.start(ctx.services, ctx.region, name)
     return {"ModelPackageArn": document["ModelPackageArn"]}
+
+
+def _record_lineage(ctx: RequestContext, document: dict[str, Any]) -> None:
+    """The package's lineage entities (handlers/lineage_tracking.py); a failure there never fails the create."""
+    from . import lineage_tracking
+
+    try:
+        lineage_tracking.model_package(ctx, document)
+    except AwsError as err:
+        log.warning("model package %s: lineage not recorded: %s", document["ModelPackageName"], err.message)
 
 
 def describe_model_package(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

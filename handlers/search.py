@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -26,24 +27,30 @@ from . import experiments
 _MISSING = object()
 
 
-def _with_parents(row: Resource, doc: dict[str, Any]) -> dict[str, Any]:
-    doc["Parents"] = [{"TrialName": t.name, "ExperimentName": t.document.get("ExperimentName")}
-                      for t in experiments.trials_of(row)]
-    if doc.get("Source"):
-        doc["SourceDetail"] = {}
-    return doc
+def _with_parents(rows: list[Resource], docs: list[dict[str, Any]]) -> None:
+    parents = resources.related_many([row.id for row in rows], experiments.COMPONENTS, to_parents=True)
+    experiment_of: dict[int, Any] = {}  # a trial's document is read once, however many components it has
+    for row, doc in zip(rows, docs, strict=True):
+        trials = parents.get(row.id, [])
+        for t in trials:
+            if t.id not in experiment_of:
+                experiment_of[t.id] = t.document.get("ExperimentName")
+        doc["Parents"] = [{"TrialName": t.name, "ExperimentName": experiment_of[t.id]} for t in trials]
+        if doc.get("Source"):
+            doc["SourceDetail"] = {}
 
 
-def _with_components(row: Resource, doc: dict[str, Any]) -> dict[str, Any]:
-    doc["TrialComponentSummaries"] = [
-        {"TrialComponentName": c.name, "TrialComponentArn": c.arn, "CreationTime": c.creation_time,
-         "TrialComponentSource": c.document.get("Source")}
-        for c in resources.children(row, experiments.COMPONENTS)]
-    return doc
+def _with_components(rows: list[Resource], docs: list[dict[str, Any]]) -> None:
+    children = resources.related_many([row.id for row in rows], experiments.COMPONENTS, to_parents=False)
+    for row, doc in zip(rows, docs, strict=True):
+        doc["TrialComponentSummaries"] = [
+            {"TrialComponentName": c.name, "TrialComponentArn": c.arn, "CreationTime": c.creation_time,
+             "TrialComponentSource": c.document.get("Source")} for c in children.get(row.id, [])]
 
 
-# Resource -> (storage kind, SearchRecord member, extra completion)
-TYPES: dict[str, tuple[str, str, Callable[[Resource, dict], dict] | None]] = {
+Completion = Callable[[list[Resource], list[dict]], None]
+# Resource -> (storage kind, SearchRecord member, extra completion of a batch of documents)
+TYPES: dict[str, tuple[str, str, Completion | None]] = {
     "TrainingJob": ("training-job", "TrainingJob", None),
     "Experiment": ("experiment", "Experiment", None),
     "ExperimentTrial": ("experiment-trial", "Trial", _with_components),
@@ -53,6 +60,13 @@ TYPES: dict[str, tuple[str, str, Callable[[Resource, dict], dict] | None]] = {
     "ModelPackageGroup": ("model-package-group", "ModelPackageGroup", None),
     "HyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJob", None),
 }
+# The properties on which AWS allows Contains more than once in one expression (Filter's documentation),
+# by SearchRecord member; anywhere else "'CONTAINS' operator usage limit of 1 exceeded."
+_CONTAINS_ANY = {"Experiment": {"DisplayName", "ExperimentName", "Tags"},
+                 "Trial": {"DisplayName", "TrialName", "Tags"},
+                 "TrialComponent": {"DisplayName", "TrialComponentName", "Tags", "InputArtifacts", "OutputArtifacts"}}
+_MAX_ELEMENTS = 50  # Filters, NestedFilters and SubExpressions, recursively (Search's documentation)
+_ORDERED = ("GreaterThan", "GreaterThanOrEqualTo", "LessThan", "LessThanOrEqualTo")
 _KEYS = ("Key", "MetricName", "Name")  # what names the elements of a list, for path steps
 
 
@@ -107,11 +121,9 @@ def values_at(doc: Any, path: str) -> list[Any]:
     return out
 
 
-def _compare(operator: str, actual: Any, wanted: str | None) -> bool:
+def _compare(operator: str, actual: Any, wanted: str, integral: bool = False) -> bool:
     if operator == "Exists":
         return True
-    if wanted is None:
-        raise ValidationError(f"A filter with operator {operator} needs a Value.")
     if operator == "In":
         return any(_compare("Equals", actual, item.strip()) for item in wanted.split(","))
     if operator == "Contains":
@@ -120,17 +132,16 @@ def _compare(operator: str, actual: Any, wanted: str | None) -> bool:
     left: Any
     right: Any
     if a is not None and w is not None:
-        left, right = a, w
+        left, right = (math.trunc(a) if integral else a), w
     else:
         left, right = str(actual).lower() if isinstance(actual, bool) else str(actual), wanted
     checks = {"Equals": left == right, "NotEquals": left != right}
     if operator in checks:
         return checks[operator]
-    try:
-        return {"GreaterThan": left > right, "GreaterThanOrEqualTo": left >= right,  # type: ignore[operator]
-                "LessThan": left < right, "LessThanOrEqualTo": left <= right}[operator]  # type: ignore[operator]
-    except TypeError:
+    if not isinstance(left, float | int):  # a text property: ordered operators never hold on it
         return False
+    return {"GreaterThan": left > right, "GreaterThanOrEqualTo": left >= right,
+            "LessThan": left < right, "LessThanOrEqualTo": left <= right}[operator]
 
 
 def _matches(doc: Any, flt: dict[str, Any]) -> bool:
@@ -138,9 +149,12 @@ def _matches(doc: Any, flt: dict[str, Any]) -> bool:
     found = values_at(doc, flt["Name"])
     if operator == "NotExists":
         return not found
+    wanted = flt.get("Value") or ""
+    # "If the specified Value is an integer, the decimal hyperparameter values are treated as integers."
+    integral = flt["Name"].startswith("HyperParameters.") and re.fullmatch(r"-?\d+", wanted) is not None
     if operator == "NotEquals":
-        return all(_compare("NotEquals", value, flt.get("Value")) for value in found)
-    return any(_compare(operator, value, flt.get("Value")) for value in found)
+        return all(_compare("NotEquals", value, wanted, integral) for value in found)
+    return any(_compare(operator, value, wanted, integral) for value in found)
 
 
 def _nested(doc: dict, nested: dict[str, Any]) -> bool:
@@ -163,25 +177,69 @@ def evaluate(doc: dict, expression: dict[str, Any] | None) -> bool:
     return any(results) if expression.get("Operator") == "Or" else all(results)
 
 
-def _sort_key(doc: dict, path: str) -> tuple:
-    values = values_at(doc, path)
-    if not values:
-        return (0, 0.0, "")
-    number = _number(values[0])
-    return (1, number, "") if number is not None else (2, 0.0, str(values[0]))
+def _sorted(hits: list[tuple[Resource, dict]], path: str, descending: bool) -> list[tuple[Resource, dict]]:
+    """By the first value at `path` (numbers and timestamps as numbers, else text), ties by creation;
+    resources without the property come last in either order, as Elasticsearch's default puts them."""
+    keyed, missing = [], []
+    for hit in hits:
+        values = values_at(hit[1], path)
+        if not values:
+            missing.append(hit)
+            continue
+        number = _number(values[0])
+        keyed.append(((0, number, "") if number is not None else (1, 0.0, str(values[0])), hit[0].id, hit))
+    keyed.sort(key=lambda item: (item[0], item[1]), reverse=descending)
+    return [hit for _, _, hit in keyed] + missing
+
+
+def _validate(expression: dict[str, Any], member: str) -> None:
+    """AWS's rules on an expression that botocore's shape cannot state."""
+    elements, contains = 0, 0
+
+    def walk(expr: dict[str, Any]) -> None:
+        nonlocal elements, contains
+        if not (expr.get("Filters") or expr.get("NestedFilters") or expr.get("SubExpressions")):
+            raise ValidationError("A SearchExpression must contain at least one Filter, NestedFilter or "
+                                  "SubExpression.")
+        filters = list(expr.get("Filters", []))
+        for nested in expr.get("NestedFilters", []):
+            filters += nested["Filters"]
+        elements += len(expr.get("Filters", [])) + len(expr.get("NestedFilters", [])) + len(
+            expr.get("SubExpressions", []))
+        for flt in filters:
+            operator = flt.get("Operator") or "Equals"
+            if operator not in ("Exists", "NotExists") and flt.get("Value") is None:
+                raise ValidationError(f"The filter on {flt['Name']} with operator {operator} needs a Value.")
+            if operator in _ORDERED and _number(flt["Value"]) is None:
+                raise ValidationError(f"The filter on {flt['Name']} with operator {operator} needs a numeric "
+                                      f"Value or an ISO 8601 timestamp (YYYY-mm-dd'T'HH:MM:SS); got "
+                                      f"'{flt['Value']}'.")
+            if operator == "Contains" and flt["Name"].split(".", 1)[0] not in _CONTAINS_ANY.get(member, ()):
+                contains += 1
+        for sub in expr.get("SubExpressions", []):
+            walk(sub)
+
+    walk(expression)
+    if elements > _MAX_ELEMENTS:
+        raise ValidationError(f"A SearchExpression may hold at most {_MAX_ELEMENTS} Filters, NestedFilters and "
+                              f"SubExpressions in all; this one holds {elements}.")
+    if contains > 1:
+        raise ValidationError("'CONTAINS' operator usage limit of 1 exceeded.")
 
 
 _ADDED = ("Tags", "Parents", "TrialComponentSummaries", "SourceDetail")  # what _document adds to the stored one
 _PLAIN = re.compile(r"^[A-Za-z][\w.:/-]*$")  # a value stored verbatim in the JSON text
 
 
-def _document(row: Resource, complete: Callable[[Resource, dict], dict] | None, doc: dict | None = None
-              ) -> dict[str, Any]:
-    doc = row.document if doc is None else doc
-    doc["Tags"] = resources.tags_of(row)
-    doc.setdefault("CreationTime", row.creation_time)
-    doc.setdefault("LastModifiedTime", row.last_modified_time)
-    return complete(row, doc) if complete else doc
+def _complete(rows: list[Resource], docs: list[dict[str, Any]], complete: Completion | None) -> None:
+    """Add what a search result has beyond the stored document (tags, times, a kind's extras), in bulk."""
+    tags = resources.tags_of_many(row.id for row in rows)
+    for row, doc in zip(rows, docs, strict=True):
+        doc["Tags"] = tags.get(row.id, [])
+        doc.setdefault("CreationTime", row.creation_time)
+        doc.setdefault("LastModifiedTime", row.last_modified_time)
+    if complete:
+        complete(rows, docs)
 
 
 def _names(expression: dict[str, Any] | None) -> list[str]:
@@ -216,25 +274,29 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"Search over {params['Resource']} is not supported by sagemaker-emulator; "
                               f"it searches {', '.join(sorted(TYPES))}.")
     expression = params.get("SearchExpression")
+    if expression is not None:
+        _validate(expression, member)
     sort_by = params.get("SortBy") or "LastModifiedTime"
     start = _offset(params.get("NextToken"), params)
     limit = params.get("MaxResults") or 10
     # documents are completed (tags, parents: more queries) before filtering only if the search reads
     # what completion adds; otherwise only the page returned is completed
     early = _needs_completion([*_names(expression), sort_by])
-    rows = _prefilter(Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region)), expression)
-    hits = []
-    for row in rows:
-        doc = _document(row, complete) if early else row.document
-        if not early:
+    rows = list(_prefilter(Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region)),
+                           expression))
+    docs = [row.document for row in rows]
+    if early:
+        _complete(rows, docs, complete)
+    else:
+        for row, doc in zip(rows, docs, strict=True):
             doc.setdefault("CreationTime", row.creation_time)
             doc.setdefault("LastModifiedTime", row.last_modified_time)
-        if evaluate(doc, expression):
-            hits.append((row, doc))
-    hits.sort(key=lambda hit: _sort_key(hit[1], sort_by), reverse=(params.get("SortOrder") or "Descending")
-              == "Descending")
-    page = [doc if early else _document(row, complete, doc) for row, doc in hits[start:start + limit]]
-    out: dict[str, Any] = {"Results": [{member: doc} for doc in page],
+    hits = [(row, doc) for row, doc in zip(rows, docs, strict=True) if evaluate(doc, expression)]
+    hits = _sorted(hits, sort_by, (params.get("SortOrder") or "Descending") == "Descending")
+    page = hits[start:start + limit]
+    if not early:
+        _complete([row for row, _ in page], [doc for _, doc in page], complete)
+    out: dict[str, Any] = {"Results": [{member: doc} for _, doc in page],
                            "TotalHits": {"Value": len(hits), "Relation": "EqualTo"}}
     if start + limit < len(hits):
         out["NextToken"] = base64.urlsafe_b64encode(json.dumps([_fingerprint(params), start + limit])

@@ -78,6 +78,23 @@ def tags_of(row: Resource) -> list[dict[str, str]]:
     return [{"Key": t.key, "Value": t.value} for t in row.tags.order_by(Tag.id)]
 
 
+def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
+    """Keeps each IN (...) well under SQLite's bound-variable limit."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def tags_of_many(ids: Iterable[int]) -> dict[int, list[dict[str, str]]]:
+    """`tags_of` for many resources in a few queries: resource id -> its tags (absent: none)."""
+    out: dict[int, list[dict[str, str]]] = {}
+    for chunk in _chunks(list(ids)):
+        rows: Any = (Tag.select(Tag.resource, Tag.key, Tag.value).where(Tag.resource.in_(chunk))
+                     .order_by(Tag.id).tuples())
+        for resource_id, key, value in rows:
+            out.setdefault(resource_id, []).append({"Key": key, "Value": value})
+    return out
+
+
 def remove_tags(row: Resource, keys: Iterable[str]) -> None:
     Tag.delete().where((Tag.resource == row) & (Tag.key.in_(list(keys)))).execute()
 
@@ -225,6 +242,19 @@ def children_query(parent: Resource, kind: str) -> Any:
     """The query behind `children` (also what tests EXPLAIN to see the index is used)."""
     return (Resource.select().join(Relation, on=(Relation.child == Resource.id))
             .where((Relation.parent == parent) & (Relation.kind == kind)).order_by(Relation.child))
+
+
+def related_many(ids: Iterable[int], kind: str, *, to_parents: bool) -> dict[int, list[Resource]]:
+    """For many resources at once, their `kind` parents (to_parents) or children: id -> rows, oldest first."""
+    mine, other = (Relation.child, Relation.parent) if to_parents else (Relation.parent, Relation.child)
+    out: dict[int, list[Resource]] = {}
+    for chunk in _chunks(list(ids)):
+        linked: Iterable[Resource] = (
+            Resource.select(Resource, mine.alias("anchor")).join(Relation, on=(other == Resource.id))
+            .where((mine.in_(chunk)) & (Relation.kind == kind)).order_by(other).objects())
+        for row in linked:
+            out.setdefault(getattr(row, "anchor"), []).append(row)  # noqa: B009 (a selected alias, not a field)
+    return out
 
 
 def parent_of(child: Resource, kind: str) -> Resource | None:

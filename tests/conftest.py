@@ -9,6 +9,7 @@ from .docker_fixtures import (  # noqa: F401  (fixtures)
     docker_ready,
     processing_image,
     runtime,
+    sdk_training_image,
     serving_image,
     toolkit_serving_image,
     toolkit_training_image,

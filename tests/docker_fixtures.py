@@ -48,7 +48,7 @@ def processing_image(docker_ready) -> str:
     return build_test_image("sm-test-processing", ROOT / "tests" / "images" / "processing")
 
 
-def build_toolkit_image(name: str, context: Path) -> str:
+def build_toolkit_image(name: str, context: Path, base: str = BASE_IMAGE) -> str:
     """A toolkit image: its pinned wheels fetched on the host once (scripts/toolkit-wheels, into the
     git-ignored <context>/wheels/), then built offline like the other test images."""
     import os
@@ -56,7 +56,7 @@ def build_toolkit_image(name: str, context: Path) -> str:
 
     subprocess.run([str(ROOT / "scripts" / "toolkit-wheels"), str(context)], check=True, timeout=600,
                    env={**os.environ, "PYTHON": sys.executable})
-    return build_test_image(name, context)
+    return build_test_image(name, context, base)
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +74,16 @@ def toolkit_serving_image(docker_ready) -> str:
     # the model-server stand-in is the one the framework stand-ins carry (one copy, in the package)
     shutil.copy2(ROOT / "emulator" / "runtime" / "standins" / "common" / "multi-model-server", context)
     return build_toolkit_image("sm-test-toolkit-serving", context)
+
+
+@pytest.fixture(scope="session")
+def sdk_training_image(docker_ready) -> str:
+    """The sklearn 1.2-1 stand-in with the SageMaker Python SDK v2 installed (tests/images/sdk-training):
+    training scripts that call `sagemaker.experiments.load_run()` inside the job. (1.2-1: the stand-in
+    test_framework_sdk builds too, and one no test removes.)"""
+    import sys
+
+    subprocess.run([sys.executable, "-m", "sagemaker_emulator", "images", "build", "sklearn:1.2-1"], check=True,
+                   timeout=1800)
+    return build_toolkit_image("sm-test-sdk-training", ROOT / "tests" / "images" / "sdk-training",
+                               base="sagemaker-emulator/sklearn:1.2-1")

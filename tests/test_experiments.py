@@ -148,7 +148,7 @@ def test_lineage_artifacts_and_associations(sagemaker_client):
         sm.add_association(SourceArn=tc_arn, DestinationArn=artifact[:-3] + "000")
     listed = sm.list_associations(SourceArn=tc_arn)["AssociationSummaries"]
     assert [(a["DestinationArn"], a["AssociationType"], a["DestinationType"]) for a in listed] == [
-        (artifact, "Produced", "Artifact")]
+        (artifact, "Produced", "ConfusionMatrix")]  # the entity's own type
     found = sm.list_artifacts(SourceUri=f"s3://b/{component}/cm.json")["ArtifactSummaries"]
     assert [a["ArtifactArn"] for a in found] == [artifact]
     lineage = sm.query_lineage(StartArns=[artifact], Direction="Ascendants", IncludeEdges=True)
@@ -173,3 +173,40 @@ def test_metric_name_limit(sagemaker_client, sagemaker_metrics_client):
     reply = sagemaker_metrics_client.batch_put_metrics(TrialComponentName=component, MetricData=[
         {"MetricName": "m0", "Value": 2.0, "Timestamp": now}, {"MetricName": "new", "Value": 1.0, "Timestamp": now}])
     assert reply["Errors"] == [{"Code": "METRIC_LIMIT_EXCEEDED", "MetricIndex": 1}]
+
+
+def test_lineage_groups(sagemaker_client):
+    """The default lineage group exists once any lineage entity does (no API creates groups)."""
+    sm = sagemaker_client
+    sm.create_context(ContextName=unique("ctx"), ContextType="Custom", Source={"SourceUri": "s3://b/ctx"})
+    got = sm.describe_lineage_group(LineageGroupName="sagemaker-default-lineage-group")
+    assert got["LineageGroupArn"].endswith(":lineage-group/sagemaker-default-lineage-group")
+    assert got["DisplayName"] == "sagemaker-default-lineage-group" and got["CreationTime"]
+    listed = sm.list_lineage_groups(SortBy="Name", SortOrder="Ascending")["LineageGroupSummaries"]
+    assert [g["LineageGroupName"] for g in listed].count("sagemaker-default-lineage-group") == 1
+    assert sm.get_lineage_group_policy(LineageGroupName=got["LineageGroupArn"])["LineageGroupArn"] == \
+        got["LineageGroupArn"]
+    policy = sm.get_lineage_group_policy(LineageGroupName="sagemaker-default-lineage-group")
+    assert policy["LineageGroupArn"] == got["LineageGroupArn"] and "ResourcePolicy" not in policy
+    assert sm.list_lineage_groups(CreatedAfter=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1))[
+        "LineageGroupSummaries"] == []
+    for call in (sm.describe_lineage_group, sm.get_lineage_group_policy):
+        with pytest.raises(ClientError) as exc:
+            call(LineageGroupName="no-such-group")
+        assert error_of(exc)[0] == "ResourceNotFound"
+
+
+def test_a_group_created_on_the_users_behalf(tmp_path):
+    """`lineage_groups.ensure` (what a pipeline's creation calls) makes a named group once."""
+    from sagemaker_emulator.handlers import lineage_groups
+    from sagemaker_emulator.runtime.fake import FakeRuntime
+    from sagemaker_emulator.testing.inprocess import InProcessServer
+
+    with InProcessServer(FakeRuntime(), data_dir=tmp_path / "data") as emu:
+        ctx = emu.services.request_context("us-east-1")
+        arn = lineage_groups.ensure(ctx, "sagemaker-my-pipeline", description="from a pipeline")
+        assert lineage_groups.ensure(ctx, "sagemaker-my-pipeline") == arn
+        got = emu.services.sagemaker.call("DescribeLineageGroup", {"LineageGroupName": "sagemaker-my-pipeline"})
+        assert got["LineageGroupArn"] == arn and got["Description"] == "from a pipeline"
+        listed = emu.services.sagemaker.call("ListLineageGroups", {})["LineageGroupSummaries"]
+        assert [g["LineageGroupName"] for g in listed] == ["sagemaker-my-pipeline"]

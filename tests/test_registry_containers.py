@@ -38,6 +38,17 @@ def test_approved_package_serves_on_an_endpoint(sagemaker_client, sagemaker_runt
         reply = sagemaker_runtime_client.invoke_endpoint(EndpointName=endpoint, Body=b"hi",
                                                          ContentType="application/json")
         assert json.loads(reply["Body"].read())["variant"] == "from-package"
+        # the lineage AWS creates for an endpoint: its context, a ModelDeployment action, the package's artifact
+        endpoint_arn = sm.describe_endpoint(EndpointName=endpoint)["EndpointArn"]
+        wait_until(lambda: sm.list_contexts(SourceUri=endpoint_arn)["ContextSummaries"], timeout=30,
+                   what="the endpoint's lineage context")
+        context = sm.list_contexts(SourceUri=endpoint_arn)["ContextSummaries"][0]
+        assert context["ContextType"] == "Endpoint"
+        up = sm.query_lineage(StartArns=[context["ContextArn"]], Direction="Ascendants", IncludeEdges=False)
+        types = sorted((v["LineageType"], v.get("Type")) for v in up["Vertices"])
+        assert types == [("Action", "ModelDeployment"), ("Artifact", "Image"), ("Artifact", "Model")], types
+        package = sm.list_artifacts(SourceUri=arn)["ArtifactSummaries"][0]["ArtifactArn"]
+        assert package in {v["Arn"] for v in up["Vertices"]}
     finally:
         sm.delete_endpoint(EndpointName=endpoint)
 
@@ -112,3 +123,12 @@ def test_processing_job_without_a_trial_gets_one(sagemaker_client, bucket, proce
     got = sm.describe_trial_component(TrialComponentName=component)
     assert got["Source"] == {"SourceArn": job["ProcessingJobArn"], "SourceType": "SageMakerProcessingJob"}
     assert [t["TrialName"] for t in sm.list_trials(ExperimentName=experiment)["TrialSummaries"]] == [component]
+    # its lineage: the image ContributedTo the job's component, which Produced its two S3 outputs
+    into = sm.list_associations(DestinationArn=got["TrialComponentArn"])["AssociationSummaries"]
+    assert [(a["SourceType"], a["AssociationType"]) for a in into] == [("Image", "ContributedTo")]
+    wait_until(lambda: len(sm.list_associations(SourceArn=got["TrialComponentArn"])["AssociationSummaries"]) == 2,
+               timeout=30, what="the processing job's output artifacts")
+    out = sm.list_associations(SourceArn=got["TrialComponentArn"])["AssociationSummaries"]
+    outputs = {o["S3Output"]["S3Uri"] for o in job["ProcessingOutputConfig"]["Outputs"]}
+    assert {sm.describe_artifact(ArtifactArn=a["DestinationArn"])["Source"]["SourceUri"] for a in out} == outputs
+    assert {(a["DestinationType"], a["AssociationType"]) for a in out} == {("DataSet", "Produced")}

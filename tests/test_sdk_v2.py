@@ -324,7 +324,7 @@ def test_run_logs_parameters_metrics_files_and_a_confusion_matrix(session, sagem
     trials = sagemaker_client.list_trials(TrialComponentName=component)["TrialSummaries"]
     assert [t["TrialName"] for t in trials] == [f"Default-Run-Group-{experiment}"]
     produced = sagemaker_client.list_associations(SourceArn=got["TrialComponentArn"])["AssociationSummaries"]
-    assert [a["DestinationType"] for a in produced] == ["Artifact"]
+    assert [a["DestinationType"] for a in produced] == ["ConfusionMatrix"]  # the artifact's own type
     from sagemaker.analytics import ExperimentAnalytics
 
     frame = ExperimentAnalytics(experiment_name=experiment, sagemaker_session=session).dataframe()

@@ -1,7 +1,10 @@
-"""Jobs in experiments: a training, processing or transform job with ExperimentConfig gets its own
-trial component (`<job>-aws-training-job`, Source = the job) associated with the run's trial, as
-AWS does; when the job ends the component takes its status and model artifact, and a training
-job's MetricDefinitions datapoints are recorded on it (`record_points`, called by the training run).
+"""Jobs in experiments and in lineage: every training, processing or transform job gets its own trial
+component (`<job>-aws-training-job`, Source = the job), as AWS creates one "for and associated with
+each SageMaker job"; with ExperimentConfig it is associated with the run's trial. When the job ends
+the component takes its status and model artifact, and a training job's MetricDefinitions
+datapoints are recorded on it (`record_points`, called by the training run). The job's lineage
+(image, inputs, outputs) hangs off that component, and an endpoint entering service gets its own
+(handlers/lineage_tracking.py).
 
 Driven by lifecycle events (the job's creation and its terminal status), reading jobs through the
 in-process call path; the components are written by the experiments area (handlers/experiments.py).
@@ -13,7 +16,7 @@ import logging
 from typing import Any
 
 from sagemaker_emulator.events import StatusChange
-from sagemaker_emulator.handlers import experiments
+from sagemaker_emulator.handlers import experiments, lineage_tracking
 from sagemaker_emulator.protocol.errors import AwsError
 from sagemaker_emulator.storage import resources
 
@@ -26,9 +29,13 @@ _DESCRIBE = {"training-job": "DescribeTrainingJob", "processing-job": "DescribeP
 class ExperimentTracking:
     def __init__(self, services: Any) -> None:
         self.services = services
-        services.events.subscribe(self._changed, kinds=list(_DESCRIBE), name="experiment-tracking")
+        services.events.subscribe(self._changed, kinds=[*_DESCRIBE, "endpoint"], name="experiment-tracking")
 
     def _changed(self, change: StatusChange) -> None:
+        if change.kind == "endpoint":
+            if change.status == "InService":
+                self._endpoint(change)
+            return
         if change.status is None or not (change.previous is None or change.terminal):
             return
         prefix = experiments.JOB_SOURCES[change.kind][0]
@@ -37,20 +44,38 @@ class ExperimentTracking:
                                                region=change.region)
         except AwsError:
             return  # deleted meanwhile
-        if not job.get("ExperimentConfig"):
-            return
         ctx = self.services.request_context(change.region)
         try:
             experiments.job_component(ctx, change.kind, job)
+        except AwsError as err:  # e.g. the experiment or trial named does not exist
+            log.warning("job %s: its trial component is not in the trial of its ExperimentConfig: %s",
+                        change.name, err.message)
+        component = resources.get(experiments.COMPONENT, change.region,
+                                  experiments.job_component_name(change.kind, change.name))
+        if component is None:
+            return
+        try:
+            if change.previous is None:
+                lineage_tracking.job_started(ctx, change.kind, job, component)
             if change.terminal:
                 experiments.finish_job_component(ctx, change.kind, job)
-        except AwsError as err:  # e.g. the experiment or trial named does not exist
-            log.warning("job %s: no trial component for its ExperimentConfig: %s", change.name, err.message)
+                if change.status == "Completed":
+                    lineage_tracking.job_finished(ctx, change.kind, job, component)
+        except AwsError as err:
+            log.warning("job %s: lineage not recorded: %s", change.name, err.message)
+
+    def _endpoint(self, change: StatusChange) -> None:
+        try:
+            endpoint = self.services.sagemaker.call("DescribeEndpoint", {"EndpointName": change.name},
+                                                    region=change.region)
+            lineage_tracking.endpoint(self.services.request_context(change.region), endpoint)
+        except AwsError as err:  # deleted meanwhile
+            log.info("endpoint %s: lineage not recorded: %s", change.name, err.message)
 
 
 def record_points(region: str, job: dict[str, Any], points: list[Any]) -> None:
     """A training job's metric datapoints (jobs.metrics.Datapoint) onto its trial component."""
-    if not job.get("ExperimentConfig") or not points:
+    if not points:
         return
     row = resources.get(experiments.COMPONENT, region, experiments.job_component_name("training-job",
                                                                                        job["TrainingJobName"]))

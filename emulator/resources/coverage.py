@@ -33,8 +33,11 @@ AREAS: dict[str, tuple[str, str]] = {
     "processing_jobs": ("Processing jobs", ""),
     "model_packages": ("Model registry", "versioned and unversioned packages, ValidationSpecification run as "
                        "transform jobs; CreateModel with `ModelPackageName`"),
-    "experiments": ("Experiments", "jobs with ExperimentConfig get their own trial component"),
-    "lineage": ("Lineage", ""),
+    "experiments": ("Experiments", "every job gets its own trial component, in the run's trial with ExperimentConfig; "
+                    "`load_run()` inside a job logs to the run"),
+    "lineage": ("Lineage", "QueryLineage (directions, depth, filters, edges, pages); the entities SageMaker creates "
+                "for jobs, model packages and endpoints"),
+    "lineage_groups": ("Lineage groups", "the account's default lineage group"),
     "search": ("Search", "over TrainingJob, Experiment, ExperimentTrial, ExperimentTrialComponent, Endpoint, "
                "ModelPackage, ModelPackageGroup, HyperParameterTuningJob"),
     "pipelines": ("Pipelines", "the definition runs as a DAG of real steps (Training, Processing, Transform, Tuning, "

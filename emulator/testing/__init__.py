@@ -96,12 +96,15 @@ BASE_IMAGE = "sagemaker-emulator-base:py311"
 def build_test_image(name: str, context: Path, base: str = BASE_IMAGE) -> str:
     """docker build a test image (tests/images/<x>) on the offline base image, only when missing.
 
-    The tag is a hash of the build context, so editing a test image's files rebuilds it instead of
-    silently reusing a stale one. Returns the tag.
+    The tag is a hash of the build context (and of `base`'s image id when it is not the base image),
+    so editing a test image's files rebuilds it instead of silently reusing a stale one. Returns the tag.
     """
     import hashlib
 
     digest = hashlib.sha256()
+    if base != BASE_IMAGE:  # an image built on another one (a stand-in) is stale when that one is rebuilt
+        digest.update(subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", base], capture_output=True,
+                                     text=True, check=True).stdout.encode())
     for path in sorted(p for p in Path(context).rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
     tag = f"{name}:{digest.hexdigest()[:12]}"
