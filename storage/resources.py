@@ -85,7 +85,8 @@ def tagged(region: str, arn_prefix: str) -> list[tuple[str, list[dict[str, str]]
     query = (Tag.select(Tag.key, Tag.value, Resource.arn).join(Resource)
              .where((Resource.region == region) & Resource.arn.startswith(arn_prefix))
              .order_by(Resource.arn, Tag.id).tuples())
-    for key, value, arn in query:
+    rows: Iterable[tuple[str, str, str]] = cast(Any, query)
+    for key, value, arn in rows:
         found.setdefault(arn, []).append({"Key": key, "Value": value})
     return list(found.items())
 

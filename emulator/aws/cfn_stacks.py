@@ -338,10 +338,10 @@ def install() -> None:
     from moto.cloudformation.models import Stack
     from moto.cloudformation.parsing import ResourceMap
 
-    ResourceMap.build_resource_diff = _with_dependents(ResourceMap.build_resource_diff)
-    Stack.create_resources = _create_resources(Stack.create_resources)
-    Stack.update = _stack_update(Stack.update)
-    Stack.delete = _delete(Stack.delete)
+    ResourceMap.build_resource_diff = _with_dependents(ResourceMap.build_resource_diff)  # type: ignore[method-assign]
+    Stack.create_resources = _create_resources(Stack.create_resources)  # type: ignore[method-assign]
+    Stack.update = _stack_update(Stack.update)  # type: ignore[method-assign]
+    Stack.delete = _delete(Stack.delete)  # type: ignore[method-assign]
     _installed = True
 
 
