@@ -115,3 +115,51 @@ def test_unsupported_property_fails_the_resource(cfn):
     assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
     reasons = [e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]]
     assert any("Colour" in r for r in reasons)
+
+
+def test_registry_types_tags_in_place_and_tagging_api(cfn, sagemaker_client, sagemaker_emulator):
+    stack, group = unique("stack"), unique("group")
+
+    def template(tier: str) -> str:
+        return json.dumps({"Resources": {"Group": {"Type": "AWS::SageMaker::ModelPackageGroup", "Properties": {
+            "ModelPackageGroupName": group, "ModelPackageGroupDescription": "models",
+            "Tags": [{"Key": "tier", "Value": tier}]}}},
+            "Outputs": {"Arn": {"Value": {"Ref": "Group"}},
+                        "Status": {"Value": {"Fn::GetAtt": ["Group", "ModelPackageGroupStatus"]}}}})
+
+    cfn.create_stack(StackName=stack, TemplateBody=template("gold"))
+    out = _outputs(cfn, stack)
+    described = sagemaker_client.describe_model_package_group(ModelPackageGroupName=group)
+    assert out == {"Arn": described["ModelPackageGroupArn"], "Status": "Completed"}
+    tagging = sagemaker_emulator.client("resourcegroupstaggingapi")
+    found = tagging.get_resources(TagFilters=[{"Key": "aws:cloudformation:stack-name", "Values": [stack]}],
+                                  ResourceTypeFilters=["sagemaker:model-package-group"])["ResourceTagMappingList"]
+    assert [r["ResourceARN"] for r in found] == [out["Arn"]]
+
+    cfn.update_stack(StackName=stack, TemplateBody=template("silver"))  # tags change in place
+    assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    again = sagemaker_client.describe_model_package_group(ModelPackageGroupName=group)
+    assert again["CreationTime"] == described["CreationTime"]
+    tags = {t["Key"]: t["Value"] for t in sagemaker_client.list_tags(ResourceArn=out["Arn"])["Tags"]}
+    assert tags["tier"] == "silver" and tags["aws:cloudformation:logical-id"] == "Group"
+    cfn.delete_stack(StackName=stack)
+    assert not sagemaker_client.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]
+
+
+def test_custom_named_replacement_fails_the_update(cfn, sagemaker_client):
+    stack, model = unique("stack"), unique("named")
+
+    def template(image: str) -> str:
+        return json.dumps({"Resources": {"Model": {"Type": "AWS::SageMaker::Model", "Properties": {
+            "ModelName": model, "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": image}}}}})
+
+    cfn.create_stack(StackName=stack, TemplateBody=template("a:1"))
+    cfn.update_stack(StackName=stack, TemplateBody=template("b:2"))
+    described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    assert described["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    reasons = [e.get("ResourceStatusReason") or "" for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]]
+    assert any("custom-named resource requires replacing" in r for r in reasons)
+    assert sagemaker_client.describe_model(ModelName=model)["PrimaryContainer"]["Image"] == "a:1"
+    assert "a:1" in json.dumps(cfn.get_template(StackName=stack)["TemplateBody"])
+    cfn.delete_stack(StackName=stack)
+    assert not sagemaker_client.list_models(NameContains=model)["Models"]

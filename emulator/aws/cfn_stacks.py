@@ -168,7 +168,7 @@ def _update(original: SageMakerResource, props: dict[str, Any], op: _Operation |
     cfn_changed = {k for k in spec.cfn_only if props.get(k) is not None}
     if not changed and not cfn_changed:
         return original
-    if changed <= spec.updatable and f"Update{spec.noun}" in _operations():
+    if changed <= spec.updatable and (changed <= {"Tags"} or f"Update{spec.noun}" in _operations()):
         return _in_place(original, request, props, changed)
     if original.named and spec.name is not None and request.get(spec.name) == original.request.get(spec.name):
         raise ProvisionFailed(logical, original.cf_resource_type,
@@ -201,7 +201,7 @@ def _in_place(original: SageMakerResource, request: dict[str, Any], props: dict[
     try:
         if changed - {"Tags"}:
             update = f"Update{spec.noun}"
-            body = spec.to_update({**props, **request}) if spec.to_update else dict(request)
+            body = spec.to_update({**original.attrs, **props, **request}) if spec.to_update else dict(request)
             members = _input_members(update)
             body = {k: v for k, v in {**body, **key}.items() if k in members}
             _call(update, body, original.region)

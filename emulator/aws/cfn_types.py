@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Attrs = dict[str, Any]
@@ -30,10 +30,9 @@ class CfnType:
     key: Callable[[Attrs], dict[str, Any]] | None = None   # Describe/Delete request from the attributes
     updatable: frozenset[str] = frozenset()                # properties Update<noun> changes in place
     to_request: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # CFN properties -> Create request
-    to_update: Callable[[dict[str, Any]], dict[str, Any]] | None = None   # ... -> Update request
+    to_update: Callable[[dict[str, Any]], dict[str, Any]] | None = None   # attributes + properties -> Update
     cfn_only: frozenset[str] = frozenset()  # properties that only Update (or nothing) takes
     generate_name: bool = True     # CloudFormation makes a name when the template gives none
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def request_key(self, attrs: Attrs) -> dict[str, Any]:
         if self.key is not None:
@@ -48,7 +47,9 @@ def _pipeline_request(props: dict[str, Any]) -> dict[str, Any]:
     `PipelineDefinitionS3Location {Bucket, ObjectKey, VersionId}`."""
     out = {k: v for k, v in props.items() if k != "PipelineDefinition"}
     definition = props.get("PipelineDefinition") or {}
-    if "PipelineDefinitionBody" in definition:
+    if isinstance(definition, str):  # already the API's form (an update re-mapping a request)
+        out["PipelineDefinition"] = definition
+    elif "PipelineDefinitionBody" in definition:
         out["PipelineDefinition"] = definition["PipelineDefinitionBody"]
     elif "PipelineDefinitionS3Location" in definition:
         loc = definition["PipelineDefinitionS3Location"]
@@ -69,10 +70,6 @@ def _endpoint_update(props: dict[str, Any]) -> dict[str, Any]:
     keep = ("EndpointName", "EndpointConfigName", "DeploymentConfig", "RetainAllVariantProperties",
             "ExcludeRetainedVariantProperties", "RetainDeploymentConfig")
     return {k: props[k] for k in keep if k in props}
-
-
-def _model_package_group_update(props: dict[str, Any]) -> dict[str, Any]:
-    return {"ModelPackageGroupName": props["ModelPackageGroupName"]}
 
 
 _DOMAIN_KEY = _last("DomainArn")
@@ -98,15 +95,15 @@ TYPES: dict[str, CfnType] = {
     "AWS::SageMaker::CodeRepository": CfnType(
         "CodeRepository", "CodeRepositoryName", "CodeRepositoryArn", updatable=frozenset({"GitConfig", "Tags"})),
     "AWS::SageMaker::ModelPackageGroup": CfnType(
-        "ModelPackageGroup", "ModelPackageGroupName", "ModelPackageGroupArn", updatable=frozenset({"Tags"}),
-        to_update=_model_package_group_update),
+        "ModelPackageGroup", "ModelPackageGroupName", "ModelPackageGroupArn", updatable=frozenset({"Tags"})),
     "AWS::SageMaker::ModelPackage": CfnType(
         "ModelPackage", None, "ModelPackageArn", key=lambda a: {"ModelPackageName": a["ModelPackageArn"]},
         updatable=frozenset({"ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties",
                              "AdditionalInferenceSpecifications", "ModelCard", "SourceUri", "Tags"}),
-        to_update=lambda p: {k: v for k, v in p.items() if k in (
+        to_update=lambda p: {**{k: v for k, v in p.items() if k in (
             "ModelPackageArn", "ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties",
-            "AdditionalInferenceSpecificationsToAdd", "ModelCard", "SourceUri")},
+            "ModelCard", "SourceUri")}, **({"AdditionalInferenceSpecificationsToAdd": p[
+                "AdditionalInferenceSpecifications"]} if p.get("AdditionalInferenceSpecifications") else {})},
         generate_name=False),
     "AWS::SageMaker::Pipeline": CfnType(
         "Pipeline", "PipelineName", "PipelineName",
