@@ -80,8 +80,10 @@ def test_stack_deploys_updates_and_deletes_a_real_endpoint(cfn, sagemaker_client
 
     new_config = endpoint["EndpointConfigName"]
     model = sagemaker_client.describe_endpoint_config(EndpointConfigName=new_config)["ProductionVariants"][0]
+    stack_id = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackId"]
     cfn.delete_stack(StackName=stack)
     cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
     assert not sagemaker_client.list_endpoints(NameContains=name)["Endpoints"]
     assert not sagemaker_client.list_endpoint_configs(NameContains=new_config)["EndpointConfigs"]
     assert not sagemaker_client.list_models(NameContains=model["ModelName"])["Models"]
@@ -96,10 +98,12 @@ def test_failed_create_rolls_back(cfn, sagemaker_client):
             "ModelName": marker, "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": "my-serve:latest"}}},
         "Config": {"Type": "AWS::SageMaker::EndpointConfig", "DependsOn": "Model", "Properties": {
             "ProductionVariants": [{"VariantName": "A", "ModelName": unique("no-such-model"),
-                                    "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}]}}}}
+                                    "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}]}}},
+        "Outputs": {"ModelArn": {"Value": {"Ref": "Model"}}}}
     cfn.create_stack(StackName=stack, TemplateBody=json.dumps(template))
     described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-    assert described["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert described["StackStatus"] == "ROLLBACK_COMPLETE" and not described.get("Outputs")
+    assert cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"] == []
     events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
     failed = [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]
     assert [e["LogicalResourceId"] for e in failed] == ["Config"]

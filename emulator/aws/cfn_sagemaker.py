@@ -177,7 +177,10 @@ class SageMakerResource:
             resource.refresh()
             resource._wait(spec)
         except ProvisionFailed:
-            resource.delete("", region)  # CloudFormation's handler leaves nothing half-made behind
+            try:
+                resource.delete("", region)  # CloudFormation's handler leaves nothing half-made behind
+            except ProvisionFailed as exc:
+                log.warning("could not delete the failed %s: %s", resource.physical_resource_id, exc)
             raise
         return resource
 

@@ -123,6 +123,17 @@ def _delete_ours(stack: Any, resource_map: Any, reason_status: str = "DELETE_COM
         _event(stack, logical, resource.physical_resource_id, resource.cf_resource_type, reason_status)
 
 
+def _forget_resources(stack: Any) -> None:
+    """A rolled-back or deleted stack has no resources and outputs left: moto's maps are lazy, so reading
+    them (DescribeStacks' outputs, ListStackResources) would otherwise create the resources again."""
+    from moto.cloudformation.parsing import OutputMap
+
+    stack.resource_map._resource_json_map = {}
+    stack.resource_map._parsed_resources = {k: v for k, v in stack.resource_map._parsed_resources.items()
+                                            if not hasattr(v, "logical_resource_id")}
+    stack.output_map = OutputMap(stack.resource_map, {}, stack.stack_id)
+
+
 def _rollback_create(stack: Any, failure: ProvisionFailed) -> None:
     _event(stack, failure.logical_id, failure.physical_id, failure.resource_type, "CREATE_FAILED", failure.reason)
     reason = f"The following resource(s) failed to create: [{failure.logical_id}]. Rollback requested by user."
@@ -134,6 +145,7 @@ def _rollback_create(stack: Any, failure: ProvisionFailed) -> None:
         log.warning("stack %s: rollback incomplete: %s", stack.name, exc)
         _set_status(stack, "ROLLBACK_FAILED", f"{reason} Rollback failed: {exc}")
         return
+    _forget_resources(stack)
     _set_status(stack, "ROLLBACK_COMPLETE", reason)
 
 
@@ -323,6 +335,7 @@ def _delete(original: Any) -> Any:
             _set_status(self, "DELETE_FAILED", f"The following resource(s) failed to delete: [{failure.logical_id}].")
             return
         original(self)
+        _forget_resources(self)
 
     return delete
 
