@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
 from .helpers import ROLE, containers_with, model_tar, unique
 
@@ -167,3 +168,33 @@ def test_custom_named_replacement_fails_the_update(cfn, sagemaker_client):
     assert "a:1" in json.dumps(cfn.get_template(StackName=stack)["TemplateBody"])
     cfn.delete_stack(StackName=stack)
     assert not sagemaker_client.list_models(NameContains=model)["Models"]
+
+
+def test_yaml_short_forms_and_unknown_attribute(cfn, sagemaker_client):
+    stack, prefix = unique("stack"), unique("yaml")
+    template = f"""
+Parameters:
+  Image: {{Type: String, Default: "my-serve:latest"}}
+Resources:
+  Model:
+    Type: AWS::SageMaker::Model
+    Properties:
+      ModelName: !Sub "{prefix}-${{AWS::Region}}"
+      ExecutionRoleArn: {ROLE}
+      PrimaryContainer: {{Image: !Ref Image}}
+Outputs:
+  Name: {{Value: !GetAtt Model.ModelName}}
+  Arn: {{Value: !Ref Model}}
+"""
+    cfn.create_stack(StackName=stack, TemplateBody=template)
+    out = _outputs(cfn, stack)
+    assert out["Name"] == f"{prefix}-us-east-1"
+    assert out["Arn"] == sagemaker_client.describe_model(ModelName=out["Name"])["ModelArn"]
+    cfn.delete_stack(StackName=stack)
+    assert not sagemaker_client.list_models(NameContains=prefix)["Models"]
+
+    bad = template.replace("!GetAtt Model.ModelName", "!GetAtt Model.Colour")
+    with pytest.raises(ClientError) as exc:
+        cfn.create_stack(StackName=unique("stack"), TemplateBody=bad)
+    assert "Colour" in str(exc.value)
+    assert not sagemaker_client.list_models(NameContains=prefix)["Models"]

@@ -105,9 +105,23 @@ class SageMakerResource:
     def cloudformation_type() -> str:
         return "AWS::SageMaker::*"
 
+    resource_type = ""  # set on the per-type subclasses install() registers
+
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return True  # the attributes are Describe's members, known only once created
+        """What GetAtt may name: a member of the type's Create request or answer or of its Describe (botocore's
+        shapes); moto checks the template's Outputs with this before creating anything."""
+        spec = TYPES.get(cls.resource_type)
+        if spec is None:
+            return True
+        model = services().sagemaker.model
+        known: set[str] = set()
+        for op in (f"Create{spec.noun}", f"Describe{spec.noun}"):
+            if op in model.operation_names:
+                operation = model.operation_model(op)
+                for shape in (operation.input_shape, operation.output_shape):
+                    known |= set(shape.members) if shape is not None else set()
+        return attr in known
 
     def is_created(self) -> bool:
         return True
@@ -124,8 +138,9 @@ class SageMakerResource:
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict[str, Any],
                                         account_id: str, region_name: str, **kwargs: Any) -> SageMakerResource:
         resource_type, logical_id = kwargs["ResourceType"], kwargs["LogicalId"]
-        return cls.provision(resource_type, logical_id, region_name, cloudformation_json.get("Properties") or {},
-                             stack_tags(kwargs.get("StackId", ""), logical_id))
+        return SageMakerResource.provision(resource_type, logical_id, region_name,
+                                           cloudformation_json.get("Properties") or {},
+                                           stack_tags(kwargs.get("StackId", ""), logical_id))
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: SageMakerResource, new_resource_name: str,
@@ -256,8 +271,9 @@ def install(services_: Services) -> None:
     from moto.cloudformation import parsing
 
     model_map: dict[str, Any] = parsing.get_model_map()  # lru-cached: the dict moto consults
-    for resource_type in TYPES:
-        model_map[resource_type] = SageMakerResource
+    for resource_type, spec in TYPES.items():
+        model_map[resource_type] = type(f"SageMaker{spec.noun}Resource", (SageMakerResource,),
+                                        {"resource_type": resource_type})
     from sagemaker_emulator.aws import cfn_stacks
 
     cfn_stacks.install()
