@@ -7,7 +7,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import ROLE, containers_with, model_tar, unique
+from sagemaker_emulator.testing import EmulatorServer
+
+from .helpers import ROLE, containers_with, managed_containers, model_tar, unique
 
 
 def _template(image: str, model_data: str, instances: int, tag: str = "a") -> str:
@@ -198,3 +200,20 @@ Outputs:
         cfn.create_stack(StackName=unique("stack"), TemplateBody=bad)
     assert "Colour" in str(exc.value)
     assert not sagemaker_client.list_models(NameContains=prefix)["Models"]
+
+
+def test_endpoint_that_fails_rolls_the_stack_back(serving_image):
+    with EmulatorServer(env={"SAGEMAKER_EMULATOR_HEALTH_CHECK_TIMEOUT_SECONDS": "3"}) as server:
+        cfn, sm = server.client("cloudformation"), server.client("sagemaker")
+        template = json.loads(_template(serving_image, "", 1))
+        del template["Resources"]["Model"]["Properties"]["PrimaryContainer"]["ModelDataUrl"]
+        template["Resources"]["Model"]["Properties"]["PrimaryContainer"]["Environment"]["NEVER_HEALTHY"] = "1"
+        cfn.create_stack(StackName="sick", TemplateBody=json.dumps(template))
+        assert cfn.describe_stacks(StackName="sick")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+        failed = [e for e in cfn.describe_stack_events(StackName="sick")["StackEvents"]
+                  if e["ResourceStatus"] == "CREATE_FAILED"]
+        assert [e["LogicalResourceId"] for e in failed] == ["Endpoint"]
+        assert "did not pass the ping health check within 3 seconds" in failed[0]["ResourceStatusReason"]
+        assert sm.list_endpoints()["Endpoints"] == [] and sm.list_endpoint_configs()["EndpointConfigs"] == []
+        assert sm.list_models()["Models"] == []
+        assert managed_containers(server) == []
