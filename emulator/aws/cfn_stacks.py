@@ -109,7 +109,7 @@ def _set_status(stack: Any, status: str, reason: str | None = None) -> None:
     stack._add_stack_event(status, resource_status_reason=reason)
 
 
-def _delete_ours(stack: Any, resource_map: Any, reason_status: str = "DELETE_COMPLETE") -> None:
+def _delete_ours(stack: Any, resource_map: Any) -> None:
     """Delete this stack's SageMaker resources, dependents first; moto deletes the rest after."""
     template = resource_map._resource_json_map
     ours = _ours(resource_map)
@@ -120,7 +120,7 @@ def _delete_ours(stack: Any, resource_map: Any, reason_status: str = "DELETE_COM
         resource = ours[logical]
         resource.delete("", resource.region)
         resource_map._parsed_resources.pop(logical, None)
-        _event(stack, logical, resource.physical_resource_id, resource.cf_resource_type, reason_status)
+        _event(stack, logical, resource.physical_resource_id, resource.cf_resource_type, "DELETE_COMPLETE")
 
 
 def _forget_resources(stack: Any) -> None:
