@@ -75,7 +75,12 @@ class Services:
             refused=reason)
         self.logs = JsonService("logs", collect_handlers(service_model("logs"), _logs_handlers()),
                                 self.request_context)
-        self.json_services = [self.sagemaker, self.logs]
+        from sagemaker_emulator.handlers import resource_tagging
+
+        # only its tag listing and tagging operations; the rest of the API is moto's (server/app.py)
+        self.tagging = JsonService("resourcegroupstaggingapi", collect_handlers(
+            service_model("resourcegroupstaggingapi"), [resource_tagging]), self.request_context)
+        self.json_services = [self.sagemaker, self.logs, self.tagging]
         from sagemaker_emulator.handlers import runtime as runtime_handlers
 
         self.sagemaker_runtime = RestService("sagemaker-runtime", collect_handlers(

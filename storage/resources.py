@@ -95,6 +95,19 @@ def tags_of_many(ids: Iterable[int]) -> dict[int, list[dict[str, str]]]:
     return out
 
 
+def tagged(region: str, arn_prefix: str) -> list[tuple[str, list[dict[str, str]]]]:
+    """(ARN, tags) of every resource of `region` with at least one tag and an ARN under `arn_prefix`,
+    by ARN: the Resource Groups Tagging API's view of our store (one query)."""
+    found: dict[str, list[dict[str, str]]] = {}
+    query = (Tag.select(Tag.key, Tag.value, Resource.arn).join(Resource)
+             .where((Resource.region == region) & Resource.arn.startswith(arn_prefix))
+             .order_by(Resource.arn, Tag.id).tuples())
+    rows: Iterable[tuple[str, str, str]] = cast(Any, query)
+    for key, value, arn in rows:
+        found.setdefault(arn, []).append({"Key": key, "Value": value})
+    return list(found.items())
+
+
 def remove_tags(row: Resource, keys: Iterable[str]) -> None:
     Tag.delete().where((Tag.resource == row) & (Tag.key.in_(list(keys)))).execute()
 

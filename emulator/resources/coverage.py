@@ -54,6 +54,13 @@ OTHER_ROWS = [
      "DeleteObjects), ListObjects v1/v2 and versions, multipart uploads, versioning, tagging, ACLs, presigned URLs and "
      "POST uploads; bucket configuration (policy, CORS, lifecycle, encryption, notifications, ...) through moto, "
      "journaled in the data dir"),
+    ("CloudFormation", "moto's stacks", "`AWS::SageMaker::*` resources (Model, EndpointConfig, Endpoint, "
+     "NotebookInstance, ModelPackageGroup, ModelPackage, Pipeline, FeatureGroup, Domain, UserProfile, App, Project, "
+     "Workteam, Image, ImageVersion, ModelCard, MonitoringSchedule, ...) are created, updated and deleted in the "
+     "emulator's store through its own operations, so a stack's endpoint really deploys; Ref/GetAtt as AWS documents "
+     "them, rollback on a failed create, reverse-order deletes (docs/decisions.md)"),
+    ("Resource Groups Tagging API", "GetResources, GetTagKeys, GetTagValues, TagResources, UntagResources",
+     "over the emulator's SageMaker resources and moto's other services together; the rest of the API is moto's"),
     ("Everything else AWS", "served by moto on the same port", "STS, IAM, ECR, CloudWatch metrics, ...; IAM "
      "SimulatePrincipalPolicy, which moto lacks, answers `allowed`"),
 ]

@@ -9,7 +9,10 @@
                                                       function runs in a container; aws/lambda_runtime)
 * `/FeatureGroup/<name>`, `POST /BatchGetRecord` signed for `sagemaker` -> our featurestore-runtime
 * Athena queries on a feature group's table            -> run locally (feature_store/athena.py)
-* anything else (STS, IAM, ...)                      -> moto, in-process
+* `X-Amz-Target: ResourceGroupsTaggingAPI_20170126.*` -> ours for GetResources/GetTagKeys/GetTagValues/
+                                                      Tag/UntagResources (merging moto's), else moto
+* anything else (STS, IAM, CloudFormation, ...)      -> moto, in-process (moto's CloudFormation provisions
+                                                      AWS::SageMaker::* through aws/cfn_sagemaker)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_input_stream
 
+from sagemaker_emulator.aws import cfn_sagemaker
 from sagemaker_emulator.aws.moto_backend import moto_wsgi_app
 from sagemaker_emulator.aws.s3 import owns as s3_owns
 from sagemaker_emulator.aws.s3 import s3_app
@@ -185,6 +189,7 @@ class EmulatorApp:
         self.lambda_invoke = _runtime_app(services, services.lambda_invoke)
         self.featurestore = _runtime_app(services, services.featurestore_runtime)
         self.moto = moto_wsgi_app()
+        cfn_sagemaker.install(services)
         self.s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
@@ -218,7 +223,9 @@ class EmulatorApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.lower().startswith(self.prefixes):
-            return self.api(environ, start_response)
+            tagging = self.services.tagging
+            if not tagging.owns(target) or tagging.operation_for(target) in tagging.handlers:
+                return self.api(environ, start_response)
         if target in ATHENA_TARGETS:
             return self._athena(environ, start_response)
         path = environ.get("PATH_INFO", "")
