@@ -141,7 +141,7 @@ def bench_object(work: Path, size: int, runs: int) -> dict:
 def populate(data_dir: Path, keys: int) -> None:
     from sagemaker_emulator.aws.s3.store import S3Store
 
-    store = S3Store(data_dir / "s3", durable=False)
+    store = S3Store(data_dir / "s3")
     store.create_bucket("listing", "us-east-1", {})
     for index in range(keys):
         temp = store.temp_path()

@@ -172,7 +172,7 @@ class EmulatorApp:
         self.runtime = _runtime_app(services)
         self.metrics = _runtime_app(services, services.sagemaker_metrics)
         self.moto = moto_wsgi_app()
-        self.s3 = s3_app(services, self.moto, new_request_id)
+        self.s3 = services.embedded_s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
         self.prefixes = tuple(s.prefix.lower() for s in services.json_services)
