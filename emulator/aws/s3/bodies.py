@@ -155,7 +155,7 @@ class _Digester:
     whatever the body's size.
     """
 
-    QUEUED = 6
+    QUEUED = 3  # per hash thread; the ring of a request is QUEUED + 2 MiB (ten parallel parts: 50 MB)
 
     def __init__(self, hasher: Any) -> None:
         import queue
