@@ -205,6 +205,7 @@ class _Writeback:
         if cls._call is None:
             import ctypes
 
+            call: Any = False
             try:
                 call = ctypes.CDLL(None, use_errno=True).sync_file_range
                 call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
