@@ -227,7 +227,7 @@ def bench_listing(work: Path, keys: int, pages: int) -> dict:
         assert listed == keys
     return {"keys": keys, "pages": pages, "page_p50_ms_boto3": round(statistics.median(boto_ms), 2),
             "page_p50_ms_http": round(statistics.median(http_ms), 2),
-            "full_listing_seconds": round(full, 2)}
+            "full_listing_seconds": round(full, 2), "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
