@@ -78,6 +78,7 @@ def test_staging_reads_our_own_s3_in_process(tmp_path: Path) -> None:
         body = os.urandom((3 << 20) + 7)
         s3.put_object(Bucket="channel", Key="train/big.bin", Body=body)
         s3.put_object(Bucket="channel", Key="train/empty.bin", Body=b"")
+        s3.put_object(Bucket="channel", Key="train/a b%20?#ü+.bin", Body=b"odd key")
         s3.put_object(Bucket="channel", Key="cold/archived.bin", Body=b"frozen", StorageClass="GLACIER")
         store = JobData(server.services, server.region).store
         gets: list[str] = []
@@ -90,7 +91,9 @@ def test_staging_reads_our_own_s3_in_process(tmp_path: Path) -> None:
         assert (target / "big.bin").read_bytes() == body
         assert store.get_file("s3://channel/train/empty.bin", target / "empty.bin") == 0
         assert (target / "empty.bin").read_bytes() == b""
-        assert gets == []  # neither went over HTTP
+        assert store.get_file("s3://channel/train/a b%20?#ü+.bin", target / "odd.bin") == 7
+        assert (target / "odd.bin").read_bytes() == b"odd key"
+        assert gets == []  # none went over HTTP
 
         with open(tmp_path / "sink", "wb") as sink:  # what GetObject would refuse, the fast path leaves to HTTP
             assert embedded.copy_object_to("channel", "train/missing", sink.fileno(), server.region) is None
@@ -100,4 +103,4 @@ def test_staging_reads_our_own_s3_in_process(tmp_path: Path) -> None:
         with pytest.raises(StagingError, match="cold/archived.bin"):
             store.get_file("s3://channel/cold/archived.bin", target / "archived.bin")
         assert gets == ["/cold/archived.bin"]  # the key (the bucket is the host or prefix)
-        assert sorted(p.name for p in target.iterdir()) == ["big.bin", "empty.bin"]  # no temp file left
+        assert sorted(p.name for p in target.iterdir()) == ["big.bin", "empty.bin", "odd.bin"]  # no temp file left
