@@ -24,7 +24,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench.invoke_latency": ([], ["--requests", "400", "--runs", "1"]),
     "bench.transform_throughput": (["--runs", "5"], ["--lines", "20000", "--runs", "2"]),
     "bench.standin_images": (["--runs", "3"], ["--no-build", "--runs", "1"]),
-    "bench.s3_throughput": (["--runs", "2"], ["--size-mib", "256", "--keys", "20000", "--pages", "20", "--runs", "1"]),
+    "bench.s3_throughput": (["--runs", "3"], ["--size-mib", "256", "--keys", "20000", "--pages", "20", "--runs", "1"]),
+    "bench.staging_throughput": (["--runs", "3"], ["--size-mib", "256", "--runs", "1"]),
     "bench.search_latency": (["--runs", "3"], ["--components", "1000", "--calls", "10", "--runs", "1"]),
     "bench.tuning": (["--runs", "2"], ["--runs", "1"]),
     "bench.feature_store": (["--runs", "3"], ["--seconds", "2", "--records", "200", "--runs", "1"]),
@@ -76,17 +77,23 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             out[f"{image} first build s / size MB"] = figures
     s3 = results.get("bench.s3_throughput")
     if s3:
-        for op in ("put", "get"):
+        for op in ("put", "put_raw_http", "upload_file", "put_fsync_mode", "get", "get_to_file", "download_file"):
             ratio = s3[f"{op}_ratio_vs_cp"]
-            out[f"S3 {op.upper()} {s3['size_bytes'] >> 20} MiB throughput vs cp"] = {
+            out[f"S3 {op} {s3['size_bytes'] >> 20} MiB throughput vs cp"] = {
                 "ratio": ratio, "MBps": s3[f"{op}_MBps"], "cp_MBps": s3["cp_MBps"], "target": ">= 0.5",
-                "met": ratio >= 0.5}
+                "met": ratio >= 0.5, "load_average_1m": s3["load_average_1m"][op]}
         out["S3 server RSS growth MB during PUT+GET"] = {"growth": s3["rss_growth_MB"], "target": "< 100",
                                                          "met": s3["rss_growth_MB"] < 100}
         listing = s3["list_objects_v2"]
         out[f"ListObjectsV2 1000-key page p50 ms ({listing['keys']} keys)"] = {
             "http": listing["page_p50_ms_http"], "boto3": listing["page_p50_ms_boto3"], "target": "< 50 (http)",
             "met": listing["page_p50_ms_http"] < 50}
+    staging = results.get("bench.staging_throughput")
+    if staging:
+        out[f"File-mode staging of a {staging['channel_bytes'] >> 20} MiB channel: time vs cp"] = {
+            "ratio": staging["staging_time_vs_cp"], "seconds": staging["staging_seconds"],
+            "cp_seconds": staging["cp_seconds"], "target": "<= 2", "met": staging["staging_time_vs_cp"] <= 2,
+            "load_average_1m": staging["load_average_1m"]["staging"]}
     search = results.get("bench.search_latency")
     if search:
         out[f"Search p50 ms ({search['components']} trial components, two filters)"] = {

@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="cap container CPU/memory at the instance type's size")
     run.add_argument("--s3-endpoint-url", default=defaults.s3_endpoint_url,
                      help="S3-compatible endpoint for job data (default: the embedded S3)")
+    run.add_argument("--s3-fsync", action="store_true", default=defaults.s3_fsync,
+                     help="fsync every S3 object before acknowledging it: survives a power cut, at disk speed "
+                          "(default: survives a crash of the emulator; env SAGEMAKER_EMULATOR_S3_FSYNC)")
     run.add_argument("--require-signature", nargs="?", type=parse_credentials, const=parse_credentials("1"),
                      default=None, metavar="KEY:SECRET[,...]",
                      help="refuse requests without a valid SigV4 signature (bare flag: testing:testing; "
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                     account_id=args.account_id, region=args.region,
                     image_map=load_image_map(args.image_map) if args.image_map else defaults.image_map,
                     pull_images=args.pull_images, stop_grace_seconds=args.stop_grace_seconds,
-                    limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url,
+                    limit_resources=args.limit_resources, s3_endpoint_url=args.s3_endpoint_url, s3_fsync=args.s3_fsync,
                     require_signature=defaults.require_signature if args.require_signature is None
                     else args.require_signature, docker_host=args.docker_host or "", workspace=args.workspace or "",
                     execution=args.execution, canned_reply=args.canned_reply)

@@ -59,6 +59,9 @@ class Config:
     # Which S3 serves this port: "disk" (ours, durable: emulator/aws/s3, under <data dir>/s3) or "moto"
     # (moto's in-memory S3, emptied by every restart).
     s3_backend: str = field(default_factory=lambda: _env("S3_BACKEND", "disk"))
+    # fsync every S3 body and commit before answering (survives a power cut); off, an acknowledged
+    # object survives a crash or kill -9 of the emulator, which is what the kernel's copy guarantees.
+    s3_fsync: bool = field(default_factory=lambda: _flag("S3_FSYNC", False))
     # S3 endpoint the emulator reads inputs from and writes outputs to; default: its own (moto's).
     s3_endpoint_url: str | None = field(default_factory=lambda: _env("S3_ENDPOINT_URL", "") or None)
     # Our own URL once the server is bound (set by the CLI).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from sagemaker_emulator.storage.database import open_database
 
@@ -67,6 +68,9 @@ class Services:
         # moto reads the account id from the environment on every request.
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.db = open_database(config.data_dir)
+        # Our own S3 (aws/s3.S3App) once the WSGI app has made it (server/app.py), else None: job staging
+        # reads its objects in-process through it.
+        self.embedded_s3: Any = None
         self.events = EventBus()
         from .resources.refused import reason
 

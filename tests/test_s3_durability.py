@@ -19,9 +19,10 @@ def s3_files(data_dir: Path, folder: str) -> list[Path]:
     return [p for p in (data_dir / "s3" / folder).rglob("*") if p.is_file()]
 
 
-def test_kill_after_put_object_keeps_the_bytes(tmp_path):
+@pytest.mark.parametrize("args", [[], ["--s3-fsync"]], ids=["default", "fsync-mode"])
+def test_kill_after_put_object_keeps_the_bytes(tmp_path, args):
     body = os.urandom(24 << 20)
-    with EmulatorServer(data_dir=tmp_path) as server:
+    with EmulatorServer(data_dir=tmp_path, extra_args=args) as server:
         s3 = server.client("s3")
         s3.create_bucket(Bucket="durable")
         etag = s3.put_object(Bucket="durable", Key="model.tar.gz", Body=body)["ETag"]
@@ -32,9 +33,10 @@ def test_kill_after_put_object_keeps_the_bytes(tmp_path):
         assert got["Body"].read() == body
 
 
-def test_kill_after_complete_multipart_upload_keeps_the_bytes(tmp_path):
+@pytest.mark.parametrize("args", [[], ["--s3-fsync"]], ids=["default", "fsync-mode"])
+def test_kill_after_complete_multipart_upload_keeps_the_bytes(tmp_path, args):
     parts = [os.urandom(5 << 20), os.urandom(5 << 20), os.urandom(123)]
-    with EmulatorServer(data_dir=tmp_path) as server:
+    with EmulatorServer(data_dir=tmp_path, extra_args=args) as server:
         s3 = server.client("s3")
         s3.create_bucket(Bucket="durable")
         upload = s3.create_multipart_upload(Bucket="durable", Key="joined")["UploadId"]

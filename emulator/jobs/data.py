@@ -46,7 +46,14 @@ class JobData:
     def store(self) -> ObjectStore:
         if self._s3 is None:
             self._s3 = s3_client(self.services, self.region)
-        return ObjectStore(self._s3)
+        embedded = getattr(self.services, "embedded_s3", None)
+        if embedded is None or self.services.config.s3_endpoint_url:
+            return ObjectStore(self._s3)
+        region = self.region
+
+        def local_copy(bucket: str, key: str, fd: int) -> int | None:
+            return embedded.copy_object_to(bucket, key, fd, region)
+        return ObjectStore(self._s3, local_copy=local_copy)
 
     def stage_channel(self, channel: dict[str, Any], mode: str, data_dir: Path, host_index: int, host_count: int,
                       stop: threading.Event) -> PipeFeeder | None:

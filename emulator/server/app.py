@@ -190,7 +190,7 @@ class EmulatorApp:
         self.featurestore = _runtime_app(services, services.featurestore_runtime)
         self.moto = moto_wsgi_app()
         cfn_sagemaker.install(services)
-        self.s3 = s3_app(services, self.moto, new_request_id)
+        self.s3 = services.embedded_s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
         self.prefixes = tuple(s.prefix.lower() for s in services.json_services)

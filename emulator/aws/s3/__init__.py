@@ -23,4 +23,5 @@ def s3_app(services: Any, moto: Callable, new_request_id: Callable[[], str]) -> 
         raise ValueError(f"s3_backend must be 'disk' or 'moto', not {config.s3_backend!r}")
     from .store import S3Store
 
-    return S3App(S3Store(config.data_dir / "s3"), moto, config.account_id, config.region, new_request_id)
+    store = S3Store(config.data_dir / "s3", fsync=config.s3_fsync)
+    return S3App(store, moto, config.account_id, config.region, new_request_id)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
@@ -182,6 +182,32 @@ class S3App:
             _Route("POST", (), form_upload.post_object,
                    when=lambda req: (req.header("Content-Type") or "").startswith("multipart/form-data")),
         )
+
+    def copy_object_to(self, bucket: str, key: str, out_fd: int, region: str) -> int | None:
+        """GetObject of `bucket`/`key` answered in this process, its bytes copied by the kernel
+        (copy_file_range) to `out_fd`: how a job's File-mode channel is staged from our own S3. The
+        request goes through the same routing and checks as one on the wire (signed, as the job's
+        client signs it), only without three copies of every byte through a socket. None when the
+        answer is not a 200 with a file behind it: the caller then asks over HTTP, and gets the error."""
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/{bucket}/{key}", "QUERY_STRING": "",
+                   "RAW_URI": f"/{quote(bucket)}/{quote(key, safe='/~')}", "HTTP_HOST": "localhost",
+                   "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=emulator/20000101/{region}/s3/aws4_request, "
+                                         "SignedHeaders=host, Signature=0", "wsgi.input": io.BytesIO()}
+        status: list[str] = []
+        body = self(environ, lambda line, headers, exc_info=None: status.append(line))
+        try:
+            if not status or not status[0].startswith("200 "):
+                return None
+            file_range = getattr(body, "file_range", None)
+            if file_range is None:
+                return 0 if isinstance(body, list) and body == [b""] else None
+            handle, offset, count = file_range
+            objects.copy_range(handle.fileno(), out_fd, offset, count)
+            return count
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
 
     def reset(self) -> None:
         self.store.reset()

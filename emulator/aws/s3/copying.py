@@ -100,7 +100,8 @@ def copy_object(req: S3Request) -> S3Response:
     hasher = new_checksum(algorithm) if algorithm else None
     temp = req.store.temp_path()
     try:
-        copy_file(req.store.path(source.file), temp, hashers=tuple(h for h in (md5, hasher) if h is not None))
+        copy_file(req.store.path(source.file), temp, hashers=tuple(h for h in (md5, hasher) if h is not None),
+                  fsync=req.store.fsync)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

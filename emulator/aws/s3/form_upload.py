@@ -68,7 +68,7 @@ def post_object(req: S3Request) -> S3Response:
         check_key(key)
         out = handle[0]
         out.flush()
-        os.fsync(out.fileno())
+        req.store.sync(out.fileno())
         out.seek(0)
         md5, size = hashlib.md5(), 0
         while data := out.read(1 << 20):

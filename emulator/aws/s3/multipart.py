@@ -1,7 +1,8 @@
 """Multipart uploads: parts are files of their own until CompleteMultipartUpload joins them.
 
-The join copies the parts in the kernel (copy_file_range) into one new body, fsync'ed and renamed
-into place before the object row is committed; the upload and its part files go only after that.
+The join copies the parts in the kernel (copy_file_range) into one new body, renamed into place
+(fsync'ed first in the store's fsync mode) before the object row is committed; the upload and its
+part files go only after that.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def upload_part(req: S3Request) -> S3Response:
     algorithm, expected = requested_checksum(req.headers)
     wanted = upload.meta.get("checksum_algorithm")
     received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm or wanted,
-                       expected=expected)
+                       expected=expected, fsync=req.store.fsync)
     if wanted and wanted not in received.checksums:  # the SDK checksummed the part with its default algorithm
         value = checksum_of_file(received.path, wanted)
         if value:
@@ -110,7 +111,8 @@ def upload_part_copy(req: S3Request) -> S3Response:
     hasher = new_checksum(algorithm) if algorithm else None
     temp = req.store.temp_path()
     try:
-        copy_file(req.store.path(source.file), temp, start, length, tuple(h for h in (md5, hasher) if h is not None))
+        copy_file(req.store.path(source.file), temp, start, length, tuple(h for h in (md5, hasher) if h is not None),
+                  fsync=req.store.fsync)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -214,7 +216,7 @@ def complete_upload(req: S3Request) -> S3Response:
             for part in chosen:
                 with open(req.store.path(part.file), "rb") as src:
                     copy_range(src.fileno(), out.fileno(), 0, part.size)
-            os.fsync(out.fileno())
+            req.store.sync(out.fileno())
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

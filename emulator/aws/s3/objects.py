@@ -192,7 +192,8 @@ def put_object(req: S3Request) -> S3Response:
     meta = new_object_meta(req, bucket)
     check_write_conditions(req)
     algorithm, expected = requested_checksum(req.headers)
-    received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm, expected=expected)
+    received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm, expected=expected,
+                       fsync=req.store.fsync)
     if received.checksums:
         meta["checksums"] = received.checksums
         meta["checksum_type"] = "FULL_OBJECT"
@@ -531,10 +532,11 @@ def copy_range(src: int, dst: int, offset: int, length: int, hashers: tuple[Any,
 
 
 def copy_file(source: Any, target: Any, start: int = 0, length: int | None = None,
-              hashers: tuple[Any, ...] = ()) -> None:
-    """Copy a file or a range of it into a new file, fsync'ed."""
+              hashers: tuple[Any, ...] = (), fsync: bool = False) -> None:
+    """Copy a file or a range of it into a new file (fsync'ed if asked)."""
     with open(source, "rb") as src, open(target, "wb") as dst:
         if length is None:
             length = os.fstat(src.fileno()).st_size - start
         copy_range(src.fileno(), dst.fileno(), start, length, hashers)
-        os.fsync(dst.fileno())
+        if fsync:
+            os.fsync(dst.fileno())

@@ -5,10 +5,13 @@
     <data dir>/s3/parts/<upload>/N  the parts of a multipart upload in progress
     <data dir>/s3/tmp/<id>          bodies being received; emptied at start-up
 
-A body is streamed to tmp/, fsync'ed, renamed into objects/ (and the directory fsync'ed), and only
-then is its row committed (WAL, synchronous=FULL): an acknowledged object survives kill -9, a partly
-written one is never visible. A crash between the rename and the commit leaves a file no row names;
-`sweep()` removes those, and what tmp/ holds, at start-up.
+A body is streamed to tmp/, renamed into objects/, and only then is its row committed (WAL): an
+acknowledged object survives kill -9 of the server, a partly written one is never visible. What a
+write() has handed to the kernel survives the process, so no fsync is needed for that; with
+`fsync=True` (`--s3-fsync`) every body, its directory and each commit (synchronous=FULL) are also
+fsync'ed before the answer, which makes the same promise across a power cut, at disk speed (see
+docs/decisions.md, "S3 durability"). A crash between the rename and the commit leaves a file no row
+names; `sweep()` removes those, and what tmp/ holds, at start-up.
 """
 
 from __future__ import annotations
@@ -113,16 +116,18 @@ def fsync_dir(path: Path) -> None:
 class S3Store:
     """The metadata database and the body files. One per server process; thread-safe (one lock)."""
 
-    def __init__(self, root: Path, durable: bool = True) -> None:
-        """`durable=False` skips every fsync (bulk loading a store that no server uses yet)."""
+    def __init__(self, root: Path, fsync: bool = False) -> None:
+        """`fsync=True`: bodies, directories and commits reach the disk before a write is acknowledged
+        (power-cut safe); otherwise they reach the kernel (process-crash safe; the database itself stays
+        consistent across a power cut, WAL with synchronous=NORMAL, losing at most its last commits)."""
         self.root = root
-        self.durable = durable
+        self.fsync = fsync
         for sub in ("objects", "parts", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.db = sqlite3.connect(root / "s3.sqlite3", check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self.db.executescript(_SCHEMA)
         self.sweep()
 
@@ -136,13 +141,18 @@ class S3Store:
             raise ValueError("a delete marker has no object file")
         return self.root / relative
 
+    def sync(self, fd: int) -> None:
+        """Flush a finished body to the disk in `fsync` mode (else the kernel's copy is what counts)."""
+        if self.fsync:
+            os.fsync(fd)
+
     def install_object_file(self, temp: Path) -> str:
-        """Move a finished, fsync'ed body into objects/ (durably); its path relative to the root."""
+        """Move a finished body into objects/; its path relative to the root."""
         name = uuid.uuid4().hex
         folder = self.root / "objects" / name[:2]
         folder.mkdir(exist_ok=True)
         os.rename(temp, folder / name)
-        if self.durable:
+        if self.fsync:
             fsync_dir(folder)
         return f"objects/{name[:2]}/{name}"
 
@@ -151,7 +161,8 @@ class S3Store:
         folder.mkdir(exist_ok=True)
         name = f"{number}.{uuid.uuid4().hex[:8]}"
         os.rename(temp, folder / name)
-        fsync_dir(folder)
+        if self.fsync:
+            fsync_dir(folder)
         return f"parts/{upload_id}/{name}"
 
     def remove_file(self, relative: str | None) -> None:
