@@ -59,6 +59,9 @@ class Config:
     # Which S3 serves this port: "disk" (ours, durable: emulator/aws/s3, under <data dir>/s3) or "moto"
     # (moto's in-memory S3, emptied by every restart).
     s3_backend: str = field(default_factory=lambda: _env("S3_BACKEND", "disk"))
+    # How often at most moto's services (IAM, SQS, CloudWatch, ...) are snapshotted to <data dir>/moto
+    # after a change (aws/moto_state.py); 0 = never (their state then dies with the process).
+    moto_snapshot_seconds: float = field(default_factory=lambda: float(_env("MOTO_SNAPSHOT_SECONDS", "0.5")))
     # S3 endpoint the emulator reads inputs from and writes outputs to; default: its own (moto's).
     s3_endpoint_url: str | None = field(default_factory=lambda: _env("S3_ENDPOINT_URL", "") or None)
     # Our own URL once the server is bound (set by the CLI).

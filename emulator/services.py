@@ -59,6 +59,14 @@ class Services:
         # moto reads the account id from the environment on every request.
         os.environ["MOTO_ACCOUNT_ID"] = config.account_id
         self.db = open_database(config.data_dir)
+        from .aws.moto_state import MotoState
+
+        # IAM, SQS, CloudWatch, ... (moto's in-memory backends) come back from their snapshot
+        self.moto_state = MotoState(config.data_dir / "moto" / "state.pickle", config.moto_snapshot_seconds)
+        restored = self.moto_state.restore()
+        if restored:
+            log.info("restored %d backends of the embedded AWS services", restored)
+        self.moto_state.start()
         self.events = EventBus()
         self.sagemaker = JsonService(
             "sagemaker", collect_handlers(service_model("sagemaker"), _sagemaker_handlers()), self.request_context)
@@ -152,4 +160,5 @@ class Services:
         except Exception:
             log.exception("could not remove every endpoint container")
         self.events.close()
+        self.moto_state.close()
         self.db.close()

@@ -171,7 +171,7 @@ class EmulatorApp:
         self.api = _json_api(services)
         self.runtime = _runtime_app(services)
         self.metrics = _runtime_app(services, services.sagemaker_metrics)
-        self.moto = moto_wsgi_app()
+        self.moto = moto_wsgi_app(services.moto_state)
         self.s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse
         # (UnknownOperationException), not moto's to answer with something unrelated.
