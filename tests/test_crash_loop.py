@@ -1,10 +1,11 @@
 """kill -9 the emulator at random moments, N times, while a workload runs; after each restart nothing is lost.
 
 N is `SM_EMULATOR_CRASH_LOOP_N` (default 3 here; `.ci/run` sets 20). The workload: a thread that
-uploads objects (small ones and multipart ones) and sends async invocations, and per round a
+uploads objects (small ones and multipart ones), creates IAM roles and sends async invocations, and per round a
 training job (with an input channel), every third round an UpdateEndpoint, every fourth a batch
 transform. After each restart: `PRAGMA integrity_check` of both databases, every acknowledged
-object reads back byte for byte, every job is running, finished with its outputs in S3, or Failed
+object reads back byte for byte, every IAM role acknowledged over a second before the kill is
+there, every job is running, finished with its outputs in S3, or Failed
 with a reason, the only containers and networks are those of live work, the endpoint is
 InService again. At the end every job has finished, the training jobs that a kill interrupted
 completed with their model uploaded and their input still in S3, and every accepted async
@@ -64,6 +65,7 @@ class Workload(threading.Thread):
         self.server, self.bucket, self.endpoint, self.rng = server, bucket, endpoint, rng
         self.objects: dict[str, str] = {}  # key -> sha256 of what PutObject / CompleteMultipartUpload acknowledged
         self.asyncs: list[dict] = []  # accepted InvokeEndpointAsync answers
+        self.roles: list[tuple[float, str]] = []  # (when acknowledged, name) of IAM roles (moto's state)
         self.stop = threading.Event()
         self._clients: dict[tuple[str, str], Any] = {}
         self.count = 0
@@ -81,6 +83,8 @@ class Workload(threading.Thread):
             try:
                 if self.count % 4 == 0:
                     self._invoke_async()
+                elif self.count % 4 == 2:
+                    self._create_role()
                 else:
                     self._upload()
             except Exception:  # the server is down or going down: nothing was acknowledged
@@ -97,6 +101,11 @@ class Workload(threading.Thread):
         else:
             s3.put_object(Bucket=self.bucket, Key=key, Body=body)
         self.objects[key] = hashlib.sha256(body).hexdigest()
+
+    def _create_role(self) -> None:
+        name = f"loop-role-{self.count:06d}"
+        self.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+        self.roles.append((time.time(), name))
 
     def _invoke_async(self) -> None:
         reply = self.client("sagemaker-runtime").invoke_endpoint_async(
@@ -175,7 +184,8 @@ def check_transform(sm: Any, s3: Any, bucket: str, index: int, name: str, final:
 
 
 def check_after_restart(server: EmulatorServer, workload: Workload, bucket: str, endpoint: str,
-                        training: list[str], transforms: list[str], final: bool = False) -> dict[str, int]:
+                        training: list[str], transforms: list[str], killed_at: float,
+                        final: bool = False) -> dict[str, int]:
     data = Path(server.data_dir)
     assert integrity(data / "emulator.db") == "ok"
     assert integrity(data / "s3" / "s3.sqlite3") == "ok"
@@ -183,12 +193,18 @@ def check_after_restart(server: EmulatorServer, workload: Workload, bucket: str,
     for key, digest in list(workload.objects.items()):
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == digest, f"s3://{bucket}/{key} changed"
+    # moto's state: a kill -9 may lose only the last second of changes
+    roles = {r["RoleName"] for page in server.client("iam").get_paginator("list_roles").paginate()
+             for r in page["Roles"]}
+    lost = [name for when, name in workload.roles if when < killed_at - 1.0 and name not in roles]
+    assert not lost, f"IAM roles acknowledged more than 1 s before the kill are gone: {lost}"
     statuses: dict[str, int] = {}
     for name in training:
         status = check_training(sm, s3, name, final)
         statuses[status] = statuses.get(status, 0) + 1
     for index, name in enumerate(transforms):
-        check_transform(sm, s3, bucket, index, name, final)
+        status = "transform " + check_transform(sm, s3, bucket, index, name, final)
+        statuses[status] = statuses.get(status, 0) + 1
     wait_endpoint(sm, endpoint, "InService", timeout=240)
     no_orphans(server, sm)
     return statuses
@@ -218,6 +234,7 @@ def test_crash_loop(tmp_path, training_image, serving_image):
         training: list[str] = []
         transforms: list[str] = []
         interrupted: set[str] = set()
+        killed_at = time.time()
         try:
             for round_ in range(ROUNDS):
                 sm = server.client("sagemaker")
@@ -241,12 +258,13 @@ def test_crash_loop(tmp_path, training_image, serving_image):
                 time.sleep(rng.uniform(1.0, 6.0))
                 interrupted |= {j["TrainingJobName"] for j in sm.list_training_jobs(
                     StatusEquals="InProgress", MaxResults=100)["TrainingJobSummaries"]}
+                killed_at = time.time()
                 server.stop(kill=True)
                 time.sleep(rng.uniform(0, 1.0))
                 server.start()
-                statuses = check_after_restart(server, workload, bucket, endpoint, training, transforms)
+                statuses = check_after_restart(server, workload, bucket, endpoint, training, transforms, killed_at)
                 print(f"round {round_ + 1}/{ROUNDS} at {time.monotonic() - started:.0f} s: {len(workload.objects)} "
-                      f"objects, {len(workload.asyncs)} async, training {statuses}")
+                      f"objects, {len(workload.asyncs)} async, {len(workload.roles)} roles, jobs {statuses}")
         finally:
             workload.stop.set()
             workload.join(30)
@@ -257,7 +275,8 @@ def test_crash_loop(tmp_path, training_image, serving_image):
         for name in transforms:
             wait_until(lambda n=name: sm.describe_transform_job(TransformJobName=n)["TransformJobStatus"]
                        != "InProgress", 240, f"transform job {name} to finish")
-        statuses = check_after_restart(server, workload, bucket, endpoint, training, transforms, final=True)
+        statuses = check_after_restart(server, workload, bucket, endpoint, training, transforms, killed_at,
+                                       final=True)
         # the hidden check: jobs running during a kill -9 completed afterwards, inputs in S3, models uploaded
         completed_after_kill = [n for n in interrupted
                                 if sm.describe_training_job(TrainingJobName=n)["TrainingJobStatus"] == "Completed"]
@@ -270,7 +289,7 @@ def test_crash_loop(tmp_path, training_image, serving_image):
         sm.delete_endpoint(EndpointName=endpoint)
         wait_until(lambda: not managed_containers(server), 60, "the endpoint's containers to go")
         print(f"crash loop done: {ROUNDS} rounds in {time.monotonic() - started:.0f} s, {len(workload.objects)} "
-              f"objects, {len(workload.asyncs)} async invocations, {len(training)} training jobs {statuses}, "
+              f"objects, {len(workload.asyncs)} async invocations, {len(training)} training jobs, jobs {statuses}, "
               f"{len(completed_after_kill)} of them completed after a kill")
 
 
