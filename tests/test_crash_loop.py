@@ -1,15 +1,15 @@
 """kill -9 the emulator at random moments, N times, while a workload runs; after each restart nothing is lost.
 
 N is `SM_EMULATOR_CRASH_LOOP_N` (default 3 here; `.ci/run` sets 20). The workload: a thread that
-uploads objects (small ones and multipart ones), creates IAM roles and sends async invocations, and per round a
-training job (with an input channel), every third round an UpdateEndpoint, every fourth a batch
-transform. After each restart: `PRAGMA integrity_check` of both databases, every acknowledged
-object reads back byte for byte, every IAM role acknowledged over a second before the kill is
-there, every job is running, finished with its outputs in S3, or Failed
-with a reason, the only containers and networks are those of live work, the endpoint is
-InService again. At the end every job has finished, the training jobs that a kill interrupted
-completed with their model uploaded and their input still in S3, and every accepted async
-request has its output (or failure record) in S3.
+uploads objects (small ones and multipart ones), creates IAM roles and sends async invocations;
+per round a training job (with an input channel), every third round an UpdateEndpoint, every
+fourth a batch transform; every fifth round is killed a second time during its recovery.
+After each restart: `PRAGMA integrity_check` of both databases, every acknowledged object reads
+back byte for byte, every IAM role acknowledged over a second before the kill is there, every job
+is running, finished with its outputs in S3, or Failed with a reason, the only containers and
+networks are those of live work, the endpoint is InService again. At the end every job has
+finished, the training jobs that a kill interrupted completed with their model uploaded and their
+input still in S3, and every accepted async request has its output (or failure record) in S3.
 
 Marked `crashloop` so an inner loop can deselect it (`-m "not crashloop"`); `.ci/run` runs it.
 """
@@ -158,12 +158,18 @@ def no_orphans(server: EmulatorServer, sm: Any) -> None:
                                   f"{owned(server, 'network')} live={live_resources(sm)}")
 
 
+def settled(job: dict, status_field: str, final: bool) -> str:
+    """The job's status, which must be finished (or, before the end, running); Failed says why."""
+    status = job[status_field]
+    assert status in ("Completed", "Failed", "Stopped") or (not final and status == "InProgress"), status
+    if status == "Failed":
+        assert job.get("FailureReason"), job
+    return status
+
+
 def check_training(sm: Any, s3: Any, name: str, final: bool) -> str:
     job = sm.describe_training_job(TrainingJobName=name)
-    status = job["TrainingJobStatus"]
-    assert status in (("Completed", "Failed", "Stopped") if final else ("InProgress", "Completed", "Failed", "Stopped"))
-    if status == "Failed":
-        assert job.get("FailureReason"), name
+    status = settled(job, "TrainingJobStatus", final)
     if status == "Completed":
         files = model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])
         report = json.loads(files["report-algo-1.json"])
@@ -173,10 +179,7 @@ def check_training(sm: Any, s3: Any, name: str, final: bool) -> str:
 
 def check_transform(sm: Any, s3: Any, bucket: str, index: int, name: str, final: bool) -> str:
     job = sm.describe_transform_job(TransformJobName=name)
-    status = job["TransformJobStatus"]
-    assert status in (("Completed", "Failed", "Stopped") if final else ("InProgress", "Completed", "Failed", "Stopped"))
-    if status == "Failed":
-        assert job.get("FailureReason"), name
+    status = settled(job, "TransformJobStatus", final)
     if status == "Completed":
         out = s3.get_object(Bucket=bucket, Key=f"transform/{index}/rows.csv.out")["Body"].read()
         assert len(out.splitlines()) == 40, name
@@ -255,13 +258,17 @@ def test_crash_loop(tmp_path, training_image, serving_image):
                     transforms.append(start_transform_job(
                         sm, tx_model, f"s3://{bucket}/transform-in/", f"s3://{bucket}/transform/{len(transforms)}/",
                         BatchStrategy="SingleRecord"))
-                time.sleep(rng.uniform(1.0, 6.0))
+                time.sleep(rng.uniform(0.3, 6.0))
                 interrupted |= {j["TrainingJobName"] for j in sm.list_training_jobs(
                     StatusEquals="InProgress", MaxResults=100)["TrainingJobSummaries"]}
                 killed_at = time.time()
                 server.stop(kill=True)
                 time.sleep(rng.uniform(0, 1.0))
                 server.start()
+                if round_ % 5 == 3:  # and once more in the middle of the recovery (redeploying, re-attaching)
+                    time.sleep(rng.uniform(0, 2.0))
+                    server.stop(kill=True)
+                    server.start()
                 statuses = check_after_restart(server, workload, bucket, endpoint, training, transforms, killed_at)
                 print(f"round {round_ + 1}/{ROUNDS} at {time.monotonic() - started:.0f} s: {len(workload.objects)} "
                       f"objects, {len(workload.asyncs)} async, {len(workload.roles)} roles, jobs {statuses}")
