@@ -35,7 +35,7 @@ def test_async_requests_survive_kill(tmp_path, serving_image):
         s3.put_object(Bucket=bucket, Key="in/ok.json", Body=b'{"q": 1}')
         s3.put_object(Bucket=bucket, Key="in/bad.json", Body=b"error:500")
         queue = unique("notes")
-        queue_url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+        sqs.create_queue(QueueName=queue)
         topic = sns.create_topic(Name=unique("async-topic"))["TopicArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:us-east-1:123456789012:{queue}")
         model = unique("slow")
@@ -59,6 +59,11 @@ def test_async_requests_survive_kill(tmp_path, serving_image):
 
         server.start()
         sm, s3, sqs = server.client("sagemaker"), server.client("s3"), server.client("sqs")
+        # while it is deployed again (SystemUpdating) the endpoint accepts requests into the queue
+        assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "SystemUpdating"
+        accepted.insert(0, server.client("sagemaker-runtime").invoke_endpoint_async(
+            EndpointName=name, InputLocation=f"s3://{bucket}/in/ok.json", ContentType="application/json",
+            InferenceId="during-redeploy"))
         for reply in accepted[:-1]:
             key = reply["OutputLocation"].split("/", 3)[3]
             result = json.loads(wait_for_object(s3, bucket, key, timeout=180))
@@ -67,11 +72,11 @@ def test_async_requests_survive_kill(tmp_path, serving_image):
         assert "Received server error (500)" in failure.decode()
 
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]  # the queue and subscription persisted too
-        notes = {n["inferenceId"]: n for n in notifications(sqs, url, N)}
-        assert set(notes) == {f"req-{i}" for i in range(N)}
+        notes = {n["inferenceId"]: n for n in notifications(sqs, url, N + 1)}
+        assert set(notes) == {f"req-{i}" for i in range(N)} | {"during-redeploy"}
         ok, bad = notes["req-0"], notes[f"req-{N - 1}"]
         assert ok["invocationStatus"] == "Completed" and ok["eventName"] == "InferenceResult"
-        assert ok["responseParameters"]["outputLocation"] == accepted[0]["OutputLocation"]
+        assert ok["responseParameters"]["outputLocation"] == accepted[1]["OutputLocation"]
         assert json.loads(ok["responseBody"]["content"])["echo"] == '{"q": 1}'
         assert ok["requestParameters"] == {"contentType": "application/json", "endpointName": name,
                                            "inputLocation": f"s3://{bucket}/in/ok.json"}

@@ -50,14 +50,14 @@ class AsyncInference:
         self._closing = threading.Event()
 
     def submit(self, region: str, account: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        live = self.engine.live(region, name)
-        if live is None:
+        async_config = self._async_config(region, name)
+        if async_config is None:
             raise InvocationInvalid(f"Endpoint {name} of account {account} not found.")
-        if not live.async_config:
+        if not async_config:
             raise InvocationInvalid(f"Endpoint {name} is not configured for asynchronous inference: its endpoint "
                              "configuration has no AsyncInferenceConfig.")
         inference_id = params.get("InferenceId") or str(uuid.uuid4())
-        output_config = live.async_config.get("OutputConfig") or {}
+        output_config = async_config.get("OutputConfig") or {}
         base = staging.as_folder(output_config["S3OutputPath"])
         if params.get("S3OutputPathExtension"):
             base = staging.as_folder(staging.join_uri(base, params["S3OutputPathExtension"]))
@@ -76,6 +76,19 @@ class AsyncInference:
         queue_id = async_invocations.add(region, name, inference_id, request)  # committed before the 202
         self._pool.submit(self._run, queue_id, region, name, request)
         return {"InferenceId": inference_id, "OutputLocation": output, "FailureLocation": failure}
+
+    def _async_config(self, region: str, name: str) -> dict[str, Any] | None:
+        """The endpoint's AsyncInferenceConfig ({} if none), None if it does not serve. An endpoint being
+        deployed again after a restart (SystemUpdating) queues requests, as on AWS: its config is read from
+        the database, and the request waits in the queue until the endpoint serves."""
+        live = self.engine.live(region, name)
+        if live is not None:
+            return live.async_config or {}
+        row = resources.get("endpoint", region, name)
+        if row is None or row.status != "SystemUpdating":
+            return None
+        config = resources.get("endpoint-config", region, row.document.get("EndpointConfigName", ""))
+        return (config.document.get("AsyncInferenceConfig") or {}) if config is not None else None
 
     def recover(self) -> None:
         """After a restart: every accepted request not yet answered is processed (once its endpoint serves)."""
