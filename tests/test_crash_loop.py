@@ -203,7 +203,9 @@ def check_after_restart(server: EmulatorServer, workload: Workload, bucket: str,
                  and any(kill - 1.0 <= when < kill for kill in kills)]
     workload.roles = [r for r in workload.roles if r not in in_window]  # lost within the allowed second
     lost = [name for _, name in workload.roles if name not in roles]
-    assert not lost, f"IAM roles acknowledged more than 1 s before a kill are gone: {lost}"
+    assert not lost, (f"IAM roles acknowledged more than 1 s before a kill are gone: {lost} (acknowledged at "
+                      f"{[w for w, n in workload.roles if n in lost]}, kills at {kills}); the server said: "
+                      f"{[line for line in server.output if 'snapshot' in line]}")
     statuses: dict[str, int] = {}
     for name in training:
         status = check_training(sm, s3, name, final)

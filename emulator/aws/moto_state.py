@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 INTERVAL = 0.5
 EXPENSIVE_SECONDS = 0.02  # a backend slower than this to pickle is re-pickled only when its own service changed
+SLOW_SECONDS = 0.4  # a snapshot slower than this is logged: the kill -9 bound (interval + snapshot) is at risk
 EXCLUDED = frozenset({"s3", "moto_api", "instance_metadata"})
 FORMAT = 1
 _READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -269,9 +270,12 @@ class MotoState:
                         continue
                     current[key] = data
         self._pickled = current
+        pickled = time.perf_counter()
         self._write({"format": FORMAT, "backends": current})
         self.last_snapshot_seconds = time.perf_counter() - started
-        log.debug("moto snapshot: %d backends in %.1f ms", len(current), self.last_snapshot_seconds * 1000)
+        log.log(logging.WARNING if self.last_snapshot_seconds > SLOW_SECONDS else logging.DEBUG,
+                "moto snapshot: %d backends in %.1f ms (pickling %.1f ms)", len(current),
+                self.last_snapshot_seconds * 1000, (pickled - started) * 1000)
 
     def _pickle_backend(self, key: Key, backend: Any) -> bytes | None:
         for _ in range(3):
