@@ -194,3 +194,20 @@ def test_snapshot_cost_and_unpicklable_state(tmp_path):
         ssm.put_parameter(Name="p2", Value="w", Type="String")
         ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId="p2", Tags=[{"Key": "c", "Value": "d"}])
         assert ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId="p2")["TagList"]
+
+
+def test_a_backend_that_will_not_load_is_kept(tmp_path):
+    """A saved backend that cannot be restored (say, moto changed) is not overwritten by an empty one."""
+    import pickle
+
+    from moto import mock_aws
+
+    path = tmp_path / "state.pickle"
+    bogus = ("moto.nowhere.models", "nowhere_backends", "123456789012", "us-east-1")
+    path.write_bytes(pickle.dumps({"format": moto_state.FORMAT, "backends": {bogus: b"not a pickle"}}))
+    with mock_aws():
+        state = moto_state.MotoState(path)
+        assert state.restore() == 0
+        state.mark_dirty()
+        state.snapshot()
+    assert pickle.loads(path.read_bytes())["backends"][bogus] == b"not a pickle"

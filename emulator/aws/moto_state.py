@@ -170,6 +170,7 @@ class MotoState:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._pickled: dict[Key, bytes] = {}
+        self._unrestored: dict[Key, bytes] = {}  # saved backends that would not load: kept in the file, not dropped
         self._cost: dict[Key, float] = {}
         self._dropped_logged: set[tuple[str, str]] = set()
         self._thread: threading.Thread | None = None
@@ -196,6 +197,7 @@ class MotoState:
                 self._pickled[key] = data
                 restored += 1
             except Exception:
+                self._unrestored[key] = data
                 log.exception("could not restore moto's backend %s.%s (%s, %s)", *key)
         return restored
 
@@ -271,6 +273,7 @@ class MotoState:
                     current[key] = data
         self._pickled = current
         pickled = time.perf_counter()
+        current = {**{k: v for k, v in self._unrestored.items() if k not in current}, **current}
         self._write({"format": FORMAT, "backends": current})
         self.last_snapshot_seconds = time.perf_counter() - started
         log.log(logging.WARNING if self.last_snapshot_seconds > SLOW_SECONDS else logging.DEBUG,
