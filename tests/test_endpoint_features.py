@@ -25,19 +25,10 @@ from .helpers import (
     model_tar,
     training_request,
     unique,
+    wait_for_object,
     wait_training,
     wait_until,
 )
-
-
-def wait_for_object(s3, bucket: str, key: str, timeout: float = 30) -> bytes:
-    def body() -> bytes | None:
-        try:
-            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError:
-            return None
-
-    return wait_until(body, timeout, f"s3://{bucket}/{key} to appear")
 
 
 def test_async_invocation_round_trip(sagemaker_client, sagemaker_runtime_client, s3_client, serving_image, bucket):

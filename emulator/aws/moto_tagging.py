@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import moto_state
+
 SAGEMAKER_ARN = "arn:aws:sagemaker:"
 
 
@@ -35,10 +37,12 @@ def moto_tags(account_id: str, region: str) -> list[dict[str, str]]:
 
 
 def moto_tag(account_id: str, region: str, arns: list[str], tags: dict[str, str]) -> dict[str, Any]:
+    moto_state.changed()  # the tagged resources are other services' (SNS, ...): any may have changed
     return _backend(account_id, region).tag_resources(arns, tags) if arns else {}
 
 
 def moto_untag(account_id: str, region: str, arns: list[str], keys: list[str]) -> dict[str, Any]:
+    moto_state.changed()
     return _backend(account_id, region).untag_resources(arns, keys) if arns else {}
 
 

@@ -57,8 +57,12 @@ def _table_input(name: str, document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _backend(account: str, region: str) -> Any:
+    """moto's Glue backend; whoever asks for it writes to it, so its next snapshot includes Glue."""
     from moto.glue.models import glue_backends
 
+    from sagemaker_emulator.aws import moto_state
+
+    moto_state.changed("glue")
     return glue_backends[account][region]
 
 

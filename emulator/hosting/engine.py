@@ -435,3 +435,4 @@ class HostingEngine:
 
             self.record(row.region, row.name).edit(redeploying)
             self.create(row.region, row.name)
+        self.async_inference.recover()  # each waits for its endpoint to serve again

@@ -188,7 +188,7 @@ class EmulatorApp:
         self.metrics = _runtime_app(services, services.sagemaker_metrics)
         self.lambda_invoke = _runtime_app(services, services.lambda_invoke)
         self.featurestore = _runtime_app(services, services.featurestore_runtime)
-        self.moto = moto_wsgi_app()
+        self.moto = moto_wsgi_app(services.moto_state)
         cfn_sagemaker.install(services)
         self.s3 = services.embedded_s3 = s3_app(services, self.moto, new_request_id)
         # Case-insensitive, dot or not: a mis-cased `sagemaker.ListModels` is ours to refuse

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .. import moto_state
 from .store import S3Store
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ def notify(account_id: str, bucket_name: str, event: str, key: str, size: int = 
             name=key, size=size, etag=etag.strip('"'), version_id=version_id))
     except Exception:
         log.warning("could not deliver the %s notification of s3://%s/%s", event, bucket_name, key, exc_info=True)
+    moto_state.changed()  # the message now sits in a queue (or a topic's subscription) of moto's
 
 
 class Materialized:
