@@ -4,8 +4,10 @@ the execution; a graceful restart cuts the running job, whose retry policy runs 
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 
 import pytest
 from botocore.exceptions import ClientError
@@ -132,3 +134,44 @@ def test_retry_succeeds_on_the_second_attempt_after_a_graceful_restart(tmp_path,
         assert sm.describe_training_job(TrainingJobName=first)["FailureReason"].startswith("InternalServerError")
         assert job_of(sm, step)["TrainingJobStatus"] == "Completed"
     assert managed_containers(server) == []
+
+
+LAMBDA_CODE = '''
+def handler(event, context):
+    words = event["text"].split()
+    return {"count": len(words), "first": words[0], "function": context.function_name}
+'''
+
+
+def test_lambda_step_runs_the_function_and_its_outputs_feed_the_next_step(sagemaker_emulator, sagemaker_client,
+                                                                          bucket, processing_image):
+    """A Lambda step on the embedded Lambda: the handler runs in a container on the base image, with the
+    step's evaluated Arguments as its event; its returned values are the step's OutputParameters, typed,
+    and a later step reads them by reference."""
+    sm, lam, iam = sagemaker_client, sagemaker_emulator.client("lambda"), sagemaker_emulator.client("iam")
+    try:
+        iam.create_role(RoleName="pipeline-lambda", AssumeRolePolicyDocument="{}")
+    except ClientError:
+        pass  # made by an earlier run of this module's server
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", LAMBDA_CODE)
+    name = unique("words")
+    function = lam.create_function(FunctionName=name, Runtime="python3.11", Handler="app.handler",
+                                   Role="arn:aws:iam::123456789012:role/pipeline-lambda",
+                                   Code={"ZipFile": code.getvalue()})["FunctionArn"]
+    steps = [{"Name": "Count", "Type": "Lambda", "FunctionArn": function,
+              "Arguments": {"text": {"Std:Join": {"On": " ", "Values": [get("Parameters.Greeting"), "there", "you"]}}},
+              "OutputParameters": [{"OutputName": "count", "OutputType": "Integer"},
+                                   {"OutputName": "first", "OutputType": "String"},
+                                   {"OutputName": "function", "OutputType": "String"}]},
+             processing_step("Use", processing_image, bucket, env={
+                 "MY_FIRST": get("Steps.Count.OutputParameters['first']")})]
+    arn = start(sm, unique("lambda"), steps, [{"Name": "Greeting", "Type": "String", "DefaultValue": "hello"}],
+                PipelineParameters=[{"Name": "Greeting", "Value": "hi"}])
+    assert wait_execution(sm, arn, timeout=240)["PipelineExecutionStatus"] == "Succeeded"
+    ran = steps_of(sm, arn)
+    outputs = {p["Name"]: p["Value"] for p in ran["Count"]["Metadata"]["Lambda"]["OutputParameters"]}
+    assert outputs == {"count": "3", "first": "hi", "function": name}
+    assert ran["Count"]["Metadata"]["Lambda"]["Arn"] == function
+    assert job_of(sm, ran["Use"])["Environment"]["MY_FIRST"] == "hi"

@@ -280,8 +280,6 @@ class StepFailure(Exception):
 
 def send_callback(services: Any, region: str, queue_url: str, body: dict[str, Any]) -> None:
     """The Callback step's message to its SQS queue (the embedded SQS, or the URL's own host when it is ours)."""
-    import boto3
+    from sagemaker_emulator.aws.clients import self_client
 
-    client = boto3.client("sqs", endpoint_url=services.config.self_url, region_name=region,
-                          aws_access_key_id="emulator", aws_secret_access_key="emulator")
-    client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    self_client("sqs", services.config.self_url, region).send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
