@@ -266,6 +266,43 @@ def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_
         emu.stop()
 
 
+@pytest.mark.parametrize("kind", ["training", "processing"])
+def test_max_runtime_running_out_while_the_standin_builds_stops_the_job(tmp_path, monkeypatch, kind):
+    """MaxRuntimeInSeconds counts from the job's start, the image's download (here: build) included, as on
+    AWS: the job ends Stopped (training: SecondaryStatus MaxRuntimeExceeded), not Failed."""
+    from sagemaker_emulator.runtime import standin_builder
+    from sagemaker_emulator.testing.inprocess import InProcessServer
+
+    from .helpers import processing_request, training_request, wait_job
+
+    runtime = FakeRuntime(images=set())
+    builder = SlowBuilder(runtime)
+    monkeypatch.setattr(standin_builder, "_BUILDER", builder)
+    emu = InProcessServer(runtime, data_dir=tmp_path).start()
+    try:
+        sm = emu.client("sagemaker")
+        emu.client("s3").create_bucket(Bucket="out")
+        uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
+        limit = {"StoppingCondition": {"MaxRuntimeInSeconds": 2}}
+        if kind == "training":
+            sm.create_training_job(**training_request("out-of-time", "out", uri, HyperParameters={"num_round": "1"},
+                                                      **limit))
+        else:
+            sm.create_processing_job(**processing_request("out-of-time", "out", uri, **limit))
+        job = wait_job(sm, kind, "out-of-time", timeout=15)
+        assert (job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")) == "Stopped", job
+        assert "FailureReason" not in job, job["FailureReason"]
+        if kind == "training":
+            assert job["SecondaryStatus"] == "MaxRuntimeExceeded"
+            assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-2:] == ["Downloading",
+                                                                                 "MaxRuntimeExceeded"]
+        assert not runtime.containers  # nothing ever started
+        assert builder.builds_started == 1 and not builder.built  # the build goes on
+    finally:
+        builder.release.set()
+        emu.stop()
+
+
 # -- jobs waiting for a real stand-in build ------------------------------------------------------------------
 def test_two_jobs_needing_a_missing_standin_share_one_build(docker_ready, sagemaker_emulator, sagemaker_client,
                                                             s3_client):
