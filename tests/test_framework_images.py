@@ -218,95 +218,6 @@ class SlowBuilder(StandinBuilder):
         self.built = True
 
 
-@pytest.mark.parametrize("kind", ["training", "processing"])
-def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(tmp_path, monkeypatch, kind):
-    from sagemaker_emulator.runtime import standin_builder
-    from sagemaker_emulator.testing.inprocess import InProcessServer
-
-    from .helpers import processing_request, training_request, wait_job, wait_until
-
-    runtime = FakeRuntime(images=set())  # no image exists until the builder makes the stand-in
-    builder = SlowBuilder(runtime)
-    monkeypatch.setattr(standin_builder, "_BUILDER", builder)
-    emu = InProcessServer(runtime, data_dir=tmp_path).start()
-    try:
-        sm = emu.client("sagemaker")
-        emu.client("s3").create_bucket(Bucket="out")
-        uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
-
-        def create(name: str) -> None:
-            if kind == "training":
-                sm.create_training_job(**training_request(name, "out", uri, HyperParameters={"num_round": "1"}))
-            else:
-                sm.create_processing_job(**processing_request(name, "out", uri))
-
-        def waiting(count: int) -> bool:  # jobs waiting for the one build
-            build = builder._builds.get("sagemaker-emulator/xgboost:1.7-1")
-            return build is not None and len(build.observers) == count
-
-        create("stopped-while-building")
-        wait_until(lambda: waiting(1), 10, "the first job waiting for the build")
-        create("waits-for-the-build")
-        wait_until(lambda: waiting(2), 10, "the second job waiting for the same build")
-        if kind == "training":
-            job = sm.describe_training_job(TrainingJobName="stopped-while-building")
-            assert (job["SecondaryStatus"], job["SecondaryStatusTransitions"][-1]["StatusMessage"]) == (
-                "Downloading", f"Building the local stand-in for {uri}")
-            sm.stop_training_job(TrainingJobName="stopped-while-building")
-        else:
-            sm.stop_processing_job(ProcessingJobName="stopped-while-building")
-        job = wait_job(sm, kind, "stopped-while-building", timeout=10)
-        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
-        assert status == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
-        assert job.get("SecondaryStatus", "Stopped") == "Stopped"
-        assert waiting(1)  # the other job still waits for the build, which goes on
-        builder.release.set()
-        job = wait_job(sm, kind, "waits-for-the-build", timeout=10)
-        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
-        assert status == "Completed", job.get("FailureReason")
-        assert builder.builds_started == 1
-    finally:
-        builder.release.set()
-        emu.stop()
-
-
-@pytest.mark.parametrize("kind", ["training", "processing"])
-def test_max_runtime_running_out_while_the_standin_builds_stops_the_job(tmp_path, monkeypatch, kind):
-    """MaxRuntimeInSeconds counts from the job's start, the image's download (here: build) included, as on
-    AWS: the job ends Stopped (training: SecondaryStatus MaxRuntimeExceeded), not Failed."""
-    from sagemaker_emulator.runtime import standin_builder
-    from sagemaker_emulator.testing.inprocess import InProcessServer
-
-    from .helpers import processing_request, training_request, wait_job
-
-    runtime = FakeRuntime(images=set())
-    builder = SlowBuilder(runtime)
-    monkeypatch.setattr(standin_builder, "_BUILDER", builder)
-    emu = InProcessServer(runtime, data_dir=tmp_path).start()
-    try:
-        sm = emu.client("sagemaker")
-        emu.client("s3").create_bucket(Bucket="out")
-        uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
-        limit = {"StoppingCondition": {"MaxRuntimeInSeconds": 2}}
-        if kind == "training":
-            sm.create_training_job(**training_request("out-of-time", "out", uri, HyperParameters={"num_round": "1"},
-                                                      **limit))
-        else:
-            sm.create_processing_job(**processing_request("out-of-time", "out", uri, **limit))
-        job = wait_job(sm, kind, "out-of-time", timeout=15)
-        assert (job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")) == "Stopped", job
-        assert "FailureReason" not in job, job["FailureReason"]
-        if kind == "training":
-            assert job["SecondaryStatus"] == "MaxRuntimeExceeded"
-            assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-2:] == ["Downloading",
-                                                                                 "MaxRuntimeExceeded"]
-        assert not runtime.containers  # nothing ever started
-        assert builder.builds_started == 1 and not builder.built  # the build goes on
-    finally:
-        builder.release.set()
-        emu.stop()
-
-
 STANDIN = "sagemaker-emulator/xgboost:1.7-1"
 SERVES = Script(after=None, on_term=0, http=lambda method, path, body: (200, b"1.0\n"))
 
@@ -314,11 +225,13 @@ SERVES = Script(after=None, on_term=0, http=lambda method, path, body: (200, b"1
 @pytest.fixture
 def slow_build(tmp_path, monkeypatch):
     """An in-process server on the FakeRuntime whose XGBoost stand-in builds until `builder.release` (or
-    fails with `builder.error`); `server:1` is an image that exists and serves."""
+    fails with `builder.error`); `server:1` is an image that exists and serves. Yields (sagemaker client,
+    runtime, builder, data dir, server); bucket `out` and models/endpoint configs `xgb` and `plain` exist."""
     from sagemaker_emulator.runtime import standin_builder
     from sagemaker_emulator.testing.inprocess import InProcessServer
 
-    runtime = FakeRuntime(images={"server:1"}, scripts={"server:1": SERVES, STANDIN: SERVES})
+    runtime = FakeRuntime(images={"server:1"}, scripts={"server:1": SERVES},  # jobs' containers exit 0 at once
+                          script_for=lambda spec: SERVES if spec.command == ["serve"] else None)
     builder = SlowBuilder(runtime)
     monkeypatch.setattr(standin_builder, "_BUILDER", builder)
     emu = InProcessServer(runtime, data_dir=tmp_path).start()
@@ -343,6 +256,67 @@ def _waiting(builder: SlowBuilder) -> int:
 
 def _running(runtime: FakeRuntime) -> list[str]:
     return [c.spec.image for c in runtime.containers.values() if c.state != "removed"]
+
+
+@pytest.mark.parametrize("kind", ["training", "processing"])
+def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(slow_build, kind):
+    from .helpers import processing_request, training_request, wait_job, wait_until
+
+    sm, _, builder, *_ = slow_build
+    uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
+
+    def create(name: str) -> None:
+        if kind == "training":
+            sm.create_training_job(**training_request(name, "out", uri, HyperParameters={"num_round": "1"}))
+        else:
+            sm.create_processing_job(**processing_request(name, "out", uri))
+
+    create("stopped-while-building")
+    wait_until(lambda: _waiting(builder) == 1, 10, "the first job waiting for the build")
+    create("waits-for-the-build")
+    wait_until(lambda: _waiting(builder) == 2, 10, "the second job waiting for the same build")
+    if kind == "training":
+        job = sm.describe_training_job(TrainingJobName="stopped-while-building")
+        assert (job["SecondaryStatus"], job["SecondaryStatusTransitions"][-1]["StatusMessage"]) == (
+            "Downloading", f"Building the local stand-in for {uri}")
+        sm.stop_training_job(TrainingJobName="stopped-while-building")
+    else:
+        sm.stop_processing_job(ProcessingJobName="stopped-while-building")
+    job = wait_job(sm, kind, "stopped-while-building", timeout=10)
+    status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+    assert status == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
+    assert job.get("SecondaryStatus", "Stopped") == "Stopped"
+    assert _waiting(builder) == 1  # the other job still waits for the build, which goes on
+    builder.release.set()
+    job = wait_job(sm, kind, "waits-for-the-build", timeout=10)
+    status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+    assert status == "Completed", job.get("FailureReason")
+    assert builder.builds_started == 1
+
+
+@pytest.mark.parametrize("kind", ["training", "processing"])
+def test_max_runtime_running_out_while_the_standin_builds_stops_the_job(slow_build, kind):
+    """MaxRuntimeInSeconds counts from the job's start, the image's download (here: build) included, as on
+    AWS: the job ends Stopped (training: SecondaryStatus MaxRuntimeExceeded), not Failed."""
+    from .helpers import processing_request, training_request, wait_job
+
+    sm, runtime, builder, *_ = slow_build
+    uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
+    limit = {"StoppingCondition": {"MaxRuntimeInSeconds": 2}}
+    if kind == "training":
+        sm.create_training_job(**training_request("out-of-time", "out", uri, HyperParameters={"num_round": "1"},
+                                                  **limit))
+    else:
+        sm.create_processing_job(**processing_request("out-of-time", "out", uri, **limit))
+    job = wait_job(sm, kind, "out-of-time", timeout=15)
+    assert (job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")) == "Stopped", job
+    assert "FailureReason" not in job, job["FailureReason"]
+    if kind == "training":
+        assert job["SecondaryStatus"] == "MaxRuntimeExceeded"
+        assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-2:] == ["Downloading",
+                                                                             "MaxRuntimeExceeded"]
+    assert not runtime.containers  # nothing ever started
+    assert builder.builds_started == 1 and not builder.built  # the build goes on
 
 
 def test_a_transform_stopped_while_its_standin_builds_ends_stopped_at_once(slow_build):
