@@ -14,9 +14,11 @@ from sagemaker import image_uris
 from sagemaker_emulator.runtime import framework_images as fi
 from sagemaker_emulator.runtime import images
 from sagemaker_emulator.runtime.docker_engine import DockerRuntime
-from sagemaker_emulator.runtime.fake import FakeRuntime
+from sagemaker_emulator.runtime.fake import FakeRuntime, Script
 from sagemaker_emulator.runtime.standin_builder import HASH_LABEL, StandinBuilder, recipe_hash
 from sagemaker_emulator.testing import BASE_IMAGE
+
+from .helpers import ROLE
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 
@@ -199,9 +201,9 @@ def test_base_image_constant_matches_the_tests():
 class SlowBuilder(StandinBuilder):
     """The process's stand-in builder, its build lasting until `release` is set; no Docker."""
 
-    def __init__(self, runtime: FakeRuntime) -> None:
+    def __init__(self, runtime: FakeRuntime, error: str | None = None) -> None:
         super().__init__(lambda: None)
-        self.runtime, self.release, self.built = runtime, threading.Event(), False
+        self.runtime, self.release, self.built, self.error = runtime, threading.Event(), False, error
 
     def is_current(self, standin: fi.Standin) -> bool:
         return self.built
@@ -210,60 +212,179 @@ class SlowBuilder(StandinBuilder):
         line("Step 1/2 : a slow build")
         if not self.release.wait(30):
             raise RuntimeError("the test never released the build")
+        if self.error:
+            raise RuntimeError(self.error)
         self.runtime.images.add(standin.image)
         self.built = True
 
 
-@pytest.mark.parametrize("kind", ["training", "processing"])
-def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(tmp_path, monkeypatch, kind):
+STANDIN = "sagemaker-emulator/xgboost:1.7-1"
+SERVES = Script(after=None, on_term=0, http=lambda method, path, body: (200, b"1.0\n"))
+
+
+@pytest.fixture
+def slow_build(tmp_path, monkeypatch):
+    """An in-process server on the FakeRuntime whose XGBoost stand-in builds until `builder.release` (or
+    fails with `builder.error`); `server:1` is an image that exists and serves. Yields (sagemaker client,
+    runtime, builder, data dir, server); bucket `out` and models/endpoint configs `xgb` and `plain` exist."""
     from sagemaker_emulator.runtime import standin_builder
     from sagemaker_emulator.testing.inprocess import InProcessServer
 
-    from .helpers import processing_request, training_request, wait_job, wait_until
-
-    runtime = FakeRuntime(images=set())  # no image exists until the builder makes the stand-in
+    runtime = FakeRuntime(images={"server:1"}, scripts={"server:1": SERVES},  # jobs' containers exit 0 at once
+                          script_for=lambda spec: SERVES if spec.command == ["serve"] else None)
     builder = SlowBuilder(runtime)
     monkeypatch.setattr(standin_builder, "_BUILDER", builder)
     emu = InProcessServer(runtime, data_dir=tmp_path).start()
     try:
         sm = emu.client("sagemaker")
         emu.client("s3").create_bucket(Bucket="out")
-        uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
-
-        def create(name: str) -> None:
-            if kind == "training":
-                sm.create_training_job(**training_request(name, "out", uri, HyperParameters={"num_round": "1"}))
-            else:
-                sm.create_processing_job(**processing_request(name, "out", uri))
-
-        def waiting(count: int) -> bool:  # jobs waiting for the one build
-            build = builder._builds.get("sagemaker-emulator/xgboost:1.7-1")
-            return build is not None and len(build.observers) == count
-
-        create("stopped-while-building")
-        wait_until(lambda: waiting(1), 10, "the first job waiting for the build")
-        create("waits-for-the-build")
-        wait_until(lambda: waiting(2), 10, "the second job waiting for the same build")
-        if kind == "training":
-            job = sm.describe_training_job(TrainingJobName="stopped-while-building")
-            assert (job["SecondaryStatus"], job["SecondaryStatusTransitions"][-1]["StatusMessage"]) == (
-                "Downloading", f"Building the local stand-in for {uri}")
-            sm.stop_training_job(TrainingJobName="stopped-while-building")
-        else:
-            sm.stop_processing_job(ProcessingJobName="stopped-while-building")
-        job = wait_job(sm, kind, "stopped-while-building", timeout=10)
-        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
-        assert status == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
-        assert job.get("SecondaryStatus", "Stopped") == "Stopped"
-        assert waiting(1)  # the other job still waits for the build, which goes on
-        builder.release.set()
-        job = wait_job(sm, kind, "waits-for-the-build", timeout=10)
-        status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
-        assert status == "Completed", job.get("FailureReason")
-        assert builder.builds_started == 1
+        emu.client("s3").put_object(Bucket="out", Key="batch/in.csv", Body=b"1,2\n")
+        for model, image in (("xgb", image_uris.retrieve("xgboost", "us-east-1", "1.7-1")), ("plain", "server:1")):
+            sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image})
+            sm.create_endpoint_config(EndpointConfigName=model, ProductionVariants=[{
+                "VariantName": "v1", "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+        yield sm, runtime, builder, tmp_path, emu
     finally:
         builder.release.set()
         emu.stop()
+
+
+def _waiting(builder: SlowBuilder) -> int:
+    build = builder._builds.get(STANDIN)
+    return 0 if build is None else len(build.observers)
+
+
+def _running(runtime: FakeRuntime) -> list[str]:
+    return [c.spec.image for c in runtime.containers.values() if c.state != "removed"]
+
+
+@pytest.mark.parametrize("kind", ["training", "processing"])
+def test_a_job_stopped_while_its_standin_builds_ends_stopped_and_the_build_goes_on(slow_build, kind):
+    from .helpers import processing_request, training_request, wait_job, wait_until
+
+    sm, _, builder, *_ = slow_build
+    uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
+
+    def create(name: str) -> None:
+        if kind == "training":
+            sm.create_training_job(**training_request(name, "out", uri, HyperParameters={"num_round": "1"}))
+        else:
+            sm.create_processing_job(**processing_request(name, "out", uri))
+
+    create("stopped-while-building")
+    wait_until(lambda: _waiting(builder) == 1, 10, "the first job waiting for the build")
+    create("waits-for-the-build")
+    wait_until(lambda: _waiting(builder) == 2, 10, "the second job waiting for the same build")
+    if kind == "training":
+        job = sm.describe_training_job(TrainingJobName="stopped-while-building")
+        assert (job["SecondaryStatus"], job["SecondaryStatusTransitions"][-1]["StatusMessage"]) == (
+            "Downloading", f"Building the local stand-in for {uri}")
+        sm.stop_training_job(TrainingJobName="stopped-while-building")
+    else:
+        sm.stop_processing_job(ProcessingJobName="stopped-while-building")
+    job = wait_job(sm, kind, "stopped-while-building", timeout=10)
+    status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+    assert status == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
+    assert job.get("SecondaryStatus", "Stopped") == "Stopped"
+    assert _waiting(builder) == 1  # the other job still waits for the build, which goes on
+    builder.release.set()
+    job = wait_job(sm, kind, "waits-for-the-build", timeout=10)
+    status = job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")
+    assert status == "Completed", job.get("FailureReason")
+    assert builder.builds_started == 1
+
+
+@pytest.mark.parametrize("kind", ["training", "processing"])
+def test_max_runtime_running_out_while_the_standin_builds_stops_the_job(slow_build, kind):
+    """MaxRuntimeInSeconds counts from the job's start, the image's download (here: build) included, as on
+    AWS: the job ends Stopped (training: SecondaryStatus MaxRuntimeExceeded), not Failed."""
+    from .helpers import processing_request, training_request, wait_job
+
+    sm, runtime, builder, *_ = slow_build
+    uri = image_uris.retrieve("xgboost", "us-east-1", "1.7-1")
+    limit = {"StoppingCondition": {"MaxRuntimeInSeconds": 2}}
+    if kind == "training":
+        sm.create_training_job(**training_request("out-of-time", "out", uri, HyperParameters={"num_round": "1"},
+                                                  **limit))
+    else:
+        sm.create_processing_job(**processing_request("out-of-time", "out", uri, **limit))
+    job = wait_job(sm, kind, "out-of-time", timeout=15)
+    assert (job.get("TrainingJobStatus") or job.get("ProcessingJobStatus")) == "Stopped", job
+    assert "FailureReason" not in job, job["FailureReason"]
+    if kind == "training":
+        assert job["SecondaryStatus"] == "MaxRuntimeExceeded"
+        assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-2:] == ["Downloading",
+                                                                             "MaxRuntimeExceeded"]
+    assert not runtime.containers  # nothing ever started
+    assert builder.builds_started == 1 and not builder.built  # the build goes on
+
+
+def test_a_transform_stopped_while_its_standin_builds_ends_stopped_at_once(slow_build):
+    from .helpers import wait_job, wait_until
+
+    sm, runtime, builder, *_ = slow_build
+    sm.create_transform_job(
+        TransformJobName="tf-building", ModelName="xgb",
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://out/batch/"}}},
+        TransformOutput={"S3OutputPath": "s3://out/batch-out/"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    wait_until(lambda: _waiting(builder) == 1, 10, "the transform waiting for the build")
+    sm.stop_transform_job(TransformJobName="tf-building")
+    job = wait_job(sm, "transform", "tf-building", timeout=10)  # before the build ends
+    assert job["TransformJobStatus"] == "Stopped" and "FailureReason" not in job, job.get("FailureReason")
+    assert _waiting(builder) == 0 and not builder.built and not runtime.containers
+
+
+def test_an_endpoint_deleted_while_its_standin_builds_is_gone_with_nothing_left(slow_build):
+    from .helpers import wait_until
+
+    sm, runtime, builder, data_dir, _ = slow_build
+    sm.create_endpoint(EndpointName="ep-building", EndpointConfigName="xgb")
+    wait_until(lambda: _waiting(builder) == 1, 10, "the endpoint waiting for the build")
+    assert sm.describe_endpoint(EndpointName="ep-building")["EndpointStatus"] == "Creating"
+    sm.delete_endpoint(EndpointName="ep-building")
+    wait_until(lambda: _waiting(builder) == 0, 10, "the deployment to stop waiting")  # not the build's end
+    with pytest.raises(sm.exceptions.ClientError, match="Could not find endpoint"):
+        sm.describe_endpoint(EndpointName="ep-building")
+    builder.release.set()  # the build ends later: still nothing starts for the deleted endpoint
+    wait_until(lambda: builder.built, 10, "the build to end")
+    time.sleep(0.5)
+    assert not runtime.containers
+    assert not (data_dir / "endpoints" / "us-east-1" / "ep-building").exists()
+
+
+@pytest.mark.parametrize("then", ["build-fails", "deleted"])
+def test_an_update_waiting_for_a_standin_fails_cleanly(slow_build, then):
+    """UpdateEndpoint to a model whose stand-in builds: a failed build rolls back to the running deployment
+    with the reason; a DeleteEndpoint meanwhile removes both deployments."""
+    from .helpers import wait_until
+
+    sm, runtime, builder, _, emu = slow_build
+    sm.create_endpoint(EndpointName="ep-update", EndpointConfigName="plain")
+    wait_until(lambda: sm.describe_endpoint(EndpointName="ep-update")["EndpointStatus"] == "InService", 10)
+    sm.update_endpoint(EndpointName="ep-update", EndpointConfigName="xgb")
+    wait_until(lambda: _waiting(builder) == 1, 10, "the update waiting for the build")
+    assert sm.describe_endpoint(EndpointName="ep-update")["EndpointStatus"] == "Updating"
+    if then == "build-fails":
+        builder.error = "no wheels for xgboost"
+        builder.release.set()
+        doc = wait_until(lambda: (d := sm.describe_endpoint(EndpointName="ep-update"))["EndpointStatus"]
+                         == "InService" and "FailureReason" in d and d, 10, "the roll-back")
+        assert "no wheels for xgboost" in doc["FailureReason"] and doc["EndpointConfigName"] == "plain"
+        assert _running(runtime) == ["server:1"]  # the old deployment still serves
+        answer = emu.client("sagemaker-runtime").invoke_endpoint(EndpointName="ep-update", ContentType="text/csv",
+                                                                 Body=b"1,2")
+        assert answer["Body"].read() == b"1.0\n"
+    else:
+        sm.delete_endpoint(EndpointName="ep-update")
+        wait_until(lambda: _waiting(builder) == 0, 10, "the update to stop waiting")
+        wait_until(lambda: not _running(runtime), 10, "the old deployment's containers to go")
+        builder.release.set()
+        wait_until(lambda: builder.built, 10, "the build to end")
+        time.sleep(0.5)
+        assert not _running(runtime) and all(c.spec.image == "server:1" for c in runtime.containers.values())
+        with pytest.raises(sm.exceptions.ClientError, match="Could not find endpoint"):
+            sm.describe_endpoint(EndpointName="ep-update")
 
 
 # -- jobs waiting for a real stand-in build ------------------------------------------------------------------

@@ -264,6 +264,57 @@ def test_xgboost_builtin_reads_parquet_channels(session, sagemaker_client):
     assert "application/json is not an accepted ContentType" in job["FailureReason"], job["FailureReason"]
 
 
+def test_xgboost_builtin_reads_recordio_protobuf_and_serves_it(session, sagemaker_client, tmp_path):
+    """application/x-recordio-protobuf as the SDK's `sagemaker.amazon.common` writes it: a dense float32 train
+    channel and a sparse float64 validation channel train with validation:rmse; the model answers the SDK's
+    RecordSerializer on an endpoint and a SplitType=RecordIO batch transform."""
+    import scipy.sparse
+    from sagemaker.amazon.common import RecordSerializer, write_numpy_to_dense_tensor, write_spmatrix_to_sparse_tensor
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 10, size=(240, 3))
+    y = 2 * x[:, 0] + 3 * x[:, 1] + 1  # the third feature is noise
+    with open(tmp_path / "train.rec", "wb") as handle:
+        write_numpy_to_dense_tensor(handle, x[:180].astype("float32"), y[:180].astype("float32"))
+    with open(tmp_path / "validation.rec", "wb") as handle:
+        write_spmatrix_to_sparse_tensor(handle, scipy.sparse.csr_matrix(x[180:]), y[180:])
+    proto = "application/x-recordio-protobuf"
+    inputs = {name: sagemaker.inputs.TrainingInput(
+        session.upload_data(str(tmp_path / f"{name}.rec"), key_prefix=f"framework-data/recordio/{name}"),
+        content_type=proto) for name in ("train", "validation")}
+    estimator = Estimator(image_uri=image_uris.retrieve("xgboost", "us-east-1", "1.7-1"), role=ROLE,
+                          instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+                          output_path=f"s3://{BUCKET}/xgb-recordio",
+                          hyperparameters={"objective": "reg:squarederror", "num_round": 40, "max_depth": 4})
+    estimator.fit(inputs, logs=False)
+    job = sagemaker_client.describe_training_job(TrainingJobName=estimator.latest_training_job.name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
+    assert set(metrics) == {"train:rmse", "validation:rmse"} and metrics["validation:rmse"] < 5, metrics
+
+    probe = np.array([[1.0, 1.0, 5.0], [2.0, 0.0, 5.0]])
+    with open(tmp_path / "probe.rec", "wb") as handle:
+        write_numpy_to_dense_tensor(handle, probe)
+    transformer = estimator.transformer(instance_count=1, instance_type=INSTANCE, accept="text/csv",
+                                        assemble_with="Line", output_path=f"s3://{BUCKET}/xgb-recordio-out")
+    transformer.transform(session.upload_data(str(tmp_path / "probe.rec"), key_prefix="framework-data/probe"),
+                          content_type=proto, split_type="RecordIO")
+    transformer.wait(logs=False)
+    batch = [float(v) for v in session.read_s3_file(BUCKET, "xgb-recordio-out/probe.rec.out").split()]
+    assert len(batch) == 2 and abs(batch[0] - 6.0) < 4 and abs(batch[1] - 5.0) < 4, batch
+
+    predictor = estimator.deploy(initial_instance_count=1, instance_type=INSTANCE, serializer=RecordSerializer())
+    try:
+        reply = [float(v) for v in predictor.predict(probe).decode().split()]
+        assert reply == pytest.approx(batch, abs=1e-4), (reply, batch)
+        runtime = session.boto_session.client("sagemaker-runtime")
+        with pytest.raises(runtime.exceptions.ModelError) as refused:
+            runtime.invoke_endpoint(EndpointName=predictor.endpoint_name, ContentType=proto, Body=b"not records")
+        assert "recordio-protobuf" in str(refused.value), refused.value
+    finally:
+        predictor.delete_endpoint()
+
+
 def test_xgboost_script_mode(session, data, sagemaker_client, tmp_path):
     (tmp_path / "train.py").write_text(XGB_SCRIPT)
     estimator = XGBoost(entry_point="train.py", source_dir=str(tmp_path), framework_version="1.7-1",

@@ -115,7 +115,7 @@ class HostingEngine:
                                   float(variant.get("InitialVariantWeight", 1.0) if weight is None else weight),
                                   fleet, variant, serverless=variant.get("ServerlessConfig"))
                 live.variants[vf.name] = vf
-                fleet.prepare()
+                fleet.prepare(cancel)
                 if vf.serverless is None:
                     for _ in range(count or variant.get("InitialInstanceCount") or 1):
                         if cancel.is_set():

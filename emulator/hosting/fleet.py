@@ -114,13 +114,15 @@ class ModelFleet:
     def runtime(self) -> ContainerRuntime:
         return self.services.runtime
 
-    def prepare(self) -> None:
-        """Resolve every image and stage every container's model data (once for all instances)."""
+    def prepare(self, cancel: threading.Event | None = None) -> None:
+        """Resolve every image and stage every container's model data (once for all instances). Setting
+        `cancel` (StopTransformJob, DeleteEndpoint) ends a wait for a stand-in build at once: ServingError."""
         config = self.services.config
         for index, definition in enumerate(self.definitions, start=1):
             name = "primary" if self.mode == "Single" else (definition.get("ContainerHostname") or f"container-{index}")
             try:
-                image = framework_images.resolve(definition["Image"], config.image_map, self.runtime).local
+                image = framework_images.resolve(definition["Image"], config.image_map, self.runtime,
+                                                 cancel=cancel).local
             except images.ImageUnavailable as exc:
                 raise ServingError(str(exc)) from None
             self.deployed_images.append({"SpecifiedImage": definition["Image"], "ResolvedImage": image,

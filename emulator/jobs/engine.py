@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Generic, TypeVar
 
 from sagemaker_emulator.instance_types import size_of
@@ -232,11 +233,12 @@ class JobRun:
                 try:
                     image = self._resolve_image(self.image_of(job))
                 except images.ImageUnavailable as exc:
-                    if self.stop_requested.is_set():  # stopped while its stand-in was being built: Stopped
-                        log.info("%s %s: %s", self.engine.noun, self.name, exc)
-                        self.finish(job, hosts, data, Outcome("stopped"), None)
-                    else:
+                    ended = self._build_wait_ended(job)
+                    if ended is None:
                         self.fail(str(exc))
+                    else:
+                        log.info("%s %s: %s", self.engine.noun, self.name, exc)
+                        self.finish(job, hosts, data, Outcome(ended), None)
                     return
                 feeders = self.stage(job, hosts, data)
                 if feeders is None:
@@ -268,6 +270,17 @@ class JobRun:
                 cluster.teardown()
             data.close()
             self.dir.remove()
+
+    def _build_wait_ended(self, job: dict[str, Any]) -> str | None:
+        """Why the wait for a stand-in build ended without an image, when the job itself ended it: "stopped"
+        (a stop request) or "timeout" (MaxRuntimeInSeconds ran out: as on AWS, the runtime counts from the
+        job's start, image download included); None when the build failed."""
+        if self.stop_requested.is_set():
+            return "stopped"
+        deadline = self.deadline(self.record.read() or job)  # the record has the start time begin() wrote
+        if deadline is not None and time.time() >= deadline:
+            return "timeout"
+        return None
 
     def hosts(self, job: dict[str, Any]) -> list[Any]:
         raise NotImplementedError

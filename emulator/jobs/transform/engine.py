@@ -168,7 +168,7 @@ class TransformRun(JobRun):
                            batch_environment(job))
         self.fleet = fleet
         try:
-            fleet.prepare()
+            fleet.prepare(self.halt)
             started = int(time.time())
             pipeline = len(fleet.containers) > 1
 

@@ -3,7 +3,8 @@
 scikit-learn: a joblib/pickle model in /opt/ml/model; CSV, JSON and NPY in and out.
 TensorFlow: a SavedModel behind TensorFlow Serving's JSON contract (`instances` in, `predictions` out).
 PyTorch: a TorchScript `model.pt` (or `model.pth`), tensors from CSV/JSON/NPY, answers in the Accept type.
-XGBoost: the `xgboost-model` file the algorithm writes; text/csv, text/libsvm and application/json in;
+XGBoost: the `xgboost-model` file the algorithm writes; text/csv, text/libsvm, application/json and
+application/x-recordio-protobuf in;
 text/csv (one prediction per line) or application/json (`{"predictions": [{"score": ...}]}`) out.
 """
 import glob
@@ -88,6 +89,15 @@ class XGBoostHandler(default_inference_handler.DefaultInferenceHandler):
         import xgboost as xgb
 
         kind = _base_type(content_type) or "text/csv"
+        if kind == "application/x-recordio-protobuf":  # labels, when the records carry them, are ignored
+            from . import recordio_protobuf
+
+            try:
+                return xgb.DMatrix(recordio_protobuf.read(bytes(input_data))[0])
+            except ValueError as exc:
+                raise errors.BaseInferenceToolkitError(  # AWS's container answers 415 with this reason
+                    415, f"Loading recordio-protobuf data failed, please ensure data is in recordio-protobuf "
+                    f"format: {exc}", "Unsupported Media Type") from None
         text = input_data.decode() if isinstance(input_data, (bytes, bytearray)) else str(input_data)
         if kind == "text/csv":
             rows = [[float(v) if v.strip() else np.nan for v in line.split(",")]

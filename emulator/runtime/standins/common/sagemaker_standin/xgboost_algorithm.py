@@ -1,8 +1,9 @@
 """XGBoost's built-in algorithm mode (no entry point), under the contract AWS documents for it.
 
 Channels `train` (required) and `validation` (optional) hold CSV (label in the first column, no
-header), LIBSVM or Parquet (label first), chosen by the channel's ContentType (default text/libsvm,
-as on AWS). Hyperparameters are XGBoost's parameters plus `num_round` (required) and
+header), LIBSVM, Parquet (label first) or RecordIO-protobuf (File mode; label in each record), chosen
+by the channel's ContentType (default text/libsvm, as on AWS).
+Hyperparameters are XGBoost's parameters plus `num_round` (required) and
 `early_stopping_rounds`; every round logs `[i]\\ttrain-<metric>:v\\tvalidation-<metric>:v`, which
 SageMaker's metric definitions for the algorithm read (CloudWatch shows the TAB as `#011`). The
 booster is saved as /opt/ml/model/xgboost-model.
@@ -46,9 +47,6 @@ def content_kind(content_type):
     if kind == "csv" and options.get("label_size", "1").strip() != "1":
         raise errors.ClientError(f"{content_type} is not an accepted csv ContentType. "
                                  "Optional parameter label_size must be equal to 1")
-    if kind == "recordio-protobuf":
-        raise errors.ClientError(f"{content_type}: RecordIO-protobuf input is not supported by the emulator's "
-                                 "XGBoost stand-in; use text/csv, text/libsvm or application/x-parquet")
     return kind
 
 
@@ -101,14 +99,32 @@ def _parquet_rows(paths):
         raise errors.ClientError(f"Failed to load parquet data with exception:\n{exc}") from None
 
 
-def load_channel(path, content_type):
+def _recordio_protobuf_rows(paths):
+    """Every file of the channel as one RecordIO-protobuf stream (records never span files), as AWS's
+    container reads it; the label of each record is its `label["values"]`."""
+    from . import recordio_protobuf
+
+    buf = b"".join(open(p, "rb").read() for p in paths)
+    try:
+        return recordio_protobuf.read(buf, need_labels=True)
+    except ValueError as exc:
+        raise errors.ClientError(f"Failed to load recordio-protobuf data with exception:\n{exc}") from None
+
+
+def load_channel(path, content_type, input_mode="File"):
     kind = content_kind(content_type)
+    if kind == "recordio-protobuf" and input_mode == "Pipe":  # AWS's container refuses it the same way
+        raise errors.ClientError("Pipe mode for RecordIO-Protobuf is no longer supported. Please use File mode "
+                                 "instead. Set input_mode='File' in your SageMaker Estimator or TrainingInput.")
     if kind == "csv":
         data = np.vstack([np.loadtxt(p, delimiter=",", ndmin=2) for p in _files(path)])
         matrix = xgb.DMatrix(data[:, 1:], label=data[:, 0])
     elif kind == "parquet":
         data = _parquet_rows(_files(path, skip_prefixes=(".", "_")))
         matrix = xgb.DMatrix(data[:, 1:], label=data[:, 0])
+    elif kind == "recordio-protobuf":
+        features, labels = _recordio_protobuf_rows(_files(path))
+        matrix = xgb.DMatrix(features, label=labels)
     else:
         features, labels = _libsvm_rows(_files(path))
         matrix = xgb.DMatrix(features, label=labels)
@@ -125,11 +141,15 @@ def train(env) -> None:
     if "train" not in channels:
         raise errors.ClientError("A 'train' channel is required")
     config = env.input_data_config or {}
-    dtrain = load_channel(channels["train"], config.get("train", {}).get("ContentType"))
+
+    def channel(name):
+        spec = config.get(name, {})
+        return load_channel(channels[name], spec.get("ContentType"), spec.get("TrainingInputMode", "File"))
+
+    dtrain = channel("train")
     evals = [(dtrain, "train")]
     if "validation" in channels:
-        evals.append((load_channel(channels["validation"], config.get("validation", {}).get("ContentType")),
-                      "validation"))
+        evals.append((channel("validation"), "validation"))
     params = {k: v for k, v in hps.items() if k not in RESERVED}
     if isinstance(params.get("eval_metric"), str) and "," in params["eval_metric"]:
         params["eval_metric"] = params["eval_metric"].split(",")
