@@ -37,6 +37,7 @@ def _create(ctx: RequestContext, kind: str, name: str, document: dict[str, Any],
     now = resources.now()
     document.update({f"{NOUNS[kind]}Arn": common.arn(ctx, kind, name), "CreationTime": now,
                      "LastModifiedTime": now, "CreatedBy": {}, "LastModifiedBy": {}})
+    document.setdefault("DisplayName", name)  # AWS: "If DisplayName isn't specified, <Name> is displayed."
     return common.create(ctx, kind, name, document, NOUNS[kind].lower(), tags=tags, duplicate=lambda arn: (
         ValidationError(f"{NOUNS[kind]} '{name}' already exists (arn {arn}).")))
 
@@ -159,6 +160,7 @@ def create_trial_component(ctx: RequestContext, params: dict[str, Any]) -> dict[
     document.setdefault("Parameters", {})
     document.setdefault("InputArtifacts", {})
     document.setdefault("OutputArtifacts", {})
+    document.setdefault("Metrics", [])
     row = _create(ctx, COMPONENT, params["TrialComponentName"], document, params.get("Tags"))
     lineage_groups.ensure(ctx)  # a trial component is a lineage entity too
     return {"TrialComponentArn": row.arn}
@@ -166,8 +168,7 @@ def create_trial_component(ctx: RequestContext, params: dict[str, Any]) -> dict[
 
 def describe_trial_component(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     doc = _require(ctx, COMPONENT, params["TrialComponentName"]).document
-    if doc.get("Source"):
-        doc["Sources"] = [doc["Source"]]
+    doc["Sources"] = [doc["Source"]] if doc.get("Source") else []
     return doc
 
 

@@ -192,8 +192,8 @@ def update_feature_group(ctx: RequestContext, params: dict[str, Any]) -> dict[st
 
 def delete_feature_group(ctx: RequestContext, params: dict[str, Any]) -> None:
     row = _row(ctx, params["FeatureGroupName"])
-    if row.status == "Deleting":
-        raise ResourceInUse(f"Feature group {row.name} is already being deleted.")
+    if row.status == "Deleting":  # DeleteFeatureGroup declares no ResourceInUse: the generic error
+        raise ValidationError(f"Feature group {row.name} is already being deleted.")
     feature_records.drop_group(row.arn)  # the online store's data goes; the offline store's stays
     try:
         ctx.services.feature_store.flush(row.arn)  # what was put before the delete still reaches S3
@@ -230,6 +230,8 @@ def describe_feature_metadata(ctx: RequestContext, params: dict[str, Any]) -> di
 def update_feature_metadata(ctx: RequestContext, params: dict[str, Any]) -> None:
     row, definition = _feature(ctx, params)
     name = definition["FeatureName"]
+    if any("Key" not in p or "Value" not in p for p in params.get("ParameterAdditions") or []):
+        raise ValidationError("Every member of ParameterAdditions needs a Key and a Value.")
     additions = {p["Key"]: p["Value"] for p in params.get("ParameterAdditions") or []}
     removals = params.get("ParameterRemovals") or []
     if set(additions) & set(removals):

@@ -46,8 +46,10 @@ def batch_put_metrics(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         names.add(point["MetricName"])
         accepted.append(point)
     if accepted:
-        experiments.record_metrics(row, accepted)
-    return {"Errors": errors} if errors else {}
+        # SourceArn of the summaries: the component's Source (a job) when it has one, else the component
+        source = (row.document.get("Source") or {}).get("SourceArn") or row.arn
+        experiments.record_metrics(row, accepted, source)
+    return {"Errors": errors}  # the list is always there, empty when every point was stored
 
 
 def _component_for(ctx: RequestContext, arn: str) -> Resource | None:

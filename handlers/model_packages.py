@@ -62,7 +62,7 @@ def list_model_package_groups(ctx: RequestContext, params: dict[str, Any]) -> di
     return common.list_page(ctx, GROUP, params, "ModelPackageGroupSummaryList", lambda row: {
         key: row.document.get(key) for key in ("ModelPackageGroupName", "ModelPackageGroupArn",
                                                "ModelPackageGroupDescription", "CreationTime",
-                                               "ModelPackageGroupStatus")})
+                                               "ModelPackageGroupStatus")}, default_order="Ascending")  # as documented
 
 
 def delete_model_package_group(ctx: RequestContext, params: dict[str, Any]) -> None:

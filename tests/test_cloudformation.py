@@ -217,3 +217,18 @@ def test_endpoint_that_fails_rolls_the_stack_back(serving_image):
         assert sm.list_endpoints()["Endpoints"] == [] and sm.list_endpoint_configs()["EndpointConfigs"] == []
         assert sm.list_models()["Models"] == []
         assert managed_containers(server) == []
+
+
+def test_stack_delete_stops_and_deletes_a_notebook_instance(cfn, sagemaker_client):
+    """AWS refuses DeleteNotebookInstance while InService; CloudFormation stops it first. Gone afterwards,
+    DescribeNotebookInstance answers AWS's ValidationException "RecordNotFound"."""
+    stack, name = unique("stack"), unique("nb")
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps({"Resources": {"Nb": {
+        "Type": "AWS::SageMaker::NotebookInstance",
+        "Properties": {"NotebookInstanceName": name, "InstanceType": "ml.t3.medium", "RoleArn": ROLE}}}}))
+    assert sagemaker_client.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"]
+    cfn.delete_stack(StackName=stack)
+    with pytest.raises(ClientError) as exc:
+        sagemaker_client.describe_notebook_instance(NotebookInstanceName=name)
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert exc.value.response["Error"]["Message"] == "RecordNotFound"

@@ -210,3 +210,17 @@ def test_a_group_created_on_the_users_behalf(tmp_path):
         assert got["LineageGroupArn"] == arn and got["Description"] == "from a pipeline"
         listed = emu.services.sagemaker.call("ListLineageGroups", {})["LineageGroupSummaries"]
         assert [g["LineageGroupName"] for g in listed] == ["sagemaker-my-pipeline"]
+
+
+def test_component_defaults_and_direct_metric_summaries(sagemaker_client, sagemaker_metrics_client):
+    """Describe shows DisplayName (the name when none was given) and empty Metrics/Sources; metrics put
+    straight onto a component name the component as their SourceArn; Errors is always listed."""
+    name = unique("tc")
+    arn = sagemaker_client.create_trial_component(TrialComponentName=name)["TrialComponentArn"]
+    got = sagemaker_client.describe_trial_component(TrialComponentName=name)
+    assert (got["DisplayName"], got["Metrics"], got["Sources"]) == (name, [], [])
+    reply = sagemaker_metrics_client.batch_put_metrics(TrialComponentName=name, MetricData=[
+        {"MetricName": "loss", "Timestamp": dt.datetime.now(dt.timezone.utc), "Step": 0, "Value": 2.0}])
+    assert reply["Errors"] == []
+    summary = sagemaker_client.describe_trial_component(TrialComponentName=name)["Metrics"][0]
+    assert (summary["MetricName"], summary["SourceArn"], summary["Count"]) == ("loss", arn, 1)

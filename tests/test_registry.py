@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -184,3 +185,13 @@ def test_search_model_package_groups_and_packages(sagemaker_client):
                                                                   "Operator": "Equals", "Value": group}]},
                                    MaxResults=1, NextToken=ordered["NextToken"])
     assert more["Results"][0]["ModelPackage"]["ModelPackageVersion"] == 2 and "NextToken" not in more
+
+
+def test_list_groups_default_to_creation_time_ascending(sagemaker_client):
+    """ListModelPackageGroups' documented default order is CreationTime Ascending."""
+    prefix = unique("ordered")
+    for suffix in ("a", "b"):
+        sagemaker_client.create_model_package_group(ModelPackageGroupName=f"{prefix}-{suffix}")
+        time.sleep(0.01)
+    listed = sagemaker_client.list_model_package_groups(NameContains=prefix)["ModelPackageGroupSummaryList"]
+    assert [g["ModelPackageGroupName"] for g in listed] == [f"{prefix}-a", f"{prefix}-b"]

@@ -52,7 +52,8 @@ def _call(op: str, params: dict[str, Any], region: str) -> dict[str, Any]:
 def _not_found(err: AwsError) -> bool:
     text = err.message.lower()
     return err.code in ("ResourceNotFound", "ResourceNotFoundException") or (
-        err.code == "ValidationException" and any(w in text for w in ("not find", "not exist", "not found")))
+        err.code == "ValidationException"
+        and any(w in text for w in ("not find", "not exist", "not found", "recordnotfound")))
 
 
 def _input_members(op: str) -> set[str]:
@@ -159,6 +160,12 @@ class SageMakerResource:
         if self.deleted:
             return
         spec = self.spec
+        if spec.stop_before_delete:  # AWS refuses to delete an InService notebook instance; CFN stops it
+            try:
+                _call(f"Stop{spec.noun}", spec.request_key(self.attrs), self.region)
+            except AwsError:
+                pass  # already stopped, or gone: Delete below says which
+            self._wait(spec)
         try:
             _call(f"Delete{spec.noun}", spec.request_key(self.attrs), self.region)
         except AwsError as err:

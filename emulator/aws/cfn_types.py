@@ -33,6 +33,7 @@ class CfnType:
     to_update: Callable[[dict[str, Any]], dict[str, Any]] | None = None   # attributes + properties -> Update
     cfn_only: frozenset[str] = frozenset()  # properties that only Update (or nothing) takes
     generate_name: bool = True     # CloudFormation makes a name when the template gives none
+    stop_before_delete: bool = False  # Delete<noun> needs it stopped first (CloudFormation stops it)
 
     def request_key(self, attrs: Attrs) -> dict[str, Any]:
         if self.key is not None:
@@ -88,7 +89,8 @@ TYPES: dict[str, CfnType] = {
         "NotebookInstance", "NotebookInstanceName", "NotebookInstanceArn",
         updatable=frozenset({"InstanceType", "RoleArn", "LifecycleConfigName", "VolumeSizeInGB",
                              "DefaultCodeRepository", "AdditionalCodeRepositories", "AcceleratorTypes",
-                             "RootAccess", "InstanceMetadataServiceConfiguration", "Tags"})),
+                             "RootAccess", "InstanceMetadataServiceConfiguration", "Tags"}),
+        stop_before_delete=True),
     "AWS::SageMaker::NotebookInstanceLifecycleConfig": CfnType(
         "NotebookInstanceLifecycleConfig", "NotebookInstanceLifecycleConfigName", "NotebookInstanceLifecycleConfigArn",
         updatable=frozenset({"OnCreate", "OnStart"})),

@@ -113,7 +113,8 @@ SPECS: list[Spec] = [
     # -- notebook instances ------------------------------------------------------------------------
     Spec("NotebookInstance", "notebook-instance", SERVICE, delete_when=("Stopped", "Failed"),
          renames={"LifecycleConfigName": "NotebookInstanceLifecycleConfigName"}, defaults=_notebook,
-         records_only="records only: no Jupyter server is started; Describe shows AWS's states"),
+         records_only="records only: no Jupyter server is started; Describe shows AWS's states",
+         not_found_message="RecordNotFound"),
     Spec("NotebookInstanceLifecycleConfig", "notebook-instance-lifecycle-config", STATIC),
     Spec("CodeRepository", "code-repository", STATIC),
     # -- governance --------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def require(model: Model, ctx: RequestContext, verb: str, params: dict[str, Any]
     row = lookup(model, ctx, verb, params)
     if row is None:
         shown = path_of(model, params) or next((v for k, v in params.items() if k.endswith("Arn")), "")
-        raise not_found(model, verb, f'{_title(model)} "{shown}" does not exist.')
+        raise not_found(model, verb, model.spec.not_found_message or f'{_title(model)} "{shown}" does not exist.')
     return row
 
 

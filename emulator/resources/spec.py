@@ -89,6 +89,9 @@ class Spec:
     # the ARN's resource part where it is not <kind>/<path>: {Member} (lower-cased unless an enum),
     # {_id} 12 random lower-case characters, {_ID} upper-case (`cluster/{_id}`, `partner-app/app-{_ID}`)
     arn: str | None = None
+    # AWS's own not-found message where it is not `<Noun> "<name>" does not exist.` (NotebookInstance's
+    # Describe/Stop/Delete answer ValidationException "RecordNotFound")
+    not_found_message: str | None = None
 
 
 class Model:
