@@ -148,3 +148,27 @@ def test_model_trainer_on_the_sklearn_image(docker_ready, v3_sklearn_run, sagema
     key = report["artifacts"].split(f"s3://{BUCKET}/", 1)[1]
     with tarfile.open(fileobj=io.BytesIO(s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read())) as tar:
         assert "model.pkl" in tar.getnames()
+
+
+def test_mlops_pipeline_upsert_start_wait_list_steps(sdk_v3_python, sagemaker_emulator, processing_image,
+                                                      sagemaker_client, tmp_path):
+    """SDK v3's `sagemaker.mlops.workflow` Pipeline: two processing steps, the second after the first
+    (tests/sdk_v3_pipeline_client.py runs in .venv-sdk3)."""
+    shutil.copy(ROOT / "tests" / "sdk_v3_pipeline_client.py", tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "PYTHON"))}
+    env.update(AWS_ENDPOINT_URL=sagemaker_emulator.endpoint_url, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    name = unique("v3-pipeline")
+    done = subprocess.run([sdk_v3_python, "sdk_v3_pipeline_client.py", processing_image, name], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == "Succeeded", report
+    assert sorted((s["name"], s["status"]) for s in report["steps"]) == [("First", "Succeeded"),
+                                                                         ("Second", "Succeeded")]
+    ran = {s["StepName"]: s for s in sagemaker_client.list_pipeline_execution_steps(
+        PipelineExecutionArn=report["execution"])["PipelineExecutionSteps"]}
+    assert ran["Second"]["StartTime"] >= ran["First"]["EndTime"]
+    job = sagemaker_client.describe_processing_job(
+        ProcessingJobName=ran["Second"]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1])
+    assert job["ProcessingJobStatus"] == "Completed" and job["AppSpecification"]["ImageUri"] == processing_image
