@@ -22,13 +22,10 @@ from sagemaker.mlops.workflow.pipeline import Pipeline  # noqa: E402
 from sagemaker.mlops.workflow.steps import ProcessingStep  # noqa: E402
 
 image, name = sys.argv[1], sys.argv[2]
-# v3 checks the role before upsert (its trust policy, and iam:SimulatePrincipalPolicy on what it may do)
-iam = boto3.client("iam")
-ROLE = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+# v3 checks the role before upsert: it must trust sagemaker.amazonaws.com (and SimulatePrincipalPolicy allow)
+ROLE = boto3.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
     "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                             "Principal": {"Service": "sagemaker.amazonaws.com"}}]}))["Role"]["Arn"]
-iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=json.dumps({
-    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
 session = PipelineSession(default_bucket="sagemaker-us-east-1-123456789012",
                           sagemaker_config={"SchemaVersion": "1.0",
                                             "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}})
