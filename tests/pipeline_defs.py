@@ -80,10 +80,9 @@ def seconds(value: Any) -> float:
 
 
 def job_of(sm: Any, step: dict) -> dict:
-    """The Describe response of a step's job (Metadata holds its lower-cased ARN, not its name)."""
+    """The Describe response of a step's job (Metadata's ARN keeps the job name's case: its name)."""
     (kind, meta), = step["Metadata"].items()
     noun = {"ProcessingJob": "processing_job", "TrainingJob": "training_job", "TransformJob": "transform_job"}[kind]
-    arn = meta["Arn"]
-    jobs = getattr(sm, f"list_{noun}s")(NameContains=arn.rsplit("/", 1)[1][10:22], MaxResults=100)
-    (summary,) = [j for j in jobs[f"{kind}Summaries"] if j[f"{kind}Arn"] == arn]
-    return getattr(sm, f"describe_{noun}")(**{f"{kind}Name": summary[f"{kind}Name"]})
+    job = getattr(sm, f"describe_{noun}")(**{f"{kind}Name": meta["Arn"].rsplit("/", 1)[1]})
+    assert job[f"{kind}Arn"] == meta["Arn"].lower()
+    return job

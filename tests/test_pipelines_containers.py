@@ -22,7 +22,7 @@ SLOW = {"behaviour": "objective", "epochs": "4", "epoch_seconds": "2"}  # about 
 
 def running(step: dict) -> None:
     """Wait until the step's job container runs (the label holds the job's lower-cased ARN)."""
-    wait_until(lambda: containers_with(next(iter(step["Metadata"].values()))["Arn"], running_only=True), 90,
+    wait_until(lambda: containers_with(next(iter(step["Metadata"].values()))["Arn"].lower(), running_only=True), 90,
                "the step's container", 0.1)
     time.sleep(1.5)  # and handles signals
 

@@ -36,6 +36,14 @@ def sdk_v3_python() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def client_env(endpoint_url: str) -> dict[str, str]:
+    """The environment of a v3 client script: the emulator's endpoint, dummy credentials, none of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "PYTHON"))}
+    env.update(AWS_ENDPOINT_URL=endpoint_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION="us-east-1")
+    return env
+
+
 @pytest.fixture(scope="module")
 def v3_run(sdk_v3_python, sagemaker_emulator, training_image, serving_image, tmp_path_factory):
     subprocess.run(["docker", "tag", training_image, "my-training:1"], check=True)
@@ -43,9 +51,7 @@ def v3_run(sdk_v3_python, sagemaker_emulator, training_image, serving_image, tmp
     workdir = tmp_path_factory.mktemp("sdk-v3")
     (workdir / "train.csv").write_text("1,2\n3,4\n")
     shutil.copy(ROOT / "tests" / "sdk_v3_client.py", workdir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "PYTHON"))}
-    env.update(AWS_ENDPOINT_URL=sagemaker_emulator.endpoint_url, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    env = client_env(sagemaker_emulator.endpoint_url)
     started = time.monotonic()
     done = subprocess.run([sdk_v3_python, "sdk_v3_client.py"], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=300)
@@ -123,9 +129,7 @@ def test_iam_simulate_principal_policy(sagemaker_emulator):
 def v3_sklearn_run(sdk_v3_python, sagemaker_emulator, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sdk-v3-sklearn")
     shutil.copy(ROOT / "tests" / "sdk_v3_sklearn_client.py", workdir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "PYTHON"))}
-    env.update(AWS_ENDPOINT_URL=sagemaker_emulator.endpoint_url, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    env = client_env(sagemaker_emulator.endpoint_url)
     done = subprocess.run([sdk_v3_python, "sdk_v3_sklearn_client.py"], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=1200)  # the first use builds the stand-in
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
@@ -157,9 +161,7 @@ def test_v3_hyperparameter_tuner_runs_real_jobs_and_finds_the_best(sdk_v3_python
     subprocess.run(["docker", "tag", training_image, "my-training:1"], check=True)
     (tmp_path / "train.csv").write_text("1,2\n3,4\n")
     shutil.copy(ROOT / "tests" / "sdk_v3_tuner_client.py", tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "PYTHON"))}
-    env.update(AWS_ENDPOINT_URL=sagemaker_emulator.endpoint_url, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    env = client_env(sagemaker_emulator.endpoint_url)
     done = subprocess.run([sdk_v3_python, "sdk_v3_tuner_client.py"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
@@ -175,3 +177,25 @@ def test_v3_hyperparameter_tuner_runs_real_jobs_and_finds_the_best(sdk_v3_python
     values = {j["TrainingJobName"]: peak(j["TunedHyperParameters"]) for j in jobs}
     assert seen["best"] == max(values, key=values.__getitem__)
     assert abs(seen["analytics_best"] - max(values.values())) < 1e-4
+
+
+def test_mlops_pipeline_upsert_start_wait_list_steps(sdk_v3_python, sagemaker_emulator, processing_image,
+                                                      sagemaker_client, tmp_path):
+    """SDK v3's `sagemaker.mlops.workflow` Pipeline: two processing steps, the second after the first
+    (tests/sdk_v3_pipeline_client.py runs in .venv-sdk3)."""
+    shutil.copy(ROOT / "tests" / "sdk_v3_pipeline_client.py", tmp_path)
+    env = client_env(sagemaker_emulator.endpoint_url)
+    name = unique("v3-pipeline")
+    done = subprocess.run([sdk_v3_python, "sdk_v3_pipeline_client.py", processing_image, name], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == "Succeeded", report
+    assert sorted((s["name"], s["status"]) for s in report["steps"]) == [("First", "Succeeded"),
+                                                                         ("Second", "Succeeded")]
+    ran = {s["StepName"]: s for s in sagemaker_client.list_pipeline_execution_steps(
+        PipelineExecutionArn=report["execution"])["PipelineExecutionSteps"]}
+    assert ran["Second"]["StartTime"] >= ran["First"]["EndTime"]
+    job = sagemaker_client.describe_processing_job(
+        ProcessingJobName=ran["Second"]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1])
+    assert job["ProcessingJobStatus"] == "Completed" and job["AppSpecification"]["ImageUri"] == processing_image

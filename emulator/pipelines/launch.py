@@ -114,7 +114,7 @@ class Launcher:
         arn = next(v for k, v in out.items() if k.endswith("Arn"))
         record = {"_type": step.type, "_job": job}
         executor.own_job(record, region, name, step.name)
-        state.edit_step(region, name, step.name, _job=job, Metadata=steps.job_metadata(step.type, arn),
+        state.edit_step(region, name, step.name, _job=job, Metadata=steps.job_metadata(step.type, arn, job),
                         _cache_key=key, CacheHitResult=None)
         job_row = resources.get(kind.resource, region, job)
         if job_row is not None and job_row.status in ("Completed", "Failed", "Stopped"):

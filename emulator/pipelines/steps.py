@@ -158,8 +158,11 @@ def _plain(document: Any) -> Any:
     return json.loads(json.dumps(document, default=lambda v: v.timestamp() if hasattr(v, "timestamp") else str(v)))
 
 
-def job_metadata(step_type: str, arn: str) -> dict[str, Any]:
-    return {JOB_STEPS[step_type].metadata: {"Arn": arn}}
+def job_metadata(step_type: str, arn: str, job: str) -> dict[str, Any]:
+    """The step's `Metadata`: the job's ARN with the job name's case kept, as the ARNs AWS's pipelines
+    hand out do; the SDK's `execution.result()` (and users) take the name from it for DescribeTrainingJob,
+    whose name lookup is case-sensitive. (ARN lookups ignore case, so it still finds the job.)"""
+    return {JOB_STEPS[step_type].metadata: {"Arn": f"{arn.rsplit('/', 1)[0]}/{job}"}}
 
 
 def run_model(services: Any, region: str, arguments: dict[str, Any], name: str) -> tuple[dict, dict]:
