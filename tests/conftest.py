@@ -19,12 +19,24 @@ from .helpers import unique
 from .second_engine import second_engine  # noqa: F401  (fixture)
 
 
+# Modules of minutes each (the SDK flows on AWS's framework stand-ins, the compose stack, the SDK v3
+# venv's clients, the crash loop): marked `expensive`, which `scripts/test` leaves out unless asked
+# for (`.ci/run` runs them; `scripts/test -m ""` too).
+EXPENSIVE_MODULES = frozenset({
+    "test_crash_loop", "test_compose", "test_framework_sdk", "test_sdk_v3", "test_pipelines_sdk",
+    "test_pipelines_step_decorator", "test_experiments_in_jobs", "test_sdk_v2_tuner",
+})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `docker` every test whose fixtures (transitively) include docker_ready: the engine and the
-    base image. `pytest -m "not docker"` then selects what runs without an engine."""
+    base image. `pytest -m "not docker"` then selects what runs without an engine. Mark `expensive`
+    the tests of EXPENSIVE_MODULES."""
     for item in items:
         if "docker_ready" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.docker)
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in EXPENSIVE_MODULES:
+            item.add_marker(pytest.mark.expensive)
 
 
 @pytest.fixture
