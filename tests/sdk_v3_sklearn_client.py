@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import pathlib
 
-import boto3
 from sagemaker.core import image_uris
 from sagemaker.core.helper.session_helper import Session
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
+from sdk_v3_common import BUCKET, NO_TELEMETRY, ensure_role
 
 code = pathlib.Path("sk-code")
 code.mkdir(exist_ok=True)
@@ -29,18 +29,9 @@ print("trained sklearn", sklearn.__version__, "coef", list(model.coef_), "on", s
 ''')
 pathlib.Path("sk.csv").write_text("".join(f"{2 * x + 1},{x}\n" for x in range(10)))
 
-iam = boto3.client("iam")  # v3 checks the role's trust policy in IAM
-try:
-    iam.create_role(RoleName="SageMakerRole", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "sagemaker.amazonaws.com"}}]}))
-except iam.exceptions.EntityAlreadyExistsException:
-    pass
 image = image_uris.retrieve("sklearn", "us-east-1", "1.2-1", instance_type="ml.m5.large")
-session = Session(default_bucket="sagemaker-us-east-1-123456789012",
-                  sagemaker_config={"SchemaVersion": "1.0",
-                                    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}})
-trainer = ModelTrainer(training_image=image, role="arn:aws:iam::123456789012:role/SageMakerRole",
+session = Session(default_bucket=BUCKET, sagemaker_config=NO_TELEMETRY)
+trainer = ModelTrainer(training_image=image, role=ensure_role(),
                        source_code=SourceCode(source_dir=str(code), entry_script="train.py"),
                        compute=Compute(instance_type="ml.m5.large", instance_count=1),
                        output_data_config=OutputDataConfig(s3_output_path=f"s3://{session.default_bucket()}/v3-sk"),

@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import json
 
-import boto3
 from sagemaker.core.helper.session_helper import Session
 from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig
 from sagemaker.train.tuner import HyperparameterTuner
+from sdk_v3_common import BUCKET, NO_TELEMETRY, ensure_role
 
-iam = boto3.client("iam")
-try:
-    iam.create_role(RoleName="SageMakerRole", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "sagemaker.amazonaws.com"}}]}))
-except iam.exceptions.EntityAlreadyExistsException:
-    pass
-session = Session(default_bucket="sagemaker-us-east-1-123456789012",
-                  sagemaker_config={"SchemaVersion": "1.0",
-                                    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}})
-trainer = ModelTrainer(training_image="my-training:1", role="arn:aws:iam::123456789012:role/SageMakerRole",
+session = Session(default_bucket=BUCKET, sagemaker_config=NO_TELEMETRY)
+trainer = ModelTrainer(training_image="my-training:1", role=ensure_role(),
                        compute=Compute(instance_type="ml.m5.large", instance_count=1),
                        output_data_config=OutputDataConfig(s3_output_path=f"s3://{session.default_bucket()}/v3-tune"),
                        hyperparameters={"behaviour": "objective", "epochs": 2, "epoch_seconds": 0.1, "y": 0.25},

@@ -129,6 +129,7 @@ def test_iam_simulate_principal_policy(sagemaker_emulator):
 def v3_sklearn_run(sdk_v3_python, sagemaker_emulator, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sdk-v3-sklearn")
     shutil.copy(ROOT / "tests" / "sdk_v3_sklearn_client.py", workdir)
+    shutil.copy(ROOT / "tests" / "sdk_v3_common.py", workdir)
     env = client_env(sagemaker_emulator.endpoint_url)
     done = subprocess.run([sdk_v3_python, "sdk_v3_sklearn_client.py"], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=1200)  # the first use builds the stand-in
@@ -161,6 +162,7 @@ def test_v3_hyperparameter_tuner_runs_real_jobs_and_finds_the_best(sdk_v3_python
     subprocess.run(["docker", "tag", training_image, "my-training:1"], check=True)
     (tmp_path / "train.csv").write_text("1,2\n3,4\n")
     shutil.copy(ROOT / "tests" / "sdk_v3_tuner_client.py", tmp_path)
+    shutil.copy(ROOT / "tests" / "sdk_v3_common.py", tmp_path)
     env = client_env(sagemaker_emulator.endpoint_url)
     done = subprocess.run([sdk_v3_python, "sdk_v3_tuner_client.py"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)
