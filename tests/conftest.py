@@ -18,7 +18,6 @@ from .docker_fixtures import (  # noqa: F401  (fixtures)
 from .helpers import unique
 from .second_engine import second_engine  # noqa: F401  (fixture)
 
-
 # Modules of minutes each (the SDK flows on AWS's framework stand-ins, the compose stack, the SDK v3
 # venv's clients, the crash loop): marked `expensive`, which `scripts/test` leaves out unless asked
 # for (`.ci/run` runs them; `scripts/test -m ""` too).
