@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
+from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
@@ -137,3 +140,46 @@ def test_put_log_events_batch_rules(logs_client, group):
     fine = logs_client.put_log_events(logGroupName=group, logStreamName="s",
                                       logEvents=[{"timestamp": now, "message": "again"}])
     assert "rejectedLogEventsInfo" not in fine
+
+
+@contextlib.contextmanager
+def s3_events_to_log_group(emulator, s3_client, name: str, group: str) -> Iterator[str]:
+    """A bucket whose events an EventBridge rule sends to the log group `group`; yields the bucket."""
+    events = emulator.client("events")
+    bucket = name.lower()
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    pattern = {"source": ["aws.s3"], "detail": {"bucket": {"name": [bucket]}}}
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    arn = f"arn:aws:logs:{s3_client.meta.region_name}:123456789012:log-group:{group}"
+    events.put_targets(Rule=name, Targets=[{"Id": "logs", "Arn": arn}])
+    try:
+        yield bucket
+    finally:
+        events.remove_targets(Rule=name, Ids=["logs"])
+        events.delete_rule(Name=name)
+        for item in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3_client.delete_object(Bucket=bucket, Key=item["Key"])
+        s3_client.delete_bucket(Bucket=bucket)
+
+
+def test_events_written_by_moto_services_land_in_our_logs(sagemaker_emulator, s3_client, logs_client, group, name):
+    """S3 -> EventBridge -> a log-group target: the event reaches the Logs API users read (aws/moto_logs.py)."""
+    with s3_events_to_log_group(sagemaker_emulator, s3_client, name, group) as bucket:
+        s3_client.put_object(Bucket=bucket, Key="data/x.csv", Body=b"1,2\n")
+        found = logs_client.filter_log_events(logGroupName=group)["events"]
+        details = [json.loads(e["message"]) for e in found]
+        assert [(d["detail-type"], d["detail"]["object"]["key"]) for d in details
+                if d["detail"]["reason"] == "ObjectCreated"] == [("Object Created", "data/x.csv")]
+
+
+def test_event_to_a_missing_log_group_does_not_fail_the_put(sagemaker_emulator, s3_client, logs_client, name):
+    """A target whose log group does not exist drops the event (moto's writer gets ResourceNotFound), not the PUT."""
+    missing = "/nowhere/" + name
+    with s3_events_to_log_group(sagemaker_emulator, s3_client, name, missing) as bucket:
+        s3_client.put_object(Bucket=bucket, Key="k", Body=b"x")
+        assert s3_client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+        with pytest.raises(ClientError) as excinfo:
+            logs_client.filter_log_events(logGroupName=missing)
+        assert error_of(excinfo)[0] == "ResourceNotFoundException"

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import moto_logs
+
 if TYPE_CHECKING:
     from .moto_state import MotoState
 
@@ -38,6 +40,7 @@ def moto_wsgi_app(state: MotoState | None = None) -> Callable[[dict, Callable], 
     from moto.iam.responses import IamResponse
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    moto_logs.install()
     if not hasattr(IamResponse, "simulate_principal_policy"):
         IamResponse.simulate_principal_policy = _simulate_principal_policy  # type: ignore[attr-defined]
     if state is None:
