@@ -31,7 +31,6 @@ from .helpers import (
     start_transform_job,
     training_containers,
     training_request,
-    transform_model,
     unique,
     wait_endpoint,
     wait_secondary,
@@ -168,9 +167,11 @@ def output_times(s3, bucket: str, prefix: str) -> dict[str, object]:
             for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
 
 
-def test_kill_during_transform_resumes_it(tmp_path, serving_image):
+@pytest.mark.parametrize("isolated", [False, True], ids=["networked", "isolated"])
+def test_kill_during_transform_resumes_it(tmp_path, serving_image, isolated):
     """A transform running at a kill -9 completes after the restart: the objects whose output was
-    committed before the kill are not transformed again, the others are, each output exactly once."""
+    committed before the kill are not transformed again, the others are, each output exactly once.
+    Isolated: the old instance's gateways and socket volume go too."""
     files = 6
     with EmulatorServer(data_dir=tmp_path) as server:
         sm, s3 = server.client("sagemaker"), server.client("s3")
@@ -179,7 +180,9 @@ def test_kill_during_transform_resumes_it(tmp_path, serving_image):
         s3.create_bucket(Bucket=bucket)
         for k in range(files):
             s3.put_object(Bucket=bucket, Key=f"in/part-{k}.csv", Body=b"".join(b"%d,%d\n" % (k, i) for i in range(8)))
-        model = transform_model(sm, serving_image, SLEEP_SECONDS="0.25")  # 2 s per object, one at a time
+        model = unique("tx-model")  # 2 s per object, one at a time
+        sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, EnableNetworkIsolation=isolated,
+                        PrimaryContainer={"Image": serving_image, "Environment": {"SLEEP_SECONDS": "0.25"}})
         name = start_transform_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/",
                                    BatchStrategy="SingleRecord", MaxConcurrentTransforms=1)
         arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
