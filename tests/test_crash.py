@@ -2,7 +2,7 @@
 
 Each test crashes its own server (EmulatorServer.stop(kill=True)) while a training job, a transform
 job or an UpdateEndpoint is running, starts it again on the same data dir and checks: every record
-is still there, running work was re-attached or failed with a reason, endpoints serve again, and
+is still there, running work was re-attached (a transform resumed) or failed with a reason, endpoints serve again, and
 no container, network or work directory of finished work is left; `PRAGMA integrity_check` is ok.
 Only this server's containers are looked at (owner label): other emulators may run concurrently.
 """
@@ -31,7 +31,6 @@ from .helpers import (
     start_transform_job,
     training_containers,
     training_request,
-    transform_model,
     unique,
     wait_endpoint,
     wait_secondary,
@@ -162,29 +161,61 @@ def test_training_running_through_a_kill_completes(tmp_path, training_image):
         assert_nothing_left(server)
 
 
-def test_kill_during_transform(tmp_path, serving_image):
+def output_times(s3, bucket: str, prefix: str) -> dict[str, object]:
+    """key -> LastModified of every object under `prefix`."""
+    return {o["Key"]: o["LastModified"]
+            for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["networked", "isolated"])
+def test_kill_during_transform_resumes_it(tmp_path, serving_image, isolated):
+    """A transform running at a kill -9 completes after the restart: the objects whose output was
+    committed before the kill are not transformed again, the others are, each output exactly once.
+    Isolated: the old instance's gateways and socket volume go too."""
+    files = 6
     with EmulatorServer(data_dir=tmp_path) as server:
         sm, s3 = server.client("sagemaker"), server.client("s3")
         some_records(server, serving_image)
         bucket = unique("crash-transform")
         s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=bucket, Key="in/slow.csv", Body=b"1\n" * 200)
-        model = transform_model(sm, serving_image, SLEEP_SECONDS="0.3")
+        for k in range(files):
+            s3.put_object(Bucket=bucket, Key=f"in/part-{k}.csv", Body=b"".join(b"%d,%d\n" % (k, i) for i in range(8)))
+        model = unique("tx-model")  # 2 s per object, one at a time
+        sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, EnableNetworkIsolation=isolated,
+                        PrimaryContainer={"Image": serving_image, "Environment": {"SLEEP_SECONDS": "0.25"}})
         name = start_transform_job(sm, model, f"s3://{bucket}/in/", f"s3://{bucket}/out/",
-                                   BatchStrategy="SingleRecord")
+                                   BatchStrategy="SingleRecord", MaxConcurrentTransforms=1)
         arn = sm.describe_transform_job(TransformJobName=name)["TransformJobArn"]
 
-        wait_until(lambda: bool(containers_with(arn)), 60, "the transform container")
-        wait_until(lambda: any(p.startswith("jobs/transform/") for p in work_dirs(server)), 30, "its work dir")
-        time.sleep(1)
+        wait_until(lambda: 2 <= len(output_times(s3, bucket, "out/")) < files - 1, 120,
+                   lambda: f"some outputs, not all: {sorted(output_times(s3, bucket, 'out/'))}", interval=0.1)
         before = records(server)
+        started = sm.describe_transform_job(TransformJobName=name)["TransformStartTime"]
+        earlier = output_times(s3, bucket, "out/")  # committed before the kill (more may be by the kill)
         server.stop(kill=True)
         assert containers_with(arn)  # still running without the emulator
+        assert len(earlier) < files
 
+        restarted = time.time()
         server.start()
+        sm, s3 = server.client("sagemaker"), server.client("s3")
         assert records(server) == before
-        job = wait_transform(server.client("sagemaker"), name, timeout=30)
-        assert job["TransformJobStatus"] == "Failed" and "restarted" in job["FailureReason"]
+        job = wait_transform(sm, name, timeout=180)
+        assert job["TransformJobStatus"] == "Completed", job.get("FailureReason")
+        assert job["TransformStartTime"] == started
+        assert job["TransformEndTime"].timestamp() > restarted
+        after = output_times(s3, bucket, "out/")
+        assert sorted(after) == [f"out/part-{k}.csv.out" for k in range(files)]  # each once, nothing else
+        for k in range(files):
+            body = s3.get_object(Bucket=bucket, Key=f"out/part-{k}.csv.out")["Body"].read()
+            assert body.decode().splitlines() == [str(float(k + i)) for i in range(8)], k
+        assert all(after[key] == when for key, when in earlier.items()), "a committed output was redone"
+        streams = server.client("logs").describe_log_streams(
+            logGroupName="/aws/sagemaker/TransformJobs", logStreamNamePrefix=f"{name}/")["logStreams"]
+        data_logs = [s["logStreamName"] for s in streams if s["logStreamName"].endswith("/data-log")]
+        lines = [e["message"] for stream in data_logs for e in server.client("logs").get_log_events(
+            logGroupName="/aws/sagemaker/TransformJobs", logStreamName=stream, startFromHead=True)["events"]]
+        assert any("Resumed after an emulator restart" in line for line in lines), lines
         assert_nothing_left(server)
 
 

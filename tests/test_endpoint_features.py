@@ -60,6 +60,27 @@ def test_async_invocation_round_trip(sagemaker_client, sagemaker_runtime_client,
         sm.delete_endpoint(EndpointName=name)
 
 
+def test_async_invocation_of_a_creating_endpoint_is_refused(sagemaker_client, sagemaker_runtime_client,
+                                                             serving_image, bucket):
+    """AWS serves an endpoint only once it is InService: a fresh endpoint still Creating answers
+    InvokeEndpointAsync as an unknown one, and queues nothing (docs/decisions.md)."""
+    sm = sagemaker_client
+    name = unique("ep-async-creating")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": serving_image, "Environment": {"NEVER_HEALTHY": "1"}})
+    config = endpoint_config(sm, ("AllTraffic", name, 1, 1.0), AsyncInferenceConfig={"OutputConfig": {
+        "S3OutputPath": f"s3://{bucket}/async-creating"}})
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    try:
+        assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
+        with pytest.raises(ClientError) as exc:
+            sagemaker_runtime_client.invoke_endpoint_async(
+                EndpointName=name, InputLocation=f"s3://{bucket}/async-in/ok.json", ContentType="application/json")
+        assert error_of(exc) == ("ValidationError", f"Endpoint {name} of account 123456789012 not found.", 400)
+    finally:
+        sm.delete_endpoint(EndpointName=name)
+
+
 def test_response_stream(sagemaker_client, sagemaker_runtime_client, serving_image):
     sm = sagemaker_client
     model = unique("stream-model")

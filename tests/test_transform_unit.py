@@ -1,13 +1,15 @@
-"""Batch transform's pure parts: record splitting/packing, the JSONPath subset, joins, settings."""
+"""Batch transform's pure parts: record splitting/packing, the JSONPath subset, joins, settings, resuming."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 
-from sagemaker_emulator.jobs.transform import jsonpath
+from sagemaker_emulator import staging
+from sagemaker_emulator.jobs.transform import jsonpath, resume
 from sagemaker_emulator.jobs.transform import records as rec
 from sagemaker_emulator.jobs.transform.jsonpath import DataProcessor, FilterError
 from sagemaker_emulator.jobs.transform.settings import batch_environment, effective_settings
@@ -209,3 +211,23 @@ def test_default_data_processing_is_inactive_and_passes_bytes_through():
     assert processor.response(["x"], b"\x00raw", None) == b"\x00raw"
     with pytest.raises(FilterError, match="ContentType"):
         DataProcessor({"JoinSource": "Input"}, "application/x-image", None, "None")
+
+
+# -- resuming after a restart ------------------------------------------------------------------------
+def test_resume_counts_only_outputs_this_job_wrote(tmp_path):
+    """An object is done when its `.out` was written at or after the job's start; an older file at the
+    same path (another job's) or a missing one means transform it again."""
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    objects = [staging.DataObject(f"file://{tmp_path}/in/{name}", name) for name in ("a.csv", "b.csv", "sub/c.csv",
+                                                                                    "d.csv")]
+    since = 1_000_000.0
+    for name, mtime in (("a.csv.out", since + 5), ("b.csv.out", since - 5), ("sub/c.csv.out", since)):
+        (out / name).write_text("x")
+        os.utime(out / name, (mtime, mtime))
+    (out / "unrelated.out").write_text("x")
+    output_path = staging.file_uri(out)
+    assert resume.output_uri(output_path, objects[2]) == f"file://{out}/sub/c.csv.out"
+    done = resume.committed(staging.ObjectStore(), output_path, objects, since)
+    assert done == {objects[0].uri, objects[2].uri}
+    assert resume.committed(staging.ObjectStore(), staging.file_uri(tmp_path / "missing"), objects, since) == set()

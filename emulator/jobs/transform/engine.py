@@ -8,7 +8,8 @@ are split and packed into requests, up to MaxConcurrentTransforms requests are i
 are written in input order to a scratch file that becomes `<S3OutputPath>/<relative key>.out` once
 the whole object succeeded. The first failing object fails the job (outputs already written stay);
 a stop abandons the objects in progress. Containers and scratch files are removed before the job
-reaches its final status.
+reaches its final status. After a kill -9 the job resumes on new containers with the objects whose
+output it had not committed (resume.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sagemaker_emulator.jobs.workdir import JobDir
 from sagemaker_emulator.storage import resources
 
 from . import records as rec
+from . import resume
 from .jsonpath import DataProcessor, FilterError
 from .settings import Settings, batch_environment, effective_settings
 
@@ -70,19 +72,23 @@ class TransformEngine(JobEngine["TransformRun"]):
         return TransformRun
 
     def recover(self) -> None:
-        """After a restart: a transform cannot resume midway, so interrupted jobs end now (no orphans)."""
+        """After a restart (resume.py): every interrupted job loses its old containers; an InProgress one
+        starts again on fresh ones with the objects it had not finished, a Stopping one ends Stopped."""
         for row in resources.all_with_status(KIND, ("InProgress", "Stopping")):
             try:
-                for handle in self.services.runtime.find_containers({"sagemaker-emulator.resource": row.arn}).values():
-                    self.services.runtime.remove(handle)
+                resume.remove_leftovers(self.services.runtime, row.arn)
             except Exception:
                 log.exception("transform job %s: could not remove its containers", row.name)
             JobDir(self.services.config.data_dir, self.folder, row.region, row.name).remove()
             run = TransformRun(self, row.region, row.name)
             if row.status == "Stopping":
                 run.finish_job("Stopped", None)
-            else:
-                run.finish_job("Failed", "InternalServerError: The emulator restarted while the job was running.")
+                continue
+            log.info("transform job %s: resuming after a restart", row.name)
+            run.resuming = True
+            with self._lock:
+                self._runs[(row.region, row.name)] = run
+            run.start()
 
 
 class TransformRun(JobRun):
@@ -97,6 +103,7 @@ class TransformRun(JobRun):
         self.fleet: ModelFleet | None = None
         self.instances: list[ServingInstance] = []
         self._teardown_lock = threading.Lock()
+        self.resuming = False  # started again after a restart: objects already transformed are skipped
 
     # -- thread control -------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -104,8 +111,9 @@ class TransformRun(JobRun):
         self.halt.set()
 
     def _run(self, adopt: dict | None) -> None:
-        """JobRun._main's step (which fails the job on errors of ours); a transform never re-attaches
-        (see recover). The containers and scratch files go before the job reaches its final status."""
+        """JobRun._main's step (which fails the job on errors of ours). A transform never re-attaches to
+        containers: after a restart it resumes on new ones (see recover). The containers and scratch files
+        go before the job reaches its final status."""
         try:
             status, reason = self._transform()
         finally:
@@ -144,7 +152,8 @@ class TransformRun(JobRun):
         job = self.record.read()
         if job is None:
             return "Failed", "InternalServerError: the job record vanished"
-        self.record.edit(lambda doc: doc.update(TransformStartTime=time.time()))
+        # kept when resuming: the job started before the restart, and its outputs are told by this time
+        job = self.record.edit(lambda doc: doc.setdefault("TransformStartTime", time.time())) or job
         log.info("transform job %s: InProgress - %d instance(s) of model %s", self.name,
                  job["TransformResources"]["InstanceCount"], job["ModelName"])
         model = resources.get("model", self.region, job["ModelName"])
@@ -162,6 +171,14 @@ class TransformRun(JobRun):
             objects = staging.resolve_source(store, source["S3Uri"], source["S3DataType"])
         except staging.StagingError as exc:
             return "Failed", f"ClientError: {exc}"
+        total = len(objects)
+        if self.resuming:
+            done = resume.committed(store, output["S3OutputPath"], objects, job["TransformStartTime"])
+            objects = [obj for obj in objects if obj.uri not in done]
+            log.info("transform job %s: %d of %d object(s) were transformed before the restart", self.name,
+                     total - len(objects), total)
+            if not objects:
+                return "Completed", None
         self.dir.create()
         labels = {"sagemaker-emulator.kind": "transform", "sagemaker-emulator.resource": job["TransformJobArn"]}
         fleet = ModelFleet(self.services, self.region, model.document, self.dir.root / "model", labels,
@@ -195,6 +212,9 @@ class TransformRun(JobRun):
         workers = []
         for instance, share in zip(self.instances, shares, strict=True):
             data_log = open_sink(self.region, LOG_GROUP, f"{self.name}/{instance.instance_id}-{started}/data-log")
+            if self.resuming:
+                self._note(data_log, f"Resumed after an emulator restart: {total - len(objects)} of {total} "
+                                     "object(s) were already transformed")
             worker = threading.Thread(target=self._instance_worker,
                                       args=(job, fleet, instance, share, settings, processor, store, data_log),
                                       name=f"transform:{self.name}:{instance.instance_id}", daemon=True)
@@ -257,12 +277,16 @@ class TransformRun(JobRun):
                 log.exception("transform job %s: could not remove instance %s", self.name, instance.instance_id)
 
     # -- per instance ---------------------------------------------------------------------------
+    @staticmethod
+    def _note(data_log: LogSink, line: str) -> None:
+        """One line of an instance's data log, stamped as SageMaker's `[sagemaker logs]` lines are."""
+        data_log.write(time.time(), f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}:[sagemaker logs]: {line}")
+
     def _instance_worker(self, job: dict[str, Any], fleet: ModelFleet, instance: ServingInstance,
                          objects: list[staging.DataObject], settings: Settings, processor: DataProcessor,
                          store: staging.ObjectStore, data_log: LogSink) -> None:
         def note(line: str) -> None:
-            data_log.write(time.time(), f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime())}:[sagemaker logs]: "
-                                        f"{line}")
+            self._note(data_log, line)
 
         note(f"MaxConcurrentTransforms={settings.concurrency}, MaxPayloadInMB={settings.max_payload_mb}, "
              f"BatchStrategy={rec.env_strategy(settings.strategy)}")
@@ -355,7 +379,7 @@ class ObjectTransformer:
                 future.cancel()
         if self.run_.halt.is_set():
             raise Halted()
-        destination = staging.join_uri(self.output_path, obj.relative_path + ".out")
+        destination = resume.output_uri(self.output_path, obj)
         try:
             self.store.put_file(target, destination)
         except staging.StagingError as exc:
