@@ -243,6 +243,27 @@ def test_presigned_urls(s3_client, bucket):
         assert reply.read() == b"presigned body"
     expired = s3_client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=-10)
     assert requests.get(expired, timeout=10).status_code == 403
+    typed = s3_client.generate_presigned_url("put_object", ExpiresIn=60,
+                                             Params={"Bucket": bucket, "Key": "t", "ContentType": "text/csv"})
+    for headers in ({}, {"Content-Type": "application/json"}):  # the signed header missing, or another value
+        refused = requests.put(typed, data=b"a,b", headers=headers, timeout=10)
+        assert refused.status_code == 403 and b"<Code>SignatureDoesNotMatch</Code>" in refused.content
+    assert requests.put(typed, data=b"a,b", headers={"Content-Type": "text/csv"}, timeout=10).status_code == 200
+    assert s3_client.head_object(Bucket=bucket, Key="t")["ContentType"] == "text/csv"
+
+
+def test_composite_checksum_of_a_multipart_object(s3_client, bucket):
+    """HeadObject gives `<checksum of checksums>-<parts>`; GetObjectAttributes the same value without `-<parts>`."""
+    upload = s3_client.create_multipart_upload(Bucket=bucket, Key="cs", ChecksumAlgorithm="SHA256")["UploadId"]
+    body = b"some value"
+    part = s3_client.upload_part(Bucket=bucket, Key="cs", UploadId=upload, PartNumber=1, Body=body,
+                                 ChecksumAlgorithm="SHA256")
+    s3_client.complete_multipart_upload(Bucket=bucket, Key="cs", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumSHA256": part["ChecksumSHA256"]}]})
+    composite = base64.b64encode(hashlib.sha256(hashlib.sha256(body).digest()).digest()).decode()
+    assert s3_client.head_object(Bucket=bucket, Key="cs", ChecksumMode="ENABLED")["ChecksumSHA256"] == composite + "-1"
+    attributes = s3_client.get_object_attributes(Bucket=bucket, Key="cs", ObjectAttributes=["Checksum"])
+    assert attributes["Checksum"]["ChecksumSHA256"] == composite
 
 
 def test_presigned_post_form_upload(s3_client, bucket):

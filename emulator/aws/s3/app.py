@@ -103,6 +103,29 @@ def _check_presigned_expiry(query: dict[str, str]) -> None:
             pass
 
 
+# What a Signature V2 presigned URL signs besides the method and path: botocore puts these headers'
+# values into the query string, and S3 computes the signature from the request's own headers.
+_V2_SIGNED_HEADERS = ("Content-Disposition", "Content-Encoding", "Content-Language", "Content-MD5", "Content-Type")
+
+
+def _check_presigned_headers(query: dict[str, str], headers: Any) -> None:
+    """A V2 presigned URL used with other values of the headers it signed fails as on S3.
+
+    Signatures are not verified (any secret is accepted), but a signed header whose value the URL
+    records must arrive with that value: S3's signature would not match otherwise, and code that
+    forgets the Content-Type of a presigned PUT must see the 403 it would get on AWS.
+    """
+    if "AWSAccessKeyId" not in query or "Signature" not in query:
+        return
+    lowered = {name.lower(): value for name, value in query.items()}
+    for name in _V2_SIGNED_HEADERS:
+        signed = lowered.get(name.lower())
+        if signed is not None and headers.get(name) != signed:
+            raise S3Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature "
+                          "you provided. Check your key and signing method.", 403,
+                          AWSAccessKeyId=query["AWSAccessKeyId"])
+
+
 Handler = Callable[[S3Request], S3Response]
 
 
@@ -237,6 +260,7 @@ class S3App:
                         self.store, has_key, {"account": self.account_id})
         try:
             _check_presigned_expiry(query)
+            _check_presigned_headers(query, headers)
             handler = self._route(req)
             if handler is None:
                 return self.bridge.forward(environ, start_response, bucket, req.region)
