@@ -266,6 +266,28 @@ def test_stack_delete_stops_and_deletes_a_notebook_instance(cfn, sagemaker_clien
     assert exc.value.response["Error"]["Message"] == "RecordNotFound"
 
 
+def test_delete_during_create_runs_after_it(cfn, sagemaker_client, s3_client, serving_image):
+    """A DeleteStack sent while the stack is still being created waits for the create, then deletes everything."""
+    bucket = unique("cfn-models")
+    s3_client.create_bucket(Bucket=bucket)
+    s3_client.put_object(Bucket=bucket, Key="m/model.tar.gz", Body=model_tar({"weights": [1]}))
+    stack = unique("stack")
+    stack_id = cfn.create_stack(StackName=stack, TemplateBody=_template(serving_image, f"s3://{bucket}/m/model.tar.gz",
+                                                                         1))["StackId"]
+    cfn.delete_stack(StackName=stack)
+    assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
+    assert _settled(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
+    events = list(reversed(cfn.describe_stack_events(StackName=stack_id)["StackEvents"]))
+    statuses = [e["ResourceStatus"] for e in events if e["LogicalResourceId"] == stack]
+    assert statuses == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
+    endpoint_arn = next(e["PhysicalResourceId"] for e in events
+                        if e["LogicalResourceId"] == "Endpoint" and e["ResourceStatus"] == "CREATE_COMPLETE")
+    listed = sagemaker_client.list_endpoints(MaxResults=100, SortBy="CreationTime", SortOrder="Descending")
+    assert endpoint_arn.startswith("arn:aws:sagemaker:") and endpoint_arn not in [
+        e["EndpointArn"] for e in listed["Endpoints"]]
+    assert containers_with(endpoint_arn) == []
+
+
 def test_restart_during_create_rolls_the_stack_back(serving_image, tmp_path):
     """The stack's worker dies with the process; at the next start the stack (CREATE_IN_PROGRESS in moto's
     snapshot) is rolled back, including the endpoint it was still waiting for."""

@@ -114,10 +114,24 @@ def _drain(stack: Any) -> None:
             work()
         except Interrupted:
             log.info("stack %s: interrupted by shutdown in %s", stack.name, stack.status)
-        except Exception:  # the operations turn failures into stack statuses; this is a bug's last resort
+        except Exception as exc:  # the operations turn failures into stack statuses; this is a bug's last resort
             log.exception("stack %s: operation failed unexpectedly", stack.name)
+            _fail(stack, exc)
         finally:
             moto_state.changed("cloudformation")
+
+
+_FAILED = {"CREATE_IN_PROGRESS": "CREATE_FAILED", "ROLLBACK_IN_PROGRESS": "ROLLBACK_FAILED",
+           "DELETE_IN_PROGRESS": "DELETE_FAILED"}
+
+
+def _fail(stack: Any, exc: Exception) -> None:
+    """A stack never stays *_IN_PROGRESS after its worker gave up: the matching *_FAILED, with the reason."""
+    status = str(stack.status)
+    if status.endswith("_IN_PROGRESS"):
+        stack.status = _FAILED.get(status, "UPDATE_ROLLBACK_FAILED")
+        stack.stack_status_reason = f"Internal failure: {exc}"
+        stack._add_stack_event(stack.status, resource_status_reason=stack.stack_status_reason)
 
 
 def shutdown(timeout: float = 10.0) -> None:

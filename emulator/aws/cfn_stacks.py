@@ -359,7 +359,10 @@ def _delete_stack(original: Any) -> Any:
 def _delete_now(backend: Any, stack: Any) -> None:
     """moto's delete_stack in an order without gaps: the stack stays listed under its name until it is
     DELETE_COMPLETE (then only by its id); after DELETE_FAILED it stays."""
-    exports = [export.name for export in stack.exports]
+    try:
+        exports = [export.name for export in stack.exports]
+    except Exception:  # an export that no longer resolves (its resource failed) has nothing to remove
+        exports = []
     stack.delete()
     if stack.status == "DELETE_COMPLETE":
         backend.deleted_stacks[stack.stack_id] = stack
