@@ -94,6 +94,9 @@ class Config:
     # and out through the engine API: works with an engine on another host); empty = bind for a local
     # engine, copy for a tcp:// one.
     workspace: str = field(default_factory=lambda: _env("WORKSPACE", ""))
+    # How long CreateStack/UpdateStack/DeleteStack of a stack with SageMaker resources wait for the stack
+    # operation before answering (aws/cfn_async.py); 0 = answer at once, as CloudFormation does.
+    cfn_sync_seconds: float = field(default_factory=lambda: float(_env("CFN_SYNC_SECONDS", "0")))
     # Long-tail resources (emulator/resources): seconds a transition (Pending -> InService, Deleting -> gone)
     # takes before a read shows its end state; 0 = at once.
     settle_seconds: float = field(default_factory=lambda: float(_env("SETTLE_SECONDS", "0")))

@@ -160,10 +160,13 @@ class Services:
         from the database, then interrupted jobs are re-attached or failed."""
         self.events.recover()
         self.feature_store.start()  # needs no Docker: the offline store writes through our own S3
+        from .aws import cfn_sagemaker
+
         if not self.runtime.available():
             log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
                         "(scripts/ensure-docker starts one on Debian)")
             self.pipelines.resume()
+            cfn_sagemaker.recover(self)
             return
         self.training.recover()
         self.tuning.resume()  # after training re-attached its jobs: new children are not mistaken for lost ones
@@ -172,6 +175,7 @@ class Services:
         self.hosting.recover()
         self.lambdas.recover()
         self.pipelines.resume()  # after the job engines re-attached or failed their jobs
+        cfn_sagemaker.recover(self)  # stacks left *_IN_PROGRESS: after the endpoints were re-adopted
         try:
             self._sweep_orphans()
         except Exception:
@@ -199,6 +203,9 @@ class Services:
 
     def close(self) -> None:
         """Graceful shutdown: stop the containers of running jobs (none is orphaned), then the database."""
+        from .aws import cfn_sagemaker
+
+        cfn_sagemaker.shutdown(self)  # stack workers first: they call the engines below
         self.pipelines.shutdown()
         self.tuning.shutdown()
         self.lambdas.close()

@@ -186,7 +186,7 @@ def _summary(row: Resource) -> dict[str, Any]:
 
 
 def list_model_packages(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    query = common.list_query(params)
+    query = common.list_query(params, default_order="Ascending")  # documented default
     query.status = params.get("ModelApprovalStatus")
     group_name = params.get("ModelPackageGroupName")
     kind = params.get("ModelPackageType") or ("Versioned" if group_name else "Unversioned")

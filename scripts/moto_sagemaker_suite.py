@@ -1,12 +1,14 @@
-"""Run moto's own SageMaker tests (server mode) against the emulator in record-only mode.
+"""Run moto's own SageMaker tests (server mode) against the emulator, record-only or with real execution.
 
 Why: issue 17 measures the long-tail layer by moto's `tests/test_sagemaker*`. This makes the measurement
-reproducible: the emulator starts with `--execution none` on a free loopback port and a throw-away data
-dir, moto's tests are extracted from the local mirror into a temp dir (never into this repository), pytest
-runs them with `TEST_SERVER_MODE=true`, and the counts plus one line per failure go to
-build/moto-sagemaker-suite.json and .md. Everything temporary is removed afterwards.
+reproducible: the emulator starts with `--execution none` (record-only, the default here) or
+`--execution docker` (jobs and endpoints really run) on a free loopback port and a throw-away data dir,
+moto's tests are extracted from the local mirror into a temp dir (never into this repository), pytest runs
+them with `TEST_SERVER_MODE=true`, and the counts plus one line per failure go to
+build/moto-sagemaker-suite-<mode>.json and .md. Everything temporary is removed afterwards (with Docker,
+the emulator's shutdown removes its containers).
 
-    scripts/moto-sagemaker-suite [--mirror GITDIR] [--rev REV] [-k EXPR] [--keep]
+    scripts/moto-sagemaker-suite [--execution none|docker] [--mirror GITDIR] [--rev REV] [-k EXPR] [--keep]
 """
 
 from __future__ import annotations
@@ -93,18 +95,22 @@ def summarise(junit: Path) -> dict:
             "failures": failures}
 
 
-def write_reports(result: dict, out: Path) -> None:
+def write_reports(result: dict, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "moto-sagemaker-suite.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# moto's SageMaker tests against `--execution none` (moto {result['rev']})", "",
+    stem = f"moto-sagemaker-suite-{result['execution']}"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"# moto's SageMaker tests against `--execution {result['execution']}` (moto {result['rev']})", "",
              f"total {result['total']}, passed {result['passed']}, failed {result['failed']}, "
              f"errors {result['errors']}, skipped {result['skipped']}", ""]
     lines += [f"- `{f['test']}`: {f['reason']}" for f in result["failures"]]
-    (out / "moto-sagemaker-suite.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    return out / f"{stem}.md"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--execution", choices=("none", "docker"), default="none",
+                        help="none = record-only, docker = real containers (default %(default)s)")
     parser.add_argument("--mirror", type=Path, default=MIRROR, help="moto's bare git dir (default %(default)s)")
     parser.add_argument("--rev", default="HEAD", help="moto revision (default %(default)s)")
     parser.add_argument("-k", default=None, help="pytest -k expression")
@@ -121,7 +127,7 @@ def main() -> int:
         log = open(work / "server.log", "wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "sagemaker_emulator.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(work / "data"), "--execution", "none", "--log-level", "WARNING"],
+             "--data-dir", str(work / "data"), "--execution", args.execution, "--log-level", "WARNING"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_healthy(url, server)
         env = {**os.environ, "TEST_SERVER_MODE": "true", "TEST_SERVER_MODE_ENDPOINT": url,
@@ -135,10 +141,10 @@ def main() -> int:
         subprocess.run(cmd, cwd=work / "moto", env=env, check=False)
         rev = subprocess.run(["git", "--git-dir", str(args.mirror), "rev-parse", "--short", args.rev],
                              capture_output=True, text=True).stdout.strip()
-        result = {"rev": rev, **summarise(junit)}
-        write_reports(result, args.out)
+        result = {"rev": rev, "execution": args.execution, **summarise(junit)}
+        report = write_reports(result, args.out)
         print(f"passed {result['passed']} / {result['total']} (failed {result['failed']}, errors "
-              f"{result['errors']}, skipped {result['skipped']}); report: {args.out}/moto-sagemaker-suite.md")
+              f"{result['errors']}, skipped {result['skipped']}); report: {report}")
         return 0
     finally:
         if server is not None:

@@ -76,10 +76,10 @@ def test_list_filters(sagemaker_client):
     unversioned = unique("pkg")
     sagemaker_client.create_model_package(ModelPackageName=unversioned, InferenceSpecification=SPEC)
     listed = sagemaker_client.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
-    assert [p["ModelPackageVersion"] for p in listed] == [3, 2, 1]
+    assert [p["ModelPackageVersion"] for p in listed] == [1, 2, 3]  # documented default: CreationTime, Ascending
     approved = sagemaker_client.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-                                                    SortOrder="Ascending")["ModelPackageSummaryList"]
-    assert [p["ModelPackageVersion"] for p in approved] == [1, 3]
+                                                    SortOrder="Descending")["ModelPackageSummaryList"]
+    assert [p["ModelPackageVersion"] for p in approved] == [3, 1]
     paged = sagemaker_client.list_model_packages(ModelPackageGroupName=group, MaxResults=2)
     rest = sagemaker_client.list_model_packages(ModelPackageGroupName=group, MaxResults=2,
                                                 NextToken=paged["NextToken"])

@@ -214,3 +214,20 @@ def test_transitions_settle_after_the_configured_time(server, sm):
                                                         WaiterConfig={"Delay": 1, "MaxAttempts": 10})
     finally:
         server.services.config.settle_seconds = 0
+
+
+def test_a_job_in_progress_can_be_stopped(server, sm):
+    """StopAutoMLJob is for a running job: it applies while the Create has not settled (InProgress)."""
+    server.services.config.settle_seconds = 30
+    try:
+        name = f"aml{int(time.time() * 1000)}"
+        request = minimal(MODELS["AutoMLJobV2"].op("Create").input_shape)
+        call(sm, "CreateAutoMLJobV2", {**request, "AutoMLJobName": name})
+        assert sm.describe_auto_ml_job_v2(AutoMLJobName=name)["AutoMLJobStatus"] == "InProgress"
+        sm.stop_auto_ml_job(AutoMLJobName=name)
+        assert sm.describe_auto_ml_job_v2(AutoMLJobName=name)["AutoMLJobStatus"] == "Stopping"
+        with pytest.raises(ClientError) as exc:
+            sm.stop_auto_ml_job(AutoMLJobName=name)
+        assert code_of(exc) == "ValidationException"
+    finally:
+        server.services.config.settle_seconds = 0

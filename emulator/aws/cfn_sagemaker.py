@@ -4,7 +4,8 @@ moto resolves a template's resource type to a class through `get_model_map()` (a
 calls the class's `create_from_cloudformation_json` / `update_from_cloudformation_json` and the
 instance's `delete`. `install()` points every type of `cfn_types.TYPES` at `SageMakerResource`, a
 provider that runs the operations through `services.sagemaker.call` (same validation and handlers
-as the wire), waits out transitional statuses as CloudFormation's handlers do, and answers `Ref` /
+as the wire), waits out transitional statuses as CloudFormation's handlers do (in the stack's worker
+thread, cfn_async.py), and answers `Ref` /
 `Fn::GetAtt` from what Create and Describe returned. Stack-level behaviour moto lacks (rollback on a
 failed create, reverse-order deletes, dependents of a replaced resource) is in `cfn_stacks.py`.
 """
@@ -16,8 +17,10 @@ import re
 import secrets
 import string
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sagemaker_emulator.aws import cfn_async
 from sagemaker_emulator.aws.cfn_types import FAILED, TRANSITIONAL, TYPES, CfnType
 from sagemaker_emulator.protocol.errors import AwsError
 
@@ -141,7 +144,8 @@ class SageMakerResource:
         resource_type, logical_id = kwargs["ResourceType"], kwargs["LogicalId"]
         return SageMakerResource.provision(resource_type, logical_id, region_name,
                                            cloudformation_json.get("Properties") or {},
-                                           stack_tags(kwargs.get("StackId", ""), logical_id))
+                                           stack_tags(kwargs.get("StackId", ""), logical_id),
+                                           made=cfn_async.note_made)
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: SageMakerResource, new_resource_name: str,
@@ -178,8 +182,10 @@ class SageMakerResource:
     # ----- provisioning ------------------------------------------------------------------------
     @classmethod
     def provision(cls, resource_type: str, logical_id: str, region: str, props: dict[str, Any],
-                  tags: list[dict[str, str]], name: str | None = None) -> SageMakerResource:
-        """Create the resource and wait until it is usable; ProvisionFailed with AWS's reason otherwise."""
+                  tags: list[dict[str, str]], name: str | None = None,
+                  made: Callable[[str, SageMakerResource], None] | None = None) -> SageMakerResource:
+        """Create the resource and wait until it is usable; ProvisionFailed with AWS's reason otherwise.
+        `made(logical_id, resource)` is told once it exists, before the wait."""
         spec = TYPES[resource_type]
         request = cls.request_of(spec, logical_id, resource_type, props)
         named = spec.name is not None and spec.name in request
@@ -195,6 +201,8 @@ class SageMakerResource:
         except AwsError as err:
             raise ProvisionFailed(logical_id, resource_type, err.message) from None
         resource = cls(resource_type, logical_id, region, request, {**request, **answer}, named)
+        if made is not None:
+            made(logical_id, resource)
         try:
             resource.refresh()
             resource._wait(spec)
@@ -257,6 +265,7 @@ class SageMakerResource:
                 raise ProvisionFailed(self.logical_resource_id, self.cf_resource_type,
                                       f"Resource timed out waiting for {spec.noun} to leave status {status}.",
                                       self.physical_resource_id)
+            cfn_async.check_interrupt()
             time.sleep(0.5)
 
 
@@ -284,3 +293,18 @@ def install(services_: Services) -> None:
     from sagemaker_emulator.aws import cfn_stacks
 
     cfn_stacks.install()
+    cfn_async.reopen()
+
+
+def shutdown(services_: Services) -> None:
+    """Services.close: stop the stack workers of this Services (their stacks are settled at the next start)."""
+    if _services is services_:
+        cfn_async.shutdown()
+
+
+def recover(services_: Services) -> None:
+    """Services.start_background: settle the stacks a previous run left *_IN_PROGRESS."""
+    if _services is services_:
+        from sagemaker_emulator.aws import cfn_stacks
+
+        cfn_stacks.recover()

@@ -10,7 +10,9 @@ instead (and so here, for `AWS::SageMaker::*`):
 - an update re-evaluates every resource that refers to one that changed (a replaced EndpointConfig
   gets a new name, so the Endpoint that names it is updated), creates replacements before it deletes
   what they replace, and a failure restores the previous template and resources
-  (UPDATE_ROLLBACK_COMPLETE).
+  (UPDATE_ROLLBACK_COMPLETE);
+- CreateStack/UpdateStack/DeleteStack answer at once and the work runs in the stack's worker thread
+  (cfn_async.py), with an event per resource as it starts and ends.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from sagemaker_emulator.aws import cfn_async, moto_state
 from sagemaker_emulator.aws.cfn_sagemaker import ProvisionFailed, SageMakerResource
 from sagemaker_emulator.aws.cfn_types import TYPES
 
@@ -134,9 +137,25 @@ def _forget_resources(stack: Any) -> None:
     stack.output_map = OutputMap(stack.resource_map, {}, stack.stack_id)
 
 
-def _rollback_create(stack: Any, failure: ProvisionFailed) -> None:
-    _event(stack, failure.logical_id, failure.physical_id, failure.resource_type, "CREATE_FAILED", failure.reason)
-    reason = f"The following resource(s) failed to create: [{failure.logical_id}]. Rollback requested by user."
+def _failure_of(stack: Any, exc: Exception) -> ProvisionFailed:
+    """A failure of moto's own (a resource of another service, a template moto cannot resolve) as a
+    resource failure: the first resource, in dependency order, the stack has not made yet."""
+    if isinstance(exc, ProvisionFailed):
+        return exc
+    log.warning("stack %s: %s: %s", stack.name, type(exc).__name__, exc)
+    rmap = stack.resource_map
+    template = rmap._resource_json_map or {}
+    logical = next((k for k in dependency_order(template) if k not in rmap._parsed_resources), stack.name)
+    kind = (template.get(logical) or {}).get("Type", "AWS::CloudFormation::Stack")
+    return ProvisionFailed(logical, kind, str(exc) or type(exc).__name__)
+
+
+def _rollback_create(stack: Any, failure: ProvisionFailed | None, reason: str | None = None) -> None:
+    """ROLLBACK_IN_PROGRESS -> (delete what was made, newest first) -> ROLLBACK_COMPLETE or ROLLBACK_FAILED."""
+    if failure is not None:
+        _event(stack, failure.logical_id, failure.physical_id, failure.resource_type, "CREATE_FAILED",
+               failure.reason)
+        reason = f"The following resource(s) failed to create: [{failure.logical_id}]. Rollback requested by user."
     _set_status(stack, "ROLLBACK_IN_PROGRESS", reason)
     try:
         _delete_ours(stack, stack.resource_map)
@@ -269,15 +288,160 @@ def _with_dependents(original: Any) -> Any:
     return build_resource_diff
 
 
+def _sync_seconds() -> float:
+    from sagemaker_emulator.aws.cfn_sagemaker import services
+
+    return services().config.cfn_sync_seconds
+
+
 def _create_resources(original: Any) -> Any:
     @functools.wraps(original)
     def create_resources(self: Any) -> None:
-        try:
-            original(self)
-        except ProvisionFailed as failure:
-            _rollback_create(self, failure)
+        if not cfn_async.involves_ours(self.template_dict):
+            original(self)  # a stack of moto's alone: as moto runs it
+            return
+        self.status = "CREATE_IN_PROGRESS"
+
+        def create() -> None:
+            try:
+                original(self)
+            except Exception as exc:
+                _rollback_create(self, _failure_of(self, exc))
+
+        cfn_async.submit(self, create, _sync_seconds())
 
     return create_resources
+
+
+def _update_stack(original: Any) -> Any:
+    """CloudFormationBackend.update_stack: refused while the stack is busy, in the background if it involves ours."""
+    @functools.wraps(original)
+    def update_stack(self: Any, name: str, template: str, role_arn: str | None, parameters: list[dict[str, Any]],
+                     tags: dict[str, str] | None) -> Any:
+        from moto.cloudformation.exceptions import ValidationError
+        from moto.cloudformation.models import Stack
+
+        stack = self.get_stack(name)
+        if stack.status.endswith("_IN_PROGRESS") or stack.status in ("UPDATE_ROLLBACK_FAILED", "DELETE_COMPLETE"):
+            raise ValidationError(stack.stack_id, message=f"Stack:{stack.stack_id} is in {stack.status} state "
+                                                          "and can not be updated.")
+        if not cfn_async.involves_ours(stack.template_dict, Stack.parse_template(template) if template else None):
+            return original(self, name, template, role_arn, parameters, tags)
+        resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+        stack.status = "UPDATE_IN_PROGRESS"  # moto's Stack.update adds the event
+        cfn_async.submit(stack, lambda: stack.update(template, role_arn, parameters=resolved, tags=tags),
+                         _sync_seconds())
+        return stack
+
+    return update_stack
+
+
+def _delete_stack(original: Any) -> Any:
+    """CloudFormationBackend.delete_stack in the background for a stack that involves ours. A stack whose
+    delete failed stays listed under its name (DELETE_FAILED), as on AWS; moto would move it to the deleted."""
+    @functools.wraps(original)
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        stack = self.stacks.get(name_or_stack_id) or next(
+            (s for s in self.stacks.values() if s.name == name_or_stack_id), None)
+        if stack is None or not (cfn_async.involves_ours(stack.template_dict) or cfn_async.busy(stack.stack_id)):
+            original(self, name_or_stack_id)
+            return
+        if stack.status == "DELETE_IN_PROGRESS":
+            return
+        if not cfn_async.busy(stack.stack_id):  # else it shows once the running operation has ended
+            _set_status(stack, "DELETE_IN_PROGRESS", "User Initiated")
+
+        cfn_async.submit(stack, functools.partial(_delete_now, self, stack), _sync_seconds())
+
+    return delete_stack
+
+
+def _delete_now(backend: Any, stack: Any) -> None:
+    """moto's delete_stack in an order without gaps: the stack stays listed under its name until it is
+    DELETE_COMPLETE (then only by its id); after DELETE_FAILED it stays."""
+    try:
+        exports = [export.name for export in stack.exports]
+    except Exception:  # an export that no longer resolves (its resource failed) has nothing to remove
+        exports = []
+    stack.delete()
+    if stack.status == "DELETE_COMPLETE":
+        backend.deleted_stacks[stack.stack_id] = stack
+        backend.stacks.pop(stack.stack_id, None)
+        for name in exports:
+            backend.exports.pop(name, None)
+
+
+def _lazy_item(original: Any) -> Any:
+    """ResourceMap.__getitem__: another thread only reads what the stack's worker has made (it would create
+    it otherwise); in the worker, our resources get CREATE_IN_PROGRESS / CREATE_COMPLETE events."""
+    @functools.wraps(original)
+    def getitem(self: Any, key: str) -> Any:
+        if cfn_async.foreign(self.stack_id):
+            if key in self._parsed_resources:
+                return self._parsed_resources[key]
+            raise KeyError(key)
+        stack = cfn_async.current_stack()
+        body = self._resource_json_map.get(key) if key not in self._parsed_resources else None
+        kind = body.get("Type") if isinstance(body, dict) else None
+        ours = stack is not None and kind in TYPES
+        if ours:
+            _event(stack, key, "", str(kind), "CREATE_IN_PROGRESS")
+        made = original(self, key)
+        if ours:
+            _event(stack, key, getattr(made, "physical_resource_id", ""), str(kind), "CREATE_COMPLETE")
+            moto_state.changed("cloudformation")  # a kill -9 from here on still knows the resource
+        return made
+
+    return getitem
+
+
+def _lazy_iter(original: Any) -> Any:
+    @functools.wraps(original)
+    def iterate(self: Any) -> Any:
+        if cfn_async.foreign(self.stack_id):
+            parsed = self._parsed_resources
+            return iter([k for k in list(self._resource_json_map) if k in parsed])
+        return original(self)
+
+    return iterate
+
+
+def _outputs(original: property) -> property:
+    """Stack.outputs: none while an operation is in progress (AWS shows them once the stack is complete; moto
+    would resolve them from resources the worker has not made yet). Decided by the status, which the worker
+    sets last: a client that saw *_COMPLETE reads the outputs."""
+    def outputs(self: Any) -> Any:
+        return None if str(self.status).endswith("_IN_PROGRESS") else original.fget(self)  # type: ignore[misc]
+
+    return property(outputs)
+
+
+def recover() -> None:
+    """After a restart, settle stacks moto's snapshot holds *_IN_PROGRESS (their worker died with the process):
+    a create is rolled back (what it made is deleted), a delete runs again, an update ends UPDATE_ROLLBACK_FAILED
+    (its rollback state died too; DeleteStack still works from there)."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    for by_region in list(cloudformation_backends.values()):
+        for backend in list(by_region.values()):
+            for stack in list(backend.stacks.values()):
+                _recover(backend, stack)
+
+
+def _recover(backend: Any, stack: Any) -> None:
+    status = stack.status
+    if not status.endswith("_IN_PROGRESS") or cfn_async.busy(stack.stack_id):
+        return
+    log.warning("stack %s was %s when the emulator stopped", stack.name, status)
+    if status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
+        reason = "The emulator restarted while the stack was being created. Rollback requested by the emulator."
+        cfn_async.submit(stack, lambda: _rollback_create(stack, None, reason))
+    elif status == "DELETE_IN_PROGRESS":
+        cfn_async.submit(stack, functools.partial(_delete_now, backend, stack))
+    else:
+        _set_status(stack, "UPDATE_ROLLBACK_FAILED",
+                    "The emulator restarted while the stack was being updated; it could not roll the update back.")
+        moto_state.changed("cloudformation")
 
 
 def _stack_update(original: Any) -> Any:
@@ -291,8 +455,10 @@ def _stack_update(original: Any) -> Any:
         op = _local.operation = _Operation()
         try:
             original(self, template, role_arn, parameters, tags)
-        except ProvisionFailed as failure:
-            _rollback_update(self, failure, op, saved, before)
+        except Exception as exc:
+            if not isinstance(exc, ProvisionFailed) and cfn_async.current_stack() is None:
+                raise  # a stack of moto's alone, updated in the request: moto's error for the caller
+            _rollback_update(self, _failure_of(self, exc), op, saved, before)
             return
         finally:
             _local.operation = None
@@ -325,16 +491,23 @@ def _rollback_update(stack: Any, failure: ProvisionFailed, op: _Operation, saved
 
 
 def _delete(original: Any) -> Any:
+    """moto's Stack.delete (event, ResourceMap.delete, DELETE_COMPLETE) with ours deleted first, in order."""
     @functools.wraps(original)
     def delete(self: Any) -> None:
+        if self.status != "DELETE_IN_PROGRESS":  # DeleteStack already said so when it runs in the background
+            _set_status(self, "DELETE_IN_PROGRESS", "User Initiated")
         try:
             _delete_ours(self, self.resource_map)
-        except ProvisionFailed as failure:
+            self.resource_map.delete()  # moto's own resources of the stack
+        except Exception as exc:
+            if not isinstance(exc, ProvisionFailed) and cfn_async.current_stack() is None:
+                raise
+            failure = _failure_of(self, exc)
             _event(self, failure.logical_id, failure.physical_id, failure.resource_type, "DELETE_FAILED",
                    failure.reason)
             _set_status(self, "DELETE_FAILED", f"The following resource(s) failed to delete: [{failure.logical_id}].")
             return
-        original(self)
+        _set_status(self, "DELETE_COMPLETE")
         _forget_resources(self)
 
     return delete
@@ -344,17 +517,22 @@ _installed = False
 
 
 def install() -> None:
-    """Wrap moto's Stack.create_resources/update/delete and ResourceMap.build_resource_diff once."""
+    """Wrap moto's Stack, ResourceMap and CloudFormationBackend methods above, once."""
     global _installed
     if _installed:
         return
-    from moto.cloudformation.models import Stack
+    from moto.cloudformation.models import CloudFormationBackend, Stack
     from moto.cloudformation.parsing import ResourceMap
 
     ResourceMap.build_resource_diff = _with_dependents(ResourceMap.build_resource_diff)  # type: ignore[method-assign]
+    ResourceMap.__getitem__ = _lazy_item(ResourceMap.__getitem__)  # type: ignore[method-assign]
+    ResourceMap.__iter__ = _lazy_iter(ResourceMap.__iter__)  # type: ignore[method-assign]
     Stack.create_resources = _create_resources(Stack.create_resources)  # type: ignore[method-assign]
     Stack.update = _stack_update(Stack.update)  # type: ignore[method-assign]
     Stack.delete = _delete(Stack.delete)  # type: ignore[method-assign]
+    Stack.outputs = _outputs(Stack.__dict__["outputs"])  # type: ignore[method-assign,assignment]
+    CloudFormationBackend.update_stack = _update_stack(CloudFormationBackend.update_stack)  # type: ignore[method-assign]
+    CloudFormationBackend.delete_stack = _delete_stack(CloudFormationBackend.delete_stack)  # type: ignore[method-assign]
     _installed = True
 
 

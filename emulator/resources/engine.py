@@ -285,10 +285,12 @@ def describe(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[
 
 
 def _guard(model: Model, verb: str, row: Resource, allowed: tuple[str, ...] | None) -> None:
-    """Refuse an operation while the resource is in flux or not in one of `allowed`."""
+    """Refuse an operation while the resource is in flux or not in one of `allowed`. A job still InProgress
+    (its Create not settled) can be stopped: that is what Stop<Job> is for."""
     doc = row.document
     status = row.status
-    busy = NEXT in doc or (status is not None and status.lower() in ("deleting", "stopping"))
+    running = verb == "Stop" and status is not None and status == model.step("Create")[0] == model.status("InProgress")
+    busy = (NEXT in doc and not running) or (status is not None and status.lower() in ("deleting", "stopping"))
     wanted = tuple(model.status(s) for s in allowed) if allowed is not None else None
     if busy or (wanted is not None and status not in wanted):
         raise in_use(model, verb, f'{_title(model)} "{row.name}" is in status {status}; '
