@@ -5,10 +5,12 @@ reproducible: the emulator starts with `--execution none` (record-only, the defa
 `--execution docker` (jobs and endpoints really run) on a free loopback port and a throw-away data dir,
 moto's tests are extracted from the local mirror into a temp dir (never into this repository), pytest runs
 them with `TEST_SERVER_MODE=true`, and the counts plus one line per failure go to
-build/moto-sagemaker-suite-<mode>.json and .md. Everything temporary is removed afterwards (with Docker,
-the emulator's shutdown removes its containers).
+build/moto-<suite>-suite-<mode>.json and .md. Everything temporary is removed afterwards (with Docker,
+the emulator's shutdown removes its containers). `--suite s3` runs moto's tests/test_s3 instead (issue 12:
+the S3 data plane against moto's own S3 tests).
 
-    scripts/moto-sagemaker-suite [--execution none|docker] [--mirror GITDIR] [--rev REV] [-k EXPR] [--keep]
+    scripts/moto-sagemaker-suite [--suite sagemaker|s3] [--execution none|docker] [--mirror GITDIR] [--rev REV]
+                                 [-k EXPR] [--keep]
 """
 
 from __future__ import annotations
@@ -31,8 +33,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MIRROR = Path("/work/.mirror/getmoto+moto/repo")
-PATHS = ["tests/__init__.py", "tests/conftest.py", "tests/markers.py",
-         "tests/test_sagemaker", "tests/test_sagemakermetrics", "tests/test_sagemakerruntime"]
+COMMON = ["tests/__init__.py", "tests/conftest.py", "tests/markers.py"]
+# What each suite runs (the tests' own folders), and what else its modules import.
+SUITES = {
+    "sagemaker": (["tests/test_sagemaker", "tests/test_sagemakermetrics", "tests/test_sagemakerruntime"], []),
+    # issue 12: S3 on disk must pass as many of moto's S3 tests as moto's own server does
+    "s3": (["tests/test_s3"], ["tests/test_awslambda"]),
+}
 
 
 def free_port() -> int:
@@ -41,11 +48,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def extract(mirror: Path, rev: str, dest: Path) -> None:
+def extract(mirror: Path, rev: str, dest: Path, paths: list[str]) -> None:
     """`git archive` of moto's test folders into dest (only those paths the revision has)."""
     tree = subprocess.run(["git", "--git-dir", str(mirror), "ls-tree", "--name-only", rev, "tests/"],
                           check=True, capture_output=True, text=True).stdout.split()
-    wanted = [p for p in PATHS if p in tree]
+    wanted = [p for p in paths if p in tree]
     data = subprocess.run(["git", "--git-dir", str(mirror), "archive", rev, *wanted],
                           check=True, capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(data)) as tar:
@@ -97,9 +104,9 @@ def summarise(junit: Path) -> dict:
 
 def write_reports(result: dict, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"moto-sagemaker-suite-{result['execution']}"
+    stem = f"moto-{result['suite']}-suite-{result['execution']}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# moto's SageMaker tests against `--execution {result['execution']}` (moto {result['rev']})", "",
+    lines = [f"# moto's {result['suite']} tests against `--execution {result['execution']}` (moto {result['rev']})", "",
              f"total {result['total']}, passed {result['passed']}, failed {result['failed']}, "
              f"errors {result['errors']}, skipped {result['skipped']}", ""]
     lines += [f"- `{f['test']}`: {f['reason']}" for f in result["failures"]]
@@ -111,6 +118,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--execution", choices=("none", "docker"), default="none",
                         help="none = record-only, docker = real containers (default %(default)s)")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="sagemaker",
+                        help="which of moto's test folders (default %(default)s)")
     parser.add_argument("--mirror", type=Path, default=MIRROR, help="moto's bare git dir (default %(default)s)")
     parser.add_argument("--rev", default="HEAD", help="moto revision (default %(default)s)")
     parser.add_argument("-k", default=None, help="pytest -k expression")
@@ -123,7 +132,8 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     server = None
     try:
-        extract(args.mirror, args.rev, work / "moto")
+        tests, imported = SUITES[args.suite]
+        extract(args.mirror, args.rev, work / "moto", COMMON + tests + imported)
         log = open(work / "server.log", "wb")
         server = subprocess.Popen(
             [sys.executable, "-m", "sagemaker_emulator.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -135,13 +145,13 @@ def main() -> int:
         junit = work / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
                "-o", "addopts=", f"--junitxml={junit}", "--rootdir", str(work / "moto"),
-               *[p for p in PATHS[3:] if (work / "moto" / p).exists()]]
+               *[p for p in tests if (work / "moto" / p).exists()]]
         if args.k:
             cmd += ["-k", args.k]
         subprocess.run(cmd, cwd=work / "moto", env=env, check=False)
         rev = subprocess.run(["git", "--git-dir", str(args.mirror), "rev-parse", "--short", args.rev],
                              capture_output=True, text=True).stdout.strip()
-        result = {"rev": rev, "execution": args.execution, **summarise(junit)}
+        result = {"rev": rev, "suite": args.suite, "execution": args.execution, **summarise(junit)}
         report = write_reports(result, args.out)
         print(f"passed {result['passed']} / {result['total']} (failed {result['failed']}, errors "
               f"{result['errors']}, skipped {result['skipped']}); report: {report}")
