@@ -69,6 +69,10 @@ def _check_create(params: dict[str, Any]) -> None:
                               "offline store (OfflineStoreConfig), or both.")
     if online.get("StorageType") == "InMemory" and offline_given is not None:
         raise ValidationError("An online store with StorageType InMemory cannot have an offline store.")
+    offline_table = offline_given or {}
+    if offline_table.get("TableFormat") == "Iceberg" and offline_table.get("DisableGlueTableCreation"):
+        raise ValidationError("TableFormat Iceberg needs the Glue table Feature Store creates: "
+                              "DisableGlueTableCreation cannot be true with it.")
     if online.get("TtlDuration") and not online.get("EnableOnlineStore"):
         raise ValidationError("TtlDuration needs an enabled online store (OnlineStoreConfig.EnableOnlineStore).")
     throughput = params.get("ThroughputConfig") or {}

@@ -8,25 +8,24 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from . import test_feature_store
 from .helpers import error_of, unique
-from .test_feature_store import BUCKET, _created
+from .test_feature_store import _created
+
+bucket = test_feature_store.bucket  # its module-scoped fixture: the shared bucket
 
 
 @pytest.fixture(scope="module")
-def groups(sagemaker_client, s3_client):
+def groups(sagemaker_client, bucket):
     """Three groups sharing a unique prefix: online only (tagged), offline (with a Glue table), both."""
-    try:
-        s3_client.create_bucket(Bucket=BUCKET)
-    except ClientError:
-        pass
     sm, prefix = sagemaker_client, unique("fgs")
     online = _created(sm, f"{prefix}-online", Tags=[{"Key": "team", "Value": "fraud-detection"}])
     time.sleep(0.05)
     offline = _created(sm, f"{prefix}-offline", OnlineStoreConfig=None,
-                       OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/search"}},
+                       OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{bucket}/search"}},
                        Description="claims history")
     time.sleep(0.05)
-    both = _created(sm, f"{prefix}-both", OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{BUCKET}/s2"},
+    both = _created(sm, f"{prefix}-both", OfflineStoreConfig={"S3StorageConfig": {"S3Uri": f"s3://{bucket}/s2"},
                                                                 "DisableGlueTableCreation": True})
     sm.update_feature_metadata(FeatureGroupName=f"{prefix}-both", FeatureName="score", Description="risk score",
                                ParameterAdditions=[{"Key": "owner", "Value": "risk-team"}])
