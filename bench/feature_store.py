@@ -25,8 +25,11 @@ import http.client
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.common import ROLE, client, moto_server, options
@@ -111,8 +114,9 @@ def _answer_canned(api: Any) -> None:
     api.meta.events.register("before-send", lambda request, **_: AWSResponse(request.url, 200, headers, Raw()))
 
 
-def _worker(args: tuple[str, str, str, float, int, int]) -> list[float]:
-    """One client: `op` against `url` until `stop` (a wall-clock time); the latencies in seconds."""
+def _worker(args: tuple[str, str, str, float, int, int]) -> tuple[list[float], float]:
+    """One client: `op` against `url` until `stop` (a wall-clock time); the latencies in seconds and the
+    CPU seconds this client spent on them."""
     op, url, kind, stop, records, seed = args
     service = "sagemaker-featurestore-runtime" if kind == "featurestore" else "dynamodb"
     api = client(service, url)
@@ -126,41 +130,70 @@ def _worker(args: tuple[str, str, str, float, int, int]) -> list[float]:
         "PutItem": lambda i: api.put_item(TableName=TABLE, Item=_item(i, time.time())),
     }
     call = calls[op]
-    for i in range(20):  # connection set-up and first-call costs are not what is measured
+    for i in range(WARM_UP):  # connection set-up and first-call costs are not what is measured
         call(i)
     latencies, i = [], seed
+    cpu = time.process_time()
     while time.time() < stop:
         t0 = time.perf_counter()
         call(i % records)
         latencies.append(time.perf_counter() - t0)
         i += 7
-    return latencies
+    return latencies, time.process_time() - cpu
 
 
-def _measure(pool: Any, op: str, url: str, kind: str, seconds: float, clients: int, records: int) -> dict:
+WARM_UP = 20  # calls per client before the timed ones
+
+
+def _process_cpu(pid: int) -> Callable[[], float]:
+    """CPU seconds (user + system) process `pid` has used so far, read from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+    return read
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process (moto's server threads; the main thread only waits meanwhile)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measure(pool: Any, op: str, url: str, server_cpu: Callable[[], float], seconds: float, clients: int,
+             records: int) -> dict:
+    """`clients` clients calling `op` for `seconds`: latencies, and the CPU each call cost the client
+    (timed calls only) and the server (whole window, warm-up calls included)."""
+    kind = "dynamodb" if op.startswith(("GetItem", "PutItem")) else "featurestore"
     load = os.getloadavg()[0]
     stop = time.time() + seconds + 2  # the warm-up runs inside the first 2 s
+    before = server_cpu()
     results = pool.map(_worker, [(op, url, kind, stop, records, n) for n in range(clients)], chunksize=1)
-    latencies = sorted(x for r in results for x in r)
+    served = server_cpu() - before
+    latencies = sorted(x for r, _ in results for x in r)
     return {"requests": len(latencies), "requests_per_second": round(len(latencies) / seconds, 1),
             "p50_ms": round(statistics.median(latencies) * 1000, 3),
-            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 3), "load_1m": round(load, 2)}
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 3), "load_1m": round(load, 2),
+            "client_cpu_ms_per_call": round(sum(cpu for _, cpu in results) / len(latencies) * 1000, 3),
+            "server_cpu_ms_per_call": round(served / (len(latencies) + WARM_UP * clients) * 1000, 3)}
 
 
 def _median(runs: list[dict]) -> dict:
     return {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]} | {"runs": len(runs)}
 
 
-def _compare(pool: Any, pairs: dict[str, str], urls: tuple[str, str], seconds: float, clients: int, records: int,
-             runs: int) -> dict:
-    """Each of our operations next to moto's, run after run alternately, so both see the same load."""
+def _compare(pool: Any, pairs: dict[str, str], servers: tuple[tuple[str, Callable[[], float]], ...], seconds: float,
+             clients: int, records: int, runs: int) -> dict:
+    """Each of our operations next to moto's, run after run alternately, so both see the same load;
+    `servers`: the emulator's and moto's URL and CPU reading."""
     out = {}
     for ours, theirs in pairs.items():
         mine, baseline = [], []
         for _ in range(runs):
-            mine.append(_measure(pool, ours, urls[0], "featurestore", seconds, clients, records))
+            mine.append(_measure(pool, ours, *servers[0], seconds, clients, records))
             if theirs:
-                baseline.append(_measure(pool, theirs, urls[1], "dynamodb", seconds, clients, records))
+                baseline.append(_measure(pool, theirs, *servers[1], seconds, clients, records))
         out[ours] = {"emulator": _median(mine)} | ({f"moto_server_{theirs}": _median(baseline)} if theirs else {})
     return out
 
@@ -175,7 +208,8 @@ def run(seconds: float, clients: int, records: int, runs: int) -> dict:
                            "machine": {"cpus": os.cpu_count(), "load_averages_before": _loads()}}
     context = multiprocessing.get_context("spawn")
     with moto_server() as moto_url, EmulatorServer() as emulator, context.Pool(clients) as pool:
-        urls = (emulator.endpoint_url, moto_url)
+        assert emulator.process is not None
+        urls = ((emulator.endpoint_url, _process_cpu(emulator.process.pid)), (moto_url, _own_cpu))
         _setup(emulator.endpoint_url, moto_url, records)
         out["latency_1_client"] = _compare(
             pool, {"GetRecord": "GetItem", "GetRecord (HTTP)": "GetItem (HTTP)", "GetRecord (botocore only)": ""},
