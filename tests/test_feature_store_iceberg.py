@@ -80,6 +80,9 @@ def test_iceberg_offline_store(sagemaker_client, sagemaker_featurestore_runtime_
     fs.put_record(FeatureGroupName=name, Record=[{"FeatureName": "customer_id", "ValueAsString": "c"},
                                                  {"FeatureName": "event_time", "ValueAsString": "2024-03-02T12:00:00Z"},
                                                  {"FeatureName": "city", "ValueAsString": "Oslo"}])
+    # a Parquet file no snapshot names (what a failed commit would leave) is not part of the table
+    s3_client.copy_object(Bucket=bucket, Key=f"{prefix}/data/orphaned/event_time_trunc=2024-03-01/x.parquet",
+                          CopySource={"Bucket": bucket, "Key": f"{prefix}/{data[0]}"})
     athena = sagemaker_emulator.client("athena")
     run = athena.start_query_execution(
         QueryString=f'SELECT customer_id, city FROM "{catalog["Database"]}"."{catalog["TableName"]}" '

@@ -54,14 +54,19 @@ class FeatureStoreLocations(LocationProvider):
 
 
 class _Upload(io.BytesIO):
-    """An object written in memory and stored in S3 when closed."""
+    """An object written in memory and stored in S3 when closed (not when its writer failed)."""
 
     def __init__(self, target: S3Output) -> None:
         super().__init__()
         self.target = target
+        self.failed = False
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self.failed = kind is not None
+        super().__exit__(kind, value, traceback)
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.closed and not self.failed:
             data = self.getvalue()
             self.target.io.s3.put_object(Bucket=self.target.bucket, Key=self.target.key, Body=data)
             self.target.size = len(data)
@@ -166,16 +171,31 @@ class IcebergTables:
                 self._catalogs[id(s3)] = catalog
             return catalog
 
-    def _table(self, catalog: SqlCatalog, document: dict[str, Any], schema: Any) -> Any:
-        """The group's table, created on its first write (again if a same-named one is another group's)."""
+    def _existing(self, catalog: SqlCatalog, document: dict[str, Any]) -> tuple[Any, tuple[str, str], str]:
+        """The group's table if the catalog has it (a same-named table of another group is not it),
+        with the table's identifier and location."""
         names = document["OfflineStoreConfig"]["DataCatalogConfig"]
         identifier = (names["Database"], names["TableName"])
         location = table_location(document["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"])
-        catalog.create_namespace_if_not_exists(names["Database"])
         if catalog.table_exists(identifier):
             table = catalog.load_table(identifier)
             if table.location().rstrip("/") == location:
-                return table
+                return table, identifier, location
+        return None, identifier, location
+
+    def data_files(self, s3: Any, document: dict[str, Any]) -> set[str]:
+        """The data files (s3:// URIs) of the table's current snapshot: what a reader of the table sees;
+        a file that a failed commit left behind is not one of them."""
+        table = self._existing(self._catalog(s3), document)[0]
+        return set() if table is None else {task.file.file_path for task in table.scan().plan_files()}
+
+    def _table(self, catalog: SqlCatalog, document: dict[str, Any], schema: Any) -> Any:
+        """The group's table, created on its first write (again if a same-named one is another group's)."""
+        table, identifier, location = self._existing(catalog, document)
+        if table is not None:
+            return table
+        catalog.create_namespace_if_not_exists(identifier[0])
+        if catalog.table_exists(identifier):
             catalog.drop_table(identifier)  # a group of the same table name before a reset
         table = catalog.create_table(identifier, schema=schema, location=location, properties={
             "write.py-location-provider.impl": f"{__name__}.FeatureStoreLocations",

@@ -71,7 +71,8 @@ class FeatureStore:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._iceberg: Any = None  # feature_store.iceberg.IcebergTables, made at the first Iceberg write
+        self._iceberg: Any = None  # feature_store.iceberg.IcebergTables, made when a group first needs it
+        self._iceberg_lock = threading.Lock()
         from .athena import LocalAthena
 
         self.athena = LocalAthena(services)
@@ -169,12 +170,13 @@ class FeatureStore:
                 row = resources.get_by_arn(arn)
 
     def iceberg_tables(self) -> Any:
-        """The Iceberg writer (pyiceberg is imported only once a group needs it); called under the flush lock."""
-        if self._iceberg is None:
-            from .iceberg import IcebergTables
+        """The Iceberg tables' writer and reader (pyiceberg is imported only once a group needs it)."""
+        with self._iceberg_lock:
+            if self._iceberg is None:
+                from .iceberg import IcebergTables
 
-            self._iceberg = IcebergTables(self.services.config.data_dir)
-        return self._iceberg
+                self._iceberg = IcebergTables(self.services.config.data_dir)
+            return self._iceberg
 
     def _iceberg_committed(self, row: Any, metadata: str) -> Any:
         """The group's Glue table points at the Iceberg table's new metadata file."""
