@@ -69,6 +69,10 @@ def _check_create(params: dict[str, Any]) -> None:
                               "offline store (OfflineStoreConfig), or both.")
     if online.get("StorageType") == "InMemory" and offline_given is not None:
         raise ValidationError("An online store with StorageType InMemory cannot have an offline store.")
+    offline_table = offline_given or {}
+    if offline_table.get("TableFormat") == "Iceberg" and offline_table.get("DisableGlueTableCreation"):
+        raise ValidationError("TableFormat Iceberg needs the Glue table Feature Store creates: "
+                              "DisableGlueTableCreation cannot be true with it.")
     if online.get("TtlDuration") and not online.get("EnableOnlineStore"):
         raise ValidationError("TtlDuration needs an enabled online store (OnlineStoreConfig.EnableOnlineStore).")
     throughput = params.get("ThroughputConfig") or {}
@@ -213,9 +217,8 @@ def _feature(ctx: RequestContext, params: dict[str, Any]) -> tuple[Resource, dic
     return row, definition
 
 
-def describe_feature_metadata(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    row, definition = _feature(ctx, params)
-    doc = row.document
+def _metadata(row: Resource, doc: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
+    """One feature's metadata as DescribeFeatureMetadata (and Search's FeatureMetadata records) show it."""
     metadata = doc["_FeatureMetadata"].get(definition["FeatureName"], {})
     created = metadata.get("CreationTime", doc["CreationTime"])
     out = {"FeatureGroupArn": row.arn, "FeatureGroupName": row.name, "FeatureName": definition["FeatureName"],
@@ -225,6 +228,42 @@ def describe_feature_metadata(ctx: RequestContext, params: dict[str, Any]) -> di
     if "Description" in metadata:
         out["Description"] = metadata["Description"]
     return out
+
+
+def describe_feature_metadata(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    row, definition = _feature(ctx, params)
+    return _metadata(row, row.document, definition)
+
+
+# -- Search (handlers/search.py filters and sorts; these say what a feature group's records are) ------
+def settle_for_search(ctx: RequestContext) -> None:
+    ctx.services.feature_store.settle(ctx.region)
+
+
+def group_records(rows: list[Resource]) -> list[tuple[Resource, dict[str, Any]]]:
+    """Search's FeatureGroup records: the Describe document, its status from the row."""
+    return [(row, {**_public(row.document), "FeatureGroupStatus": row.status,
+                   "LastModifiedTime": row.last_modified_time}) for row in rows]
+
+
+def metadata_records(rows: list[Resource]) -> list[tuple[Resource, dict[str, Any]]]:
+    """Search's FeatureMetadata records: one per feature of each group. `AllParameters` (every parameter
+    key and value, AWS's name for a search over all of them) is there for filters only; the
+    response shape has no such member, so it is never sent."""
+    out = []
+    for row in rows:
+        doc = row.document
+        for definition in doc["FeatureDefinitions"]:
+            record = _metadata(row, doc, definition)
+            record["AllParameters"] = [text for p in record["Parameters"] for text in (p["Key"], p["Value"])]
+            out.append((row, record))
+    return out
+
+
+def with_all_tags(rows: list[Resource], docs: list[dict[str, Any]]) -> None:
+    """`AllTags`: every tag key and value of a feature group, for filters (not a response member)."""
+    for doc in docs:
+        doc["AllTags"] = [text for tag in doc.get("Tags", []) for text in (tag["Key"], tag["Value"])]
 
 
 def update_feature_metadata(ctx: RequestContext, params: dict[str, Any]) -> None:

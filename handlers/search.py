@@ -15,6 +15,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sagemaker_emulator.protocol.errors import ValidationError
@@ -22,7 +23,7 @@ from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
 
-from . import experiments
+from . import experiments, feature_groups
 
 _MISSING = object()
 
@@ -59,6 +60,28 @@ TYPES: dict[str, tuple[str, str, Completion | None]] = {
     "ModelPackage": ("model-package", "ModelPackage", None),
     "ModelPackageGroup": ("model-package-group", "ModelPackageGroup", None),
     "HyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJob", None),
+    "FeatureGroup": ("feature-group", "FeatureGroup", feature_groups.with_all_tags),
+    "FeatureMetadata": ("feature-group", "FeatureMetadata", None),
+}
+
+
+@dataclass(frozen=True)
+class Records:
+    """How a kind's search records come from its rows where they are not the stored documents themselves:
+    a status kept in the row, one record per feature of a group. `prepare` runs before the rows are read
+    (transitions settled on read); `computed` names top-level members absent from the stored JSON, on
+    which the SQL prefilter must not narrow."""
+
+    build: Callable[[list[Resource]], list[tuple[Resource, dict[str, Any]]]]
+    prepare: Callable[[RequestContext], None] | None = None
+    computed: frozenset[str] = frozenset()
+
+
+RECORDS: dict[str, Records] = {
+    "FeatureGroup": Records(feature_groups.group_records, feature_groups.settle_for_search,
+                            frozenset({"FeatureGroupStatus"})),
+    "FeatureMetadata": Records(feature_groups.metadata_records, feature_groups.settle_for_search,
+                               frozenset({"AllParameters"})),
 }
 # The properties on which AWS allows Contains more than once in one expression (Filter's documentation),
 # by SearchRecord member; anywhere else "'CONTAINS' operator usage limit of 1 exceeded."
@@ -227,7 +250,7 @@ def _validate(expression: dict[str, Any], member: str) -> None:
         raise ValidationError("'CONTAINS' operator usage limit of 1 exceeded.")
 
 
-_ADDED = ("Tags", "Parents", "TrialComponentSummaries", "SourceDetail")  # what _document adds to the stored one
+_ADDED = ("Tags", "AllTags", "Parents", "TrialComponentSummaries", "SourceDetail")  # what completion adds
 _PLAIN = re.compile(r"^[A-Za-z][\w.:/-]*$")  # a value stored verbatim in the JSON text
 
 
@@ -255,15 +278,16 @@ def _needs_completion(paths: list[str]) -> bool:
     return any(path.split(".", 1)[0] in _ADDED for path in paths)
 
 
-def _prefilter(query: Any, expression: dict[str, Any] | None) -> Any:
+def _prefilter(query: Any, expression: dict[str, Any] | None, computed: frozenset[str] = frozenset()) -> Any:
     """Narrow the scan in SQL: a top-level AND filter `Equals <plain string>` on a stored member
     can only match rows whose JSON text contains that string (LIKE: a superset, never a miss)."""
     if not expression or expression.get("Operator") == "Or":
         return query
     for flt in expression.get("Filters", []):
         value = flt.get("Value")
+        top = flt["Name"].split(".", 1)[0]
         if ((flt.get("Operator") or "Equals") == "Equals" and isinstance(value, str) and _PLAIN.match(value)
-                and flt["Name"].split(".", 1)[0] not in _ADDED and _number(value) is None):
+                and top not in _ADDED and top not in computed and _number(value) is None):
             query = query.where(Resource.data.contains(value))
     return query
 
@@ -282,9 +306,16 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     # documents are completed (tags, parents: more queries) before filtering only if the search reads
     # what completion adds; otherwise only the page returned is completed
     early = _needs_completion([*_names(expression), sort_by])
+    records = RECORDS.get(params["Resource"])
+    if records is not None and records.prepare is not None:
+        records.prepare(ctx)
     rows = list(_prefilter(Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region)),
-                           expression))
-    docs = [row.document for row in rows]
+                           expression, records.computed if records is not None else frozenset()))
+    if records is None:
+        docs = [row.document for row in rows]
+    else:
+        pairs = records.build(rows)
+        rows, docs = [row for row, _ in pairs], [doc for _, doc in pairs]
     if early:
         _complete(rows, docs, complete)
     else:

@@ -1,6 +1,7 @@
 """The SageMaker Python SDK v2's FeatureGroup, unchanged, against the emulator: load_feature_definitions,
 create, ingest (threads), get_record, the offline store's Parquet read back with pandas, and
-athena_query answered locally (and a query that cannot run FAILED with its reason)."""
+athena_query answered locally (and a query that cannot run FAILED with its reason); a TableFormat Iceberg
+group the same way."""
 
 from __future__ import annotations
 
@@ -84,3 +85,35 @@ def test_sdk_ingest_get_record_and_offline_parquet(session):
     assert execution["Status"]["State"] == "FAILED" and "no_such_column" in execution["Status"]["StateChangeReason"]
     with pytest.raises(RuntimeError, match="Failed to execute query"):
         query.as_dataframe()
+
+
+def test_sdk_iceberg_group_ingest_and_athena(session, sagemaker_emulator):
+    """table_format=ICEBERG through the SDK: a String event time, the records in the Iceberg table
+    (daily partitions), the Glue table pointing at its metadata, and athena_query reading it."""
+    import pandas as pd
+    from sagemaker.feature_store.feature_group import FeatureGroup
+    from sagemaker.feature_store.inputs import TableFormatEnum
+
+    frame = pd.DataFrame({"customer_id": [f"i{i}" for i in range(6)], "age": list(range(6)),
+                          "event_time": [f"2024-05-0{1 + i % 2}T12:00:00Z" for i in range(6)]})
+    frame = frame.astype({"customer_id": "string", "event_time": "string"})
+    group = FeatureGroup(name=unique("sdk-ice"), sagemaker_session=session)
+    group.load_feature_definitions(frame)
+    group.create(s3_uri=f"s3://{BUCKET}/iceberg", record_identifier_name="customer_id",
+                 event_time_feature_name="event_time", role_arn=ROLE, enable_online_store=True,
+                 table_format=TableFormatEnum.ICEBERG)
+    wait_until(lambda: group.describe()["FeatureGroupStatus"] == "Created", timeout=10, what="Created")
+    assert group.ingest(frame, max_workers=2, wait=True).failed_rows == []
+    query = group.athena_query()
+    query.run(f'SELECT customer_id, age FROM "{query.table_name}" ORDER BY age', output_location=f"s3://{BUCKET}/ice")
+    query.wait()
+    assert list(query.as_dataframe()["customer_id"]) == [f"i{i}" for i in range(6)]
+    catalog = group.describe()["OfflineStoreConfig"]["DataCatalogConfig"]
+    table = sagemaker_emulator.client("glue").get_table(DatabaseName=catalog["Database"],
+                                                        Name=catalog["TableName"])["Table"]
+    assert table["Parameters"]["table_type"] == "ICEBERG" and table["Parameters"]["metadata_location"].startswith(
+        table["StorageDescriptor"]["Location"] + "/metadata/")
+    resolved = group.describe()["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    keys = [o["Key"] for o in session.boto_session.client("s3").list_objects_v2(
+        Bucket=BUCKET, Prefix=resolved.split(f"s3://{BUCKET}/", 1)[1])["Contents"]]
+    assert {key.split("/")[-2] for key in keys} == {"event_time_trunc=2024-05-01", "event_time_trunc=2024-05-02"}

@@ -178,11 +178,17 @@ class LocalAthena:
         return [(d[0], str(d[1]).lower().replace("timestamp with time zone", "timestamp")) for d in description], rows
 
     def _download(self, region: str, doc: dict[str, Any], into: Path) -> list[Path]:
+        """The table's Parquet files: every one under the data folder, or an Iceberg table's current ones."""
         where = parse_uri(s3_form(doc["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]))
         s3 = self._s3(region)
+        current = None
+        if doc["OfflineStoreConfig"].get("TableFormat") == "Iceberg":
+            current = self.services.feature_store.iceberg_tables().data_files(s3, doc)
         files: list[Path] = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=where.key + "/"):
             for item in page.get("Contents", []):
+                if current is not None and f"s3://{where.bucket}/{item['Key']}" not in current:
+                    continue
                 if item["Key"].endswith(".parquet"):
                     path = into / f"{len(files):06d}.parquet"
                     path.parent.mkdir(parents=True, exist_ok=True)

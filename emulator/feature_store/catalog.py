@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .offline import table_location
+
 AUTO_CATALOG = "AwsDataCatalog"
 AUTO_DATABASE = "sagemaker_featurestore"
 _HIVE = {"Integral": "bigint", "Fractional": "double", "String": "string"}
@@ -39,14 +41,21 @@ def columns(definitions: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _table_input(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    """An Iceberg group's table is at the group's folder and points at its current metadata file
+    (`metadata_location`, once the first records are written: feature_store/iceberg.py)."""
     offline = document["OfflineStoreConfig"]
+    location = offline["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    parameters = {"EXTERNAL": "TRUE", "classification": "parquet", "table_type": "HIVE"}
+    if offline.get("TableFormat") == "Iceberg":
+        location = table_location(location)
+        parameters["table_type"] = "ICEBERG"
+        if document.get("_IcebergMetadata"):
+            parameters["metadata_location"] = document["_IcebergMetadata"]
     return {
-        "Name": name, "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"EXTERNAL": "TRUE", "classification": "parquet",
-                       "table_type": "ICEBERG" if offline.get("TableFormat") == "Iceberg" else "HIVE"},
+        "Name": name, "TableType": "EXTERNAL_TABLE", "Parameters": parameters,
         "StorageDescriptor": {
             "Columns": columns(document["FeatureDefinitions"]),
-            "Location": offline["S3StorageConfig"]["ResolvedOutputS3Uri"],
+            "Location": location,
             "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
             "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
             "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",

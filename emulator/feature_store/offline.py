@@ -30,6 +30,12 @@ def resolved_uri(s3_uri: str, account: str, region: str, group: str, created: fl
     return f"{s3_uri.rstrip('/')}/{account}/sagemaker/{region}/offline-store/{group}-{int(created)}/data"
 
 
+def table_location(resolved_uri: str) -> str:
+    """A TableFormat Iceberg table's location: the group's folder, whose `data` is ResolvedOutputS3Uri
+    (the table's metadata goes in its `metadata`, beside the data)."""
+    return s3_form(resolved_uri).rstrip("/").removesuffix("/data")
+
+
 def s3_form(uri: str) -> str:
     """`https://bucket/key` (allowed by the S3Uri pattern) as `s3://bucket/key`."""
     return "s3://" + uri[len("https://"):] if uri.startswith("https://") else uri
@@ -51,8 +57,16 @@ def _convert(value: Any, definition: dict[str, Any]) -> Any:
 
 def parquet_bytes(definitions: list[dict[str, Any]], rows: list[dict[str, Any]], written: float) -> bytes:
     """One Parquet file of `rows` (pending rows: values, api_invocation_time, is_deleted)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(arrow_table(definitions, rows, written), out)
+    return out.getvalue()
+
+
+def arrow_table(definitions: list[dict[str, Any]], rows: list[dict[str, Any]], written: float) -> Any:
+    """The offline store's columns for `rows`: the features, write_time, api_invocation_time, is_deleted."""
+    import pyarrow as pa
 
     millis = pa.timestamp("ms", tz="UTC")
     fields = [pa.field(d["FeatureName"], _arrow_type(d)) for d in definitions]
@@ -63,10 +77,7 @@ def parquet_bytes(definitions: list[dict[str, Any]], rows: list[dict[str, Any]],
     data["write_time"] = [int(written * 1000)] * len(rows)
     data["api_invocation_time"] = [int(r["api_invocation_time"] * 1000) for r in rows]
     data["is_deleted"] = [bool(r["is_deleted"]) for r in rows]
-    table = pa.table(data, schema=pa.schema(fields))
-    out = io.BytesIO()
-    pq.write_table(table, out)
-    return out.getvalue()
+    return pa.table(data, schema=pa.schema(fields))
 
 
 def partitions(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -83,12 +94,17 @@ def file_name(rows: list[dict[str, Any]]) -> str:
     return f"{latest.strftime('%Y%m%dT%H%M%SZ')}_{''.join(secrets.choice(_ALNUM) for _ in range(16))}.parquet"
 
 
-def write(s3: Any, document: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """Upload `rows` of the group `document` as one file per hour partition; returns the keys written."""
+def write(s3: Any, document: dict[str, Any], rows: list[dict[str, Any]], iceberg: Any = None) -> list[str]:
+    """Upload `rows` of the group `document` as one file per hour partition; returns the keys written.
+    A TableFormat Iceberg group's rows are appended to its Iceberg table instead (`iceberg`: the
+    process's feature_store.iceberg.IcebergTables); the return is then the new metadata file."""
     base = document["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    written = time.time()
+    if document["OfflineStoreConfig"].get("TableFormat") == "Iceberg" and iceberg is not None:
+        table = arrow_table(document["FeatureDefinitions"], rows, written)
+        return [iceberg.append(s3, document, table, max(r["event_time"] for r in rows))]
     where = parse_uri(s3_form(base))
     bucket, prefix = where.bucket, where.key
-    written = time.time()
     keys = []
     for partition, members in sorted(partitions(rows).items()):
         key = f"{prefix.rstrip('/')}/{partition}/{file_name(members)}"

@@ -71,6 +71,8 @@ class FeatureStore:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._iceberg: Any = None  # feature_store.iceberg.IcebergTables, made when a group first needs it
+        self._iceberg_lock = threading.Lock()
         from .athena import LocalAthena
 
         self.athena = LocalAthena(services)
@@ -150,17 +152,41 @@ class FeatureStore:
                 log.warning("dropping %d offline records of %s: the feature group is gone", len(ids), arn)
                 feature_records.remove_pending(ids)
                 return written
+            iceberg = self.iceberg_tables() if row.document["OfflineStoreConfig"].get("TableFormat") == "Iceberg" \
+                else None
             try:
-                offline.write(self.s3_client(row.region), row.document, [data for _, data in batch])
+                written_to = offline.write(self.s3_client(row.region), row.document, [data for _, data in batch],
+                                           iceberg)
             except Exception as exc:
                 if self._offline_status(row, "Blocked", f"The offline store cannot write to S3: {exc}"):
                     log.warning("offline store of %s blocked: %s (retried every %ss)", row.name, exc, FLUSH_SECONDS)
                 return written
             feature_records.remove_pending(ids)
             written += len(ids)
+            if iceberg is not None:
+                row = self._iceberg_committed(row, written_to[0])
             if row.document.get("OfflineStoreStatus", {}).get("Status") == "Blocked":
                 self._offline_status(row, "Active", None)
                 row = resources.get_by_arn(arn)
+
+    def iceberg_tables(self) -> Any:
+        """The Iceberg tables' writer and reader (pyiceberg is imported only once a group needs it)."""
+        with self._iceberg_lock:
+            if self._iceberg is None:
+                from .iceberg import IcebergTables
+
+                self._iceberg = IcebergTables(self.services.config.data_dir)
+            return self._iceberg
+
+    def _iceberg_committed(self, row: Any, metadata: str) -> Any:
+        """The group's Glue table points at the Iceberg table's new metadata file."""
+        def mutate(doc: dict) -> None:
+            doc["_IcebergMetadata"] = metadata
+
+        updated = resources.update(KIND, row.region, row.name, mutate) or row
+        if updated.document.get("_GlueTableCreated"):
+            catalog.update_columns(updated.arn.split(":")[4], updated.region, updated.document)
+        return updated
 
     def _offline_status(self, row: Any, status: str, reason: str | None) -> bool:
         """Set OfflineStoreStatus (with BlockedReason); whether it changed."""
