@@ -58,7 +58,9 @@ OTHER_ROWS = [
      "NotebookInstance, ModelPackageGroup, ModelPackage, Pipeline, FeatureGroup, Domain, UserProfile, App, Project, "
      "Workteam, Image, ImageVersion, ModelCard, MonitoringSchedule, ...) are created, updated and deleted in the "
      "emulator's store through its own operations, so a stack's endpoint really deploys; Ref/GetAtt as AWS documents "
-     "them, rollback on a failed create, reverse-order deletes (docs/decisions.md)"),
+     "them, rollback on a failed create, reverse-order deletes; CreateStack/UpdateStack/DeleteStack answer at once "
+     "and the stack reaches `*_COMPLETE` in the background (use the `stack_*_complete` waiters), as on AWS "
+     "(docs/decisions.md)"),
     ("Resource Groups Tagging API", "GetResources, GetTagKeys, GetTagValues, TagResources, UntagResources",
      "over the emulator's SageMaker resources and moto's other services together; the rest of the API is moto's"),
     ("Everything else AWS", "served by moto on the same port", "STS, IAM, ECR, CloudWatch metrics, ...; IAM "
