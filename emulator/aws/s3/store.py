@@ -334,17 +334,25 @@ class S3Store:
         return gone
 
     def list_latest(self, bucket: str, after: str, prefix: str, limit: int) -> list[ObjectVersion]:
-        """Latest versions (delete markers included) with key > after, starting with prefix, in key order."""
+        """Latest versions (delete markers included) with key > after, starting with prefix, in key order.
+
+        For listings only, which read them: objects whose metadata text is the same share one parsed
+        dict (a page's objects mostly have the same few headers; parsing each was a third of its time)."""
         start = max(after, prefix) if prefix else after
         op = ">" if after >= prefix else ">="
         with self.lock:
             rows = self.db.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND latest = 1 "
                                    f"AND key {op} ? ORDER BY key LIMIT ?", (bucket, start, limit)).fetchall()
         out = []
+        parsed: dict[str, dict[str, Any]] = {}
         for row in rows:
             if prefix and not row[2].startswith(prefix):
                 break
-            out.append(_object(row))
+            meta = parsed.get(row[10])
+            if meta is None:
+                meta = parsed[row[10]] = json.loads(row[10])
+            out.append(ObjectVersion(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6], row[7],
+                                     row[8], row[9], meta))
         return out
 
     def list_versions(self, bucket: str, after_key: str, after_seq: int | None, prefix: str,
