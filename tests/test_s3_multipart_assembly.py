@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sagemaker_emulator.testing import EmulatorServer
+
 from .helpers import error_of, unique
 
 PART = 5 << 20  # S3's smallest part but the last
