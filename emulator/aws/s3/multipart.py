@@ -31,7 +31,7 @@ from .objects import (
     sse_headers,
     version_headers,
 )
-from .store import Bucket, ObjectVersion, Part, Upload, assembly_file
+from .store import Bucket, ObjectVersion, Part, Upload, assembly_file, fsync_dir
 from .wire import S3Request, S3Response, child_text, children, elements, int_param, iso, owner, x, xml_response
 
 MIN_PART_SIZE = int(os.environ.get("S3_UPLOAD_PART_MIN_SIZE", str(5 << 20)))
@@ -104,6 +104,8 @@ def upload_part(req: S3Request) -> S3Response:
         else:
             file = assembly_file(upload.upload_id)
             meta.update(offset=offset, slot=store.part_slot_size(upload.upload_id))
+            if store.fsync:  # the file's name, as install_part_file syncs a part file's
+                fsync_dir(store.path(file).parent)
         store.put_part(upload.upload_id, number, received.size, received.etag, file, meta)
         stored = True
     finally:
