@@ -9,7 +9,9 @@ server does not fsync either (an acknowledged object survives kill -9 of the ser
 server in `--s3-fsync` mode (survives a power cut) is measured beside it, with a userland copy +
 fsync of the same bytes as its baseline. The object goes through boto3 as a user's would
 (put_object with a file body, upload_file; get_object read and dropped, read to a file,
-download_file), and the PUT also as bare HTTP, which shows what boto3 itself costs. Every figure
+download_file) with boto3's defaults, then with its client-side hashing configured away
+(LEAN_CLIENT), and the PUT also as bare HTTP, which shows what boto3 itself costs. One core's MD5,
+SHA-256 and CRC32 of the same bytes are timed in the same runs: MD5 bounds any single PUT. Every figure
 is the median of `--runs` interleaved runs, each with the load average when it started (the
 machine is shared). The 100,000 keys are written straight into the S3 store of a data dir (the
 same `S3Store.put` a PutObject commits through) before a server is started on it. Prints one JSON
@@ -118,13 +120,23 @@ def read_object(s3: Any, key: str, size: int, out: Path | None = None) -> None:
     assert received == size
 
 
+# What a user can set on a boto3 client to stop it hashing the body before sending it over http://
+# (botocore 1.36+: a CRC32 header checksum by default; SigV4 SHA-256 of the payload, always over http).
+LEAN_CLIENT = {"request_checksum_calculation": "when_required", "s3": {"payload_signing_enabled": False}}
+
+
 def put_steps(server: Any, source: Path) -> dict[str, Callable[[], None]]:
-    """PUT of the file, as users send it and as bare HTTP (what the client adds is the difference)."""
+    """PUT of the file, as users send it (boto3's defaults: `put`, `upload_file`), with the client's
+    own hashing configured away (`*_when_required`: no CRC32; `*_lean`: no CRC32 and no SHA-256,
+    LEAN_CLIENT), and as bare HTTP (what the client adds is the difference)."""
     s3 = client("s3", server.endpoint_url)
-    required = boto3.client("s3", endpoint_url=server.endpoint_url, region_name="us-east-1",
+
+    def configured(**settings: Any) -> Any:
+        return boto3.client("s3", endpoint_url=server.endpoint_url, region_name="us-east-1",
                             aws_access_key_id="bench", aws_secret_access_key="bench",
-                            config=BotoConfig(retries={"max_attempts": 1},
-                                              request_checksum_calculation="when_required"))
+                            config=BotoConfig(retries={"max_attempts": 1}, **settings))
+
+    required, lean = configured(request_checksum_calculation="when_required"), configured(**LEAN_CLIENT)
 
     def put(with_client: Any) -> Callable[[], None]:
         def step() -> None:
@@ -132,9 +144,32 @@ def put_steps(server: Any, source: Path) -> dict[str, Callable[[], None]]:
                 with_client.put_object(Bucket="bench", Key="big", Body=body)
         return step
 
-    return {"put": put(s3), "put_when_required": put(required),
+    return {"put": put(s3), "put_when_required": put(required), "put_lean": put(lean),
             "put_raw_http": lambda: raw_put(server.endpoint_url, "/bench/big", source),
-            "upload_file": lambda: s3.upload_file(str(source), "bench", "big")}
+            "upload_file": lambda: s3.upload_file(str(source), "bench", "big"),
+            "upload_file_lean": lambda: lean.upload_file(str(source), "bench", "big")}
+
+
+def hash_seconds(source: Path, name: str) -> float:
+    """One core's time to hash the file's bytes (read from the page cache, 1 MiB at a time): MD5 is
+    what the server must do for a PUT's ETag; CRC32 and SHA-256 are what boto3 does before sending."""
+    import hashlib
+    import zlib
+
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    started = time.perf_counter()
+    if name == "crc32":
+        value = 0
+        with open(source, "rb", buffering=0) as src:
+            while count := src.readinto(buffer):
+                value = zlib.crc32(view[:count], value)
+    else:
+        hasher = hashlib.new(name)
+        with open(source, "rb", buffering=0) as src:
+            while count := src.readinto(buffer):
+                hasher.update(view[:count])
+    return time.perf_counter() - started
 
 
 def bench_object(work: Path, size: int, runs: int) -> dict:
@@ -152,6 +187,8 @@ def bench_object(work: Path, size: int, runs: int) -> dict:
         for _ in range(runs):  # interleaved, so that a change of load hits every figure alike
             timings.time("cp", lambda: time_cp(source, work / "copy.bin"))
             timings.time("userland_copy_fsync", lambda: time_userland_copy(source, work / "copy.bin"))
+            for algorithm in ("md5", "sha256", "crc32"):
+                timings.time(f"hash_{algorithm}_one_core", lambda a=algorithm: hash_seconds(source, a))
             with RssWatch(server.process.pid) as watch:
                 for name, step in puts.items():
                     timings.time(name, step)
@@ -170,7 +207,8 @@ def bench_object(work: Path, size: int, runs: int) -> dict:
     for name in timings.seconds:
         if name != "cp":
             result[f"{name}_MBps"] = round(mb / timings.median(name), 1)
-            result[f"{name}_ratio_vs_cp"] = round(cp / timings.median(name), 3)
+            if not name.startswith("hash_"):
+                result[f"{name}_ratio_vs_cp"] = round(cp / timings.median(name), 3)
     result["put_fsync_mode_ratio_vs_userland_copy_fsync"] = round(
         timings.median("userland_copy_fsync") / timings.median("put_fsync_mode"), 3)
     put, raw = timings.median("put"), timings.median("put_raw_http")
@@ -179,7 +217,20 @@ def bench_object(work: Path, size: int, runs: int) -> dict:
         "client_seconds": round(put - raw, 3), "client_fraction": round((put - raw) / put, 3),
         "why": "boto3 over http:// reads the body three times before and while sending it: a CRC32 "
                "(request_checksum_calculation=when_supported, the default; put_when_required skips it) and a "
-               "SHA-256 for the SigV4 payload hash (always over plain HTTP), then the send in 16 KiB writes"}
+               "SHA-256 for the SigV4 payload hash (over plain HTTP unless s3.payload_signing_enabled=False), then "
+               "sends it (about 8,200 sendall calls per GiB); put_lean skips both"}
+    md5 = timings.median("hash_md5_one_core")
+    result["physical_floor"] = {
+        "md5_seconds": round(md5, 3), "cp_seconds": round(cp, 3),
+        "best_single_put_ratio_vs_cp": round(cp / md5, 3),
+        "why": "a single PUT's ETag is the MD5 of its body, which is serial (one core): no server can answer "
+               "a single PUT faster than one core MD5s it, so best_single_put_ratio_vs_cp is the ceiling of "
+               "put*_ratio_vs_cp on this machine whatever the server does (upload_file's parts are MD5'd "
+               "on several threads, but the client's own hashing and sending share the same cores)"}
+    result["lean_client_config"] = {
+        "botocore.config.Config": LEAN_CLIENT,
+        "effect": "no CRC32 header checksum (request_checksum_calculation='when_required') and UNSIGNED-PAYLOAD "
+                  "instead of the SHA-256 of the body (s3.payload_signing_enabled=False, honoured over http://)"}
     result["rss_growth_MB"] = round(max(growth) / 1e6, 1)
     result.update(timings.report())
     return result

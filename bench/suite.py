@@ -77,11 +77,16 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             out[f"{image} first build s / size MB"] = figures
     s3 = results.get("bench.s3_throughput")
     if s3:
-        for op in ("put", "put_raw_http", "upload_file", "put_fsync_mode", "get", "get_to_file", "download_file"):
+        for op in ("put", "upload_file", "put_when_required", "put_lean", "upload_file_lean", "put_raw_http",
+                   "put_fsync_mode", "get", "get_to_file", "download_file"):
             ratio = s3[f"{op}_ratio_vs_cp"]
             out[f"S3 {op} {s3['size_bytes'] >> 20} MiB throughput vs cp"] = {
                 "ratio": ratio, "MBps": s3[f"{op}_MBps"], "cp_MBps": s3["cp_MBps"], "target": ">= 0.5",
                 "met": ratio >= 0.5, "load_average_1m": s3["load_average_1m"][op]}
+        floor = s3["physical_floor"]
+        out["S3 single PUT ceiling on this machine: cp time / one core's MD5 time"] = {
+            "ratio": floor["best_single_put_ratio_vs_cp"], "md5_MBps": s3["hash_md5_one_core_MBps"],
+            "cp_MBps": s3["cp_MBps"]}
         out["S3 server RSS growth MB during PUT+GET"] = {"growth": s3["rss_growth_MB"], "target": "< 100",
                                                          "met": s3["rss_growth_MB"] < 100}
         listing = s3["list_objects_v2"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import mmap
 import os
 import zlib
 from collections.abc import Callable
@@ -67,13 +68,21 @@ def new_checksum(algorithm: str) -> Any | None:
     return factory() if factory else None
 
 
-def checksum_of_file(path: Path, algorithm: str) -> str | None:
+def checksum_of_file(path: Path, algorithm: str, offset: int = 0, length: int | None = None) -> str | None:
+    """The base64 checksum of `length` bytes of `path` from `offset` (to its end if None)."""
     hasher = new_checksum(algorithm)
     if hasher is None:
         return None
     with open(path, "rb") as f:
-        while data := f.read(CHUNK):
+        f.seek(offset)
+        left = length
+        while left is None or left > 0:
+            data = f.read(CHUNK if left is None else min(CHUNK, left))
+            if not data:
+                break
             hasher.update(data)
+            if left is not None:
+                left -= len(data)
     return base64.b64encode(hasher.digest()).decode()
 
 
@@ -196,8 +205,8 @@ class _Writeback:
     STEP = 8 << 20
     _call: Any = None
 
-    def __init__(self, fd: int, enabled: bool) -> None:
-        self.fd, self.done, self.pending = fd, 0, 0
+    def __init__(self, fd: int, enabled: bool, offset: int = 0) -> None:
+        self.fd, self.done, self.pending = fd, offset, 0
         self.enabled = enabled and self._libc() is not None
 
     @classmethod
@@ -254,33 +263,44 @@ def requested_checksum(headers: Any) -> tuple[str | None, str | None]:
     return (algorithm or None), None
 
 
+def _aws_chunked(environ: dict) -> bool:
+    return (environ.get("HTTP_X_AMZ_CONTENT_SHA256", "").startswith("STREAMING-")
+            or "aws-chunked" in environ.get("HTTP_CONTENT_ENCODING", ""))
+
+
+def body_length(environ: dict) -> int | None:
+    """The length of the body once de-framed, if the request says it (it does not when chunked)."""
+    name = "HTTP_X_AMZ_DECODED_CONTENT_LENGTH" if _aws_chunked(environ) else "CONTENT_LENGTH"
+    length = environ.get(name)
+    return int(length) if length and length.isdigit() else None
+
+
 def body_stream(environ: dict) -> tuple[Any, int | None]:
     """The body to read, de-framed, and its decoded length if known."""
     raw = environ["wsgi.input"]
-    sha = environ.get("HTTP_X_AMZ_CONTENT_SHA256", "")
-    encoding = environ.get("HTTP_CONTENT_ENCODING", "")
-    length = environ.get("CONTENT_LENGTH")
-    if sha.startswith("STREAMING-") or "aws-chunked" in encoding:
-        decoded = environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH")
-        return AwsChunked(raw), int(decoded) if decoded and decoded.isdigit() else None
-    return raw, int(length) if length and length.isdigit() else None
+    return (AwsChunked(raw) if _aws_chunked(environ) else raw), body_length(environ)
 
 
 def receive(environ: dict, headers: Any, temp: Path, *, algorithm: str | None = None,
-            expected: str | None = None, fsync: bool = False) -> Received:
-    """Stream the request body into `temp`, verify Content-MD5 and the checksum; fsync if asked."""
+            expected: str | None = None, fsync: bool = False, offset: int | None = None) -> Received:
+    """Stream the request body into `temp`, verify Content-MD5 and the checksum; fsync if asked.
+
+    With `offset`, `temp` is a file shared with other bodies (a multipart upload's assembly file,
+    see multipart.py): the body is written at that offset, and the file is left alone if it fails."""
     stream, length = body_stream(environ)
     md5 = hashlib.md5()
     hasher = new_checksum(algorithm) if algorithm else None
     size = 0
     # A ring of buffers the body is received into and hashed from: none is refilled before every
-    # digest thread is done with it (at most QUEUED wait in each, one is being hashed).
-    ring = [memoryview(bytearray(CHUNK)) for _ in range(_Digester.QUEUED + 2)]
+    # digest thread is done with it (at most QUEUED wait in each, one is being hashed). Mapped, not
+    # bytearrays: glibc serves freed 1 MiB blocks again from per-thread arenas that keep them, and ten
+    # parallel parts grew the server by 150 MB that way; a mapping goes back to the kernel when dropped.
+    ring = [memoryview(mmap.mmap(-1, CHUNK)) for _ in range(_Digester.QUEUED + 2)]
     direct = hasattr(stream, "readinto") and not isinstance(stream, AwsChunked)
     digesters = [_Digester(h) for h in (md5, hasher) if h is not None]
     try:
-        with open(temp, "wb", buffering=0) as out:
-            writeback = _Writeback(out.fileno(), fsync)
+        with _open_target(temp, offset) as out:
+            writeback = _Writeback(out.fileno(), fsync, offset or 0)
             turn = 0
             while True:
                 want = CHUNK if length is None else min(CHUNK, length - size)
@@ -334,5 +354,15 @@ def receive(environ: dict, headers: Any, temp: Path, *, algorithm: str | None = 
     except BaseException:
         for digester in digesters:
             digester.stop()
-        temp.unlink(missing_ok=True)
+        if offset is None:
+            temp.unlink(missing_ok=True)
         raise
+
+
+def _open_target(path: Path, offset: int | None) -> Any:
+    """A new file to write a body into, or (with `offset`) an existing one positioned there."""
+    if offset is None:
+        return open(path, "wb", buffering=0)
+    out = open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644), "wb", buffering=0)
+    out.seek(offset)
+    return out

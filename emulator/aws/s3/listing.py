@@ -12,7 +12,7 @@ from typing import Any
 from .errors import S3Error
 from .objects import require_bucket
 from .store import ObjectVersion
-from .wire import S3Request, S3Response, elements, encode_key, int_param, iso, owner, x, xml_response
+from .wire import S3Request, S3Response, elements, encode_key, int_param, iso, owner, text, x, xml_response
 
 _AFTER_PREFIX = "\U0010ffff"  # sorts after every other character: `cp + this` skips the keys under cp
 
@@ -58,15 +58,20 @@ def walk(req: S3Request, prefix: str, delimiter: str, after: str, max_keys: int
 
 
 def _stored(obj: ObjectVersion) -> str:
-    """What a listing says of an object's bytes: ListObjects' Contents and ListObjectVersions' Version alike."""
-    checksum = "".join(x("ChecksumAlgorithm", alg) for alg in obj.meta.get("checksums", {}))
-    return (f"{x('ETag', obj.etag)}{checksum}{x('Size', obj.size)}"
-            f"{x('StorageClass', obj.meta.get('storage_class', 'STANDARD'))}")
+    """What a listing says of an object's bytes: ListObjects' Contents and ListObjectVersions' Version alike.
+
+    Written out by hand rather than with `x()`: a 1,000-key page builds this 1,000 times, and the
+    generic calls were most of its time."""
+    meta = obj.meta
+    checksums = meta.get("checksums")
+    checksum = "".join(f"<ChecksumAlgorithm>{alg}</ChecksumAlgorithm>" for alg in checksums) if checksums else ""
+    return (f"<ETag>{text(obj.etag)}</ETag>{checksum}<Size>{obj.size}</Size>"
+            f"<StorageClass>{text(meta.get('storage_class', 'STANDARD'))}</StorageClass>")
 
 
 def _contents(obj: ObjectVersion, encoding: str | None, with_owner: bool) -> str:
-    return (f"<Contents>{x('Key', encode_key(obj.key, encoding))}{x('LastModified', iso(obj.modified))}"
-            f"{_stored(obj)}{owner() if with_owner else ''}</Contents>")
+    return (f"<Contents><Key>{text(encode_key(obj.key, encoding))}</Key>"
+            f"<LastModified>{iso(obj.modified)}</LastModified>{_stored(obj)}{owner() if with_owner else ''}</Contents>")
 
 
 def _prefixes(entries: list[tuple[str, Any]], encoding: str | None) -> str:

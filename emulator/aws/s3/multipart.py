@@ -1,8 +1,11 @@
-"""Multipart uploads: parts are files of their own until CompleteMultipartUpload joins them.
+"""Multipart uploads: parts are received into the upload's assembly file at their offsets when
+their sizes allow (`S3Store.claim_part_slot`), else into files of their own.
 
-The join copies the parts in the kernel (copy_file_range) into one new body, renamed into place
-(fsync'ed first in the store's fsync mode) before the object row is committed; the upload and its
-part files go only after that.
+When CompleteMultipartUpload lists parts 1..k all in place, the assembly file (cut to the object's
+size) is renamed into place: no byte is read or copied again, and the ETag comes from the part MD5s
+already known. Otherwise the join copies the parts in the kernel (copy_file_range) into one new
+body. Either way the body is complete (and fsync'ed in the store's fsync mode) before the object
+row is committed; the upload and its part files go only after that.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import base64
 import hashlib
 import os
 import re
+from pathlib import Path
 
-from .bodies import ALGORITHMS, checksum_of_file, new_checksum, receive, requested_checksum
+from .bodies import ALGORITHMS, body_length, checksum_of_file, new_checksum, receive, requested_checksum
 from .copying import copy_source
 from .errors import S3Error
 from .objects import (
@@ -27,19 +31,23 @@ from .objects import (
     sse_headers,
     version_headers,
 )
-from .store import Bucket, ObjectVersion, Upload
+from .store import Bucket, ObjectVersion, Part, Upload, assembly_file, fsync_dir
 from .wire import S3Request, S3Response, child_text, children, elements, int_param, iso, owner, x, xml_response
 
 MIN_PART_SIZE = int(os.environ.get("S3_UPLOAD_PART_MIN_SIZE", str(5 << 20)))
 _COPY_RANGE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")
 
 
+def _no_such_upload(upload_id: str | None) -> S3Error:
+    return S3Error("NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
+                   "upload may have been aborted or completed.", UploadId=upload_id)
+
+
 def _upload(req: S3Request) -> Upload:
     upload_id = req.query.get("uploadId", "")
     upload = req.store.upload(upload_id)
     if upload is None or upload.bucket != req.bucket or (upload.key != req.key and req.method != "DELETE"):
-        raise S3Error("NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
-                      "upload may have been aborted or completed.", UploadId=upload_id)
+        raise _no_such_upload(upload_id)
     return upload
 
 
@@ -53,8 +61,7 @@ def _part_number(req: S3Request) -> int:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
                       ArgumentName="partNumber", ArgumentValue=raw)
     if number < 1:  # what S3 (and moto) answer for a zero or negative one
-        raise S3Error("NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
-                      "upload may have been aborted or completed.", UploadId=req.query.get("uploadId"))
+        raise _no_such_upload(req.query.get("uploadId"))
     return number
 
 
@@ -80,14 +87,30 @@ def upload_part(req: S3Request) -> S3Response:
     number = _part_number(req)
     algorithm, expected = requested_checksum(req.headers)
     wanted = upload.meta.get("checksum_algorithm")
-    received = receive(req.environ, req.headers, req.store.temp_path(), algorithm=algorithm or wanted,
-                       expected=expected, fsync=req.store.fsync)
-    if wanted and wanted not in received.checksums:  # the SDK checksummed the part with its default algorithm
-        value = checksum_of_file(received.path, wanted)
-        if value:
-            received.checksums[wanted] = value
-    file = req.store.install_part_file(received.path, upload.upload_id, number)
-    req.store.put_part(upload.upload_id, number, received.size, received.etag, file, {"checksums": received.checksums})
+    store = req.store
+    offset = store.claim_part_slot(upload.upload_id, number, body_length(req.environ), MIN_PART_SIZE)
+    stored = False
+    try:
+        target = store.temp_path() if offset is None else store.path(assembly_file(upload.upload_id))
+        received = receive(req.environ, req.headers, target, algorithm=algorithm or wanted, expected=expected,
+                           fsync=store.fsync, offset=offset)
+        if wanted and wanted not in received.checksums:  # the SDK checksummed the part with its default algorithm
+            value = checksum_of_file(received.path, wanted, offset or 0, received.size)
+            if value:
+                received.checksums[wanted] = value
+        meta: dict = {"checksums": received.checksums}
+        if offset is None:
+            file = store.install_part_file(received.path, upload.upload_id, number)
+        else:
+            file = assembly_file(upload.upload_id)
+            meta.update(offset=offset, slot=store.part_slot_size(upload.upload_id))
+            if store.fsync:  # the file's name, as install_part_file syncs a part file's
+                fsync_dir(store.path(file).parent)
+        store.put_part(upload.upload_id, number, received.size, received.etag, file, meta)
+        stored = True
+    finally:
+        if offset is not None:
+            store.part_slot_done(upload.upload_id, number, stored)
     headers = {"ETag": received.etag, **sse_headers(upload.meta)}
     headers.update({f"x-amz-checksum-{alg.lower()}": v for alg, v in received.checksums.items()})
     return S3Response(200, headers)
@@ -210,16 +233,7 @@ def complete_upload(req: S3Request) -> S3Response:
             raise S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.",
                           ProposedSize=part.size, MinSizeAllowed=MIN_PART_SIZE, PartNumber=number, ETag=part.etag)
         chosen.append(part)
-    temp = req.store.temp_path()
-    try:
-        with open(temp, "wb") as out:
-            for part in chosen:
-                with open(req.store.path(part.file), "rb") as src:
-                    copy_range(src.fileno(), out.fileno(), 0, part.size)
-            req.store.sync(out.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    temp = _join(req, upload, chosen)
     md5s = b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen)
     etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"'
     meta = dict(upload.meta)
@@ -238,3 +252,43 @@ def complete_upload(req: S3Request) -> S3Response:
     req.store.end_upload(upload.upload_id, (req.bucket, req.key, obj.etag, obj.version_id))
     announce(req, "s3:ObjectCreated:CompleteMultipartUpload", obj)
     return _completion_answer(req, bucket, obj)
+
+
+def _in_place(upload: Upload, parts: list[Part]) -> bool:
+    """Every part sits in the assembly file right where the object's bytes go (parts 1..k, equal
+    sizes but the last)."""
+    offset = 0
+    for part in parts:
+        if part.file != assembly_file(upload.upload_id) or part.meta.get("offset") != offset:
+            return False
+        offset += part.size
+    return True
+
+
+def _join(req: S3Request, upload: Upload, parts: list[Part]) -> Path:
+    """The object's body in a file of its own: the assembly file itself, cut to size, when the parts
+    are all in place (and no part is being written into it); else a copy of the parts."""
+    store = req.store
+    size = sum(p.size for p in parts)
+    if _in_place(upload, parts) and store.seal_assembly(upload.upload_id):
+        temp = store.temp_path()
+        try:  # into tmp/: swept at start-up if we stop before the commit
+            os.rename(store.path(assembly_file(upload.upload_id)), temp)
+        except FileNotFoundError:  # a concurrent CompleteMultipartUpload took it
+            raise _no_such_upload(upload.upload_id) from None
+        with open(temp, "r+b") as out:
+            if os.fstat(out.fileno()).st_size != size:  # parts past the last one listed
+                out.truncate(size)
+            store.sync(out.fileno())
+        return temp
+    temp = store.temp_path()
+    try:
+        with open(temp, "wb") as out:
+            for part in parts:
+                with open(store.path(part.file), "rb") as src:
+                    copy_range(src.fileno(), out.fileno(), part.meta.get("offset", 0), part.size)
+            store.sync(out.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp

@@ -2,7 +2,8 @@
 
     <data dir>/s3/s3.sqlite3        buckets, object versions, multipart uploads and parts, bucket-config journal
     <data dir>/s3/objects/ab/<id>   an object version's bytes (never rewritten: a new version is a new file)
-    <data dir>/s3/parts/<upload>/N  the parts of a multipart upload in progress
+    <data dir>/s3/parts/<upload>/N  the parts of a multipart upload in progress (each a file of its own, or
+    <data dir>/s3/parts/<upload>/data  at its offset in the upload's assembly file: see `claim_part_slot`)
     <data dir>/s3/tmp/<id>          bodies being received; emptied at start-up
 
 A body is streamed to tmp/, renamed into objects/, and only then is its row committed (WAL): an
@@ -105,6 +106,22 @@ def _object(row: tuple) -> ObjectVersion:
                          row[9], json.loads(row[10]))
 
 
+MAX_ASSEMBLY = 5 << 40  # S3's largest object; ext4 files stop at 16 TiB
+
+
+def assembly_file(upload_id: str) -> str:
+    """A multipart upload's assembly file (part files are named `<number>.<id>`: never this)."""
+    return f"parts/{upload_id}/data"
+
+
+@dataclass
+class _Assembly:
+    slot: int | None = None  # the part size that sets the offsets, once known
+    claimed: set[int] = field(default_factory=set)  # part numbers written or being written in place
+    writing: int = 0  # parts being received into the file now
+    sealed: bool = False  # being completed: no more parts go in
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -125,6 +142,7 @@ class S3Store:
         for sub in ("objects", "parts", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        self.assemblies: dict[str, _Assembly] = {}  # upload id -> its assembly file's slots (see claim_part_slot)
         self.db = sqlite3.connect(root / "s3.sqlite3", check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
@@ -197,6 +215,7 @@ class S3Store:
         with self.lock:
             self.db.executescript("DELETE FROM objects; DELETE FROM buckets; DELETE FROM uploads; "
                                   "DELETE FROM parts; DELETE FROM config_journal;")
+            self.assemblies.clear()
             for sub in ("objects", "parts"):
                 shutil.rmtree(self.root / sub, ignore_errors=True)
                 (self.root / sub).mkdir()
@@ -315,17 +334,25 @@ class S3Store:
         return gone
 
     def list_latest(self, bucket: str, after: str, prefix: str, limit: int) -> list[ObjectVersion]:
-        """Latest versions (delete markers included) with key > after, starting with prefix, in key order."""
+        """Latest versions (delete markers included) with key > after, starting with prefix, in key order.
+
+        For listings only, which read them: objects whose metadata text is the same share one parsed
+        dict (a page's objects mostly have the same few headers; parsing each was a third of its time)."""
         start = max(after, prefix) if prefix else after
         op = ">" if after >= prefix else ">="
         with self.lock:
             rows = self.db.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND latest = 1 "
                                    f"AND key {op} ? ORDER BY key LIMIT ?", (bucket, start, limit)).fetchall()
         out = []
+        parsed: dict[str, dict[str, Any]] = {}
         for row in rows:
             if prefix and not row[2].startswith(prefix):
                 break
-            out.append(_object(row))
+            meta = parsed.get(row[10])
+            if meta is None:
+                meta = parsed[row[10]] = json.loads(row[10])
+            out.append(ObjectVersion(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6], row[7],
+                                     row[8], row[9], meta))
         return out
 
     def list_versions(self, bucket: str, after_key: str, after_seq: int | None, prefix: str,
@@ -384,8 +411,63 @@ class S3Store:
             self.db.execute("INSERT OR REPLACE INTO parts (upload_id, number, size, etag, modified, file, meta) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
                             (upload_id, number, size, etag, time.time(), file, json.dumps(meta)))
-        if old and old[0] != file:
+        if old and old[0] != file and old[0] != assembly_file(upload_id):
             self.remove_file(old[0])
+
+    def claim_part_slot(self, upload_id: str, number: int, size: int | None, min_slot: int) -> int | None:
+        """Where part `number` (`size` bytes) is to be written in the upload's assembly file, or None
+        when it gets a file of its own.
+
+        SDKs cut an upload into equal parts (the last one shorter), so part N of a slot size S can be
+        received straight into `parts/<upload>/data` at (N-1)*S: when CompleteMultipartUpload lists
+        exactly parts 1..k in place, that file is the object, renamed, not copied. The first part of at
+        least `min_slot` bytes to arrive sets S. A part number already claimed (a re-upload: the
+        stored part must survive a failed one), a part larger than S, one past MAX_ASSEMBLY, or an
+        upload being completed gets a file of its own (and is copied at completion, as before)."""
+        if size is None:
+            return None
+        with self.lock:
+            assembly = self.assemblies.get(upload_id)
+            if assembly is None:
+                assembly = self.assemblies[upload_id] = _Assembly()
+                for number_, meta in self.db.execute("SELECT number, meta FROM parts WHERE upload_id = ?",
+                                                     (upload_id,)):
+                    assembly.claimed.add(number_)
+                    assembly.slot = json.loads(meta).get("slot", assembly.slot)
+            if assembly.slot is None and size >= min_slot:
+                (self.root / "parts" / upload_id).mkdir(exist_ok=True)
+                assembly.slot = size
+            slot = assembly.slot
+            if (slot is None or assembly.sealed or number in assembly.claimed or size > slot
+                    or number * slot > MAX_ASSEMBLY):
+                return None
+            assembly.claimed.add(number)
+            assembly.writing += 1
+        return (number - 1) * slot
+
+    def part_slot_done(self, upload_id: str, number: int, stored: bool) -> None:
+        """A claimed part is written and stored, or failed (its slot is free again)."""
+        with self.lock:
+            assembly = self.assemblies.get(upload_id)
+            if assembly is not None:
+                assembly.writing -= 1
+                if not stored:
+                    assembly.claimed.discard(number)
+
+    def part_slot_size(self, upload_id: str) -> int | None:
+        with self.lock:
+            assembly = self.assemblies.get(upload_id)
+            return assembly.slot if assembly else None
+
+    def seal_assembly(self, upload_id: str) -> bool:
+        """Completion may take the assembly file as the object: no part is being written into it,
+        and none will be. False if one still is (then the parts are copied)."""
+        with self.lock:
+            assembly = self.assemblies.setdefault(upload_id, _Assembly())
+            if assembly.writing:
+                return False
+            assembly.sealed = True
+            return True
 
     def completed_upload(self, upload_id: str) -> tuple[str, str, str, str] | None:
         with self.lock:
@@ -413,6 +495,7 @@ class S3Store:
             self.db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
             self.db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
             self.db.execute("COMMIT")
+            self.assemblies.pop(upload_id, None)
         shutil.rmtree(self.root / "parts" / upload_id, ignore_errors=True)
 
     # -- bucket configuration handled by moto ----------------------------------------------------
