@@ -197,6 +197,17 @@ def test_parents_children_and_versions(sm):
     assert code_of(exc) == "ResourceNotFound"
 
 
+def test_devices_of_a_fleet(sm):
+    """RegisterDevices/UpdateDevices work per fleet; UpdateDevices declares no ResourceNotFound, so a
+    missing device is SageMaker's ValidationException (found by tests/test_fuzz.py)."""
+    sm.create_device_fleet(DeviceFleetName="fleet-a", OutputConfig={"S3OutputLocation": "s3://b/fleet"})
+    sm.register_devices(DeviceFleetName="fleet-a", Devices=[{"DeviceName": "dev-1", "Description": "one"}])
+    sm.update_devices(DeviceFleetName="fleet-a", Devices=[{"DeviceName": "dev-1", "Description": "uno"}])
+    assert sm.describe_device(DeviceFleetName="fleet-a", DeviceName="dev-1")["Description"] == "uno"
+    with pytest.raises(ClientError) as exc:
+        sm.update_devices(DeviceFleetName="fleet-a", Devices=[{"DeviceName": "dev-2"}])
+    assert code_of(exc) == "ValidationException" and "fleet-a/dev-2" in str(exc.value)
+
 def test_transitions_settle_after_the_configured_time(server, sm):
     server.services.config.settle_seconds = 0.5
     try:

@@ -49,7 +49,10 @@ def deregister_devices(ctx: RequestContext, params: dict[str, Any]) -> None:
 def update_devices(ctx: RequestContext, params: dict[str, Any]) -> None:
     device = MODELS["Device"]
     for item in params["Devices"]:
-        row = engine.require(device, ctx, "Describe", {**item, "DeviceFleetName": params["DeviceFleetName"]})
+        row = engine.lookup(device, ctx, "Describe", {**item, "DeviceFleetName": params["DeviceFleetName"]})
+        if row is None:  # UpdateDevices declares no ResourceNotFound: SageMaker's ValidationException then
+            raise engine.not_found(device, "Update",
+                                   f'Device "{params["DeviceFleetName"]}/{item["DeviceName"]}" does not exist.')
         resources.update(row.kind, row.region, row.name, lambda doc, item=item: doc.update(
             {k: v for k, v in item.items() if k in device.describe_members}))
 
