@@ -112,6 +112,8 @@ def create_feature_group(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     row = common.create(ctx, KIND, name, document, "feature group", status=status, tags=params.get("Tags"),
                         duplicate=lambda arn: ResourceInUse(f"Resource Already Exists: FeatureGroup with name {name} "
                                                             "already exists. Choose a different name."))
+    if config is not None and config.get("TableFormat") == "Iceberg" and document.get("_GlueTableCreated"):
+        ctx.services.feature_store.create_iceberg_table(row)
     return {"FeatureGroupArn": row.arn}
 
 

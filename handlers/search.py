@@ -274,6 +274,24 @@ def _names(expression: dict[str, Any] | None) -> list[str]:
     return names + [name for sub in expression.get("SubExpressions", []) for name in _names(sub)]
 
 
+def _visibility(conditions: list[dict[str, Any]]) -> dict[str, str]:
+    """VisibilityConditions as tag key -> value; every Key has the form `Tags.<key>` (its documentation)."""
+    out = {}
+    for condition in conditions:
+        key = condition.get("Key") or ""
+        if not key.startswith("Tags.") or len(key) == len("Tags."):
+            raise ValidationError(f"VisibilityConditions Key '{key}' must be in the format Tags.<key>.")
+        out[key[len("Tags."):]] = condition.get("Value") or ""
+    return out
+
+
+def _visible(doc: dict[str, Any], conditions: dict[str, str]) -> bool:
+    """A result is left out when it has a tag the conditions name with another value; one without
+    that tag stays in (VisibilityConditions' documentation)."""
+    tags = {tag["Key"]: tag.get("Value", "") for tag in doc.get("Tags") or []}
+    return all(tags.get(key, value) == value for key, value in conditions.items())
+
+
 def _needs_completion(paths: list[str]) -> bool:
     return any(path.split(".", 1)[0] in _ADDED for path in paths)
 
@@ -300,12 +318,17 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     expression = params.get("SearchExpression")
     if expression is not None:
         _validate(expression, member)
+    conditions = _visibility(params.get("VisibilityConditions") or [])
+    if params.get("CrossAccountFilterOption") == "CrossAccount":
+        # only what other accounts made discoverable (RAM shares of a resource catalog); the emulator
+        # serves one account, so no other account has shared anything
+        return {"Results": [], "TotalHits": {"Value": 0, "Relation": "EqualTo"}}
     sort_by = params.get("SortBy") or "LastModifiedTime"
     start = _offset(params.get("NextToken"), params)
     limit = params.get("MaxResults") or 10
     # documents are completed (tags, parents: more queries) before filtering only if the search reads
     # what completion adds; otherwise only the page returned is completed
-    early = _needs_completion([*_names(expression), sort_by])
+    early = _needs_completion([*_names(expression), sort_by]) or bool(conditions)
     records = RECORDS.get(params["Resource"])
     if records is not None and records.prepare is not None:
         records.prepare(ctx)
@@ -322,7 +345,8 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         for row, doc in zip(rows, docs, strict=True):
             doc.setdefault("CreationTime", row.creation_time)
             doc.setdefault("LastModifiedTime", row.last_modified_time)
-    hits = [(row, doc) for row, doc in zip(rows, docs, strict=True) if evaluate(doc, expression)]
+    hits = [(row, doc) for row, doc in zip(rows, docs, strict=True)
+            if evaluate(doc, expression) and _visible(doc, conditions)]
     hits = _sorted(hits, sort_by, (params.get("SortOrder") or "Descending") == "Descending")
     page = hits[start:start + limit]
     if not early:

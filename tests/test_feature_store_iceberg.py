@@ -44,14 +44,15 @@ def test_iceberg_offline_store(sagemaker_client, sagemaker_featurestore_runtime_
     folder = resolved.removesuffix("/data")
     catalog = described["OfflineStoreConfig"]["DataCatalogConfig"]
     glue = sagemaker_emulator.client("glue")
+
+    def metadata_location(other_than=None):
+        table = glue.get_table(DatabaseName=catalog["Database"], Name=catalog["TableName"])["Table"]
+        return table["Parameters"].get("metadata_location") not in (None, other_than) and table
+
+    empty = metadata_location()["Parameters"]["metadata_location"]  # the table exists from the create on
     _put(fs, name, "a", "2024-03-01T10:00:00Z", 30)
     _put(fs, name, "b", "2024-03-02T11:30:00Z", 40)
-
-    def metadata_location():
-        table = glue.get_table(DatabaseName=catalog["Database"], Name=catalog["TableName"])["Table"]
-        return table["Parameters"].get("metadata_location") and table
-
-    table = wait_until(metadata_location, timeout=60, what="the Glue table's metadata_location")
+    table = wait_until(lambda: metadata_location(empty), timeout=60, what="the Glue table's next metadata_location")
     assert table["Parameters"]["table_type"] == "ICEBERG" and table["StorageDescriptor"]["Location"] == folder
     location = table["Parameters"]["metadata_location"]
     assert location.startswith(f"{folder}/metadata/") and location.endswith(".metadata.json")
@@ -95,7 +96,7 @@ def test_iceberg_offline_store(sagemaker_client, sagemaker_featurestore_runtime_
     assert newest != location
     current = json.loads(s3_client.get_object(Bucket=bucket, Key=newest.split(f"{bucket}/", 1)[1])["Body"].read())
     schema = next(s for s in current["schemas"] if s["schema-id"] == current["current-schema-id"])
-    assert "city" in [f["name"] for f in schema["fields"]] and len(current["snapshots"]) == 2
+    assert "city" in [f["name"] for f in schema["fields"]] and len(current["snapshots"]) == 2, current["snapshots"]
 
 
 def test_iceberg_with_fractional_event_time_is_unpartitioned(sagemaker_client, sagemaker_featurestore_runtime_client,
@@ -135,3 +136,38 @@ def test_glue_format_table_is_unpartitioned_parquet(sagemaker_client, sagemaker_
     assert table["StorageDescriptor"]["Location"] == described["OfflineStoreConfig"]["S3StorageConfig"][
         "ResolvedOutputS3Uri"]
     assert table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+
+
+def test_iceberg_table_exists_before_the_first_record(sagemaker_client, sagemaker_emulator, s3_client, bucket):
+    """AWS creates an Iceberg group's table with the group: the Glue table points at a metadata file with
+    the schema and the daily partition spec and no snapshot, and Athena answers an empty result."""
+    name = unique("fg-ice0")
+    described = _created(sagemaker_client, name, FeatureDefinitions=STRING_TIME, OfflineStoreConfig={
+        "S3StorageConfig": {"S3Uri": f"s3://{bucket}/ice0"}, "TableFormat": "Iceberg"})
+    catalog = described["OfflineStoreConfig"]["DataCatalogConfig"]
+    table = sagemaker_emulator.client("glue").get_table(DatabaseName=catalog["Database"],
+                                                        Name=catalog["TableName"])["Table"]
+    location = table["Parameters"]["metadata_location"]
+    metadata = json.loads(s3_client.get_object(Bucket=bucket, Key=location.split(f"{bucket}/", 1)[1])["Body"].read())
+    assert metadata.get("snapshots", []) == [] and metadata.get("current-snapshot-id") in (None, -1)
+    schema = next(s for s in metadata["schemas"] if s["schema-id"] == metadata["current-schema-id"])
+    assert [f["name"] for f in schema["fields"]] == ["customer_id", "event_time", "age", "write_time",
+                                                     "api_invocation_time", "is_deleted"]
+    spec = next(s for s in metadata["partition-specs"] if s["spec-id"] == metadata["default-spec-id"])
+    assert [(f["name"], f["transform"]) for f in spec["fields"]] == [("event_time_trunc", "truncate[10]")]
+    athena = sagemaker_emulator.client("athena")
+    run = athena.start_query_execution(
+        QueryString=f'SELECT customer_id FROM "{catalog["Database"]}"."{catalog["TableName"]}"',
+        ResultConfiguration={"OutputLocation": f"s3://{bucket}/athena-ice0/"})["QueryExecutionId"]
+    status = athena.get_query_execution(QueryExecutionId=run)["QueryExecution"]["Status"]
+    assert status["State"] == "SUCCEEDED", status
+    assert athena.get_query_results(QueryExecutionId=run)["ResultSet"]["Rows"][1:] == []
+
+
+def test_iceberg_group_on_a_missing_bucket_is_blocked(sagemaker_client):
+    """The table cannot be written: the group is created and its offline store is Blocked with the reason."""
+    name = unique("fg-ice-nob")
+    described = _created(sagemaker_client, name, FeatureDefinitions=STRING_TIME, OfflineStoreConfig={
+        "S3StorageConfig": {"S3Uri": f"s3://{unique('no-such-bucket')}/x"}, "TableFormat": "Iceberg"})
+    assert described["OfflineStoreStatus"]["Status"] == "Blocked"
+    assert "NoSuchBucket" in described["OfflineStoreStatus"]["BlockedReason"]

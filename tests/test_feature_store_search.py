@@ -117,3 +117,24 @@ def test_feature_metadata_records(sagemaker_client, groups):
     assert sorted(_names(sm, "FeatureMetadata", typed, {"Name": "FeatureGroupName", "Operator": "Contains",
                                                         "Value": prefix}, member="FeatureMetadata")) == sorted(
         f"{prefix}-{kind}.age" for kind in ("online", "offline", "both"))
+
+
+def test_visibility_conditions_and_cross_account(sagemaker_client, groups):
+    """VisibilityConditions leave out a result whose tag has another value and keep untagged ones; a
+    CrossAccount search sees only what other accounts shared, and the emulator serves one account."""
+    sm = sagemaker_client
+    prefix = groups[0]
+    mine = {"Name": "FeatureGroupName", "Operator": "Contains", "Value": prefix}
+    everything = sorted(_names(sm, "FeatureGroup", mine))
+    assert len(everything) == 3
+    assert sorted(_names(sm, "FeatureGroup", mine, VisibilityConditions=[
+        {"Key": "Tags.team", "Value": "fraud-detection"}])) == everything
+    assert sorted(_names(sm, "FeatureGroup", mine, VisibilityConditions=[
+        {"Key": "Tags.team", "Value": "marketing"}])) == [f"{prefix}-both", f"{prefix}-offline"]
+    with pytest.raises(ClientError) as excinfo:
+        _names(sm, "FeatureGroup", mine, VisibilityConditions=[{"Key": "team", "Value": "x"}])
+    assert error_of(excinfo)[0] == "ValidationException"
+    assert _names(sm, "FeatureGroup", mine, CrossAccountFilterOption="SameAccount") != []
+    crossed = sm.search(Resource="FeatureGroup", SearchExpression={"Filters": [mine]},
+                        CrossAccountFilterOption="CrossAccount")
+    assert crossed["Results"] == [] and crossed["TotalHits"]["Value"] == 0

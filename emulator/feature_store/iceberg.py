@@ -209,6 +209,13 @@ class IcebergTables:
                 spec.add_field(event, TruncateTransform(10), f"{event}_trunc")
         return table
 
+    def create_empty(self, s3: Any, document: dict[str, Any], schema: Any) -> str:
+        """The group's table with no snapshot yet (AWS creates it with the group, so the Glue table
+        has a `metadata_location` before the first record); its metadata file."""
+        table = self._table(self._catalog(s3), document, schema)
+        table.refresh()
+        return str(table.metadata_location)
+
     def append(self, s3: Any, document: dict[str, Any], arrow_table: Any, latest_event: float) -> str:
         """Commit `arrow_table` (the offline store's columns) to the group's table; its new metadata file."""
         catalog = self._catalog(s3)

@@ -178,6 +178,17 @@ class FeatureStore:
                 self._iceberg = IcebergTables(self.services.config.data_dir)
             return self._iceberg
 
+    def create_iceberg_table(self, row: Any) -> None:
+        """A new TableFormat Iceberg group's empty table. If S3 refuses the write, the offline store is
+        Blocked with the reason (as a failed flush is) and the table is made by the first flush instead."""
+        try:
+            schema = offline.arrow_table(row.document["FeatureDefinitions"], [], time.time()).schema
+            metadata = self.iceberg_tables().create_empty(self.s3_client(row.region), row.document, schema)
+        except Exception as exc:
+            self._offline_status(row, "Blocked", f"The offline store cannot write to S3: {exc}")
+            return
+        self._iceberg_committed(row, metadata)
+
     def _iceberg_committed(self, row: Any, metadata: str) -> Any:
         """The group's Glue table points at the Iceberg table's new metadata file."""
         def mutate(doc: dict) -> None:
