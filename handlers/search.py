@@ -329,16 +329,7 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     # documents are completed (tags, parents: more queries) before filtering only if the search reads
     # what completion adds; otherwise only the page returned is completed
     early = _needs_completion([*_names(expression), sort_by]) or bool(conditions)
-    records = RECORDS.get(params["Resource"])
-    if records is not None and records.prepare is not None:
-        records.prepare(ctx)
-    rows = list(_prefilter(Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region)),
-                           expression, records.computed if records is not None else frozenset()))
-    if records is None:
-        docs = [row.document for row in rows]
-    else:
-        pairs = records.build(rows)
-        rows, docs = [row for row, _ in pairs], [doc for _, doc in pairs]
+    rows, docs = _candidates(ctx, params["Resource"], kind, expression)
     if early:
         _complete(rows, docs, complete)
     else:
@@ -357,6 +348,51 @@ def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         out["NextToken"] = base64.urlsafe_b64encode(json.dumps([_fingerprint(params), start + limit])
                                                     .encode()).decode()
     return out
+
+
+def _candidates(ctx: RequestContext, resource: str, kind: str,
+                expression: dict[str, Any] | None) -> tuple[list[Resource], list[dict[str, Any]]]:
+    """The region's rows of `kind` that the expression may match, with their search records (not completed)."""
+    records = RECORDS.get(resource)
+    if records is not None and records.prepare is not None:
+        records.prepare(ctx)
+    rows = list(_prefilter(Resource.select().where((Resource.kind == kind) & (Resource.region == ctx.region)),
+                           expression, records.computed if records is not None else frozenset()))
+    if records is None:
+        return rows, [row.document for row in rows]
+    pairs = records.build(rows)
+    return [row for row, _ in pairs], [doc for _, doc in pairs]
+
+
+_SUGGESTED = ("HyperParameters", "Tags", "Metrics", "Parameters")  # what GetSearchSuggestions completes
+
+
+def _property_names(doc: dict[str, Any]) -> set[str]:
+    """`HyperParameters.<name>`, `Tags.<key>`, `Metrics.<name>`, `Parameters.<name>`: the names under
+    those members that a Search filter on the same path reads (values_at)."""
+    names: set[str] = set()
+    for member in _SUGGESTED:
+        value = doc.get(member)
+        if isinstance(value, dict):
+            names.update(f"{member}.{key}" for key in value)
+        elif isinstance(value, list):
+            names.update(f"{member}.{item[key]}" for item in value if isinstance(item, dict)
+                         for key in _KEYS[:2] if isinstance(item.get(key), str))
+    return names
+
+
+def get_search_suggestions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Property names for Search over `Resource` that begin with the hint (case-insensitively), from
+    the hyperparameters, tags, metrics and parameters the region's resources of that type have."""
+    kind, _member, complete = TYPES.get(params["Resource"], (None, "", None))
+    if kind is None:
+        raise ValidationError(f"Search over {params['Resource']} is not supported by sagemaker-emulator; "
+                              f"it searches {', '.join(sorted(TYPES))}.")
+    hint = ((params.get("SuggestionQuery") or {}).get("PropertyNameQuery") or {}).get("PropertyNameHint", "")
+    rows, docs = _candidates(ctx, params["Resource"], kind, None)
+    _complete(rows, docs, complete)
+    names = {name for doc in docs for name in _property_names(doc) if name.lower().startswith(hint.lower())}
+    return {"PropertyNameSuggestions": [{"PropertyName": name} for name in sorted(names)]}
 
 
 def _fingerprint(params: dict[str, Any]) -> str:

@@ -41,10 +41,26 @@ def code_of(exc: pytest.ExceptionInfo) -> str:
     return exc.value.response["Error"]["Code"]
 
 
+def _endpoint(sm, seed: str) -> dict:
+    """An endpoint and its model (hand-written resources a declared one refers to)."""
+    sm.create_model(ModelName=f"{seed}-m", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "server:1"})
+    sm.create_endpoint_config(EndpointConfigName=f"{seed}-c", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": f"{seed}-m", "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName=f"{seed}-e", EndpointConfigName=f"{seed}-c")
+    return {"EndpointName": f"{seed}-e", "Specification": {"ModelName": f"{seed}-m"}}
+
+
+# what a resource's Create needs that is not a declared parent: members to set, made by the function
+NEEDS = {"InferenceComponent": _endpoint}
+
+
 def make(sm, model: Model, seed: str) -> dict:
     """Create one resource (and its parents first); the values that name it (request + answer)."""
     op = model.op("Create")
     params = minimal(op.input_shape, seed=seed)
+    if model.spec.noun in NEEDS:
+        params.update(NEEDS[model.spec.noun](sm, seed))
     for alternatives in model.spec.parents:
         parent = MODELS[alternatives.split("|")[0]]
         known = make(sm, parent, seed)
@@ -195,6 +211,77 @@ def test_parents_children_and_versions(sm):
     with pytest.raises(ClientError) as exc:
         sm.list_image_versions(ImageName=image)
     assert code_of(exc) == "ResourceNotFound"
+
+
+def test_image_version_aliases(sm):
+    """Aliases name a version for Describe/Update/Delete, move with AliasesToAdd/AliasesToDelete, are unique
+    within the image, and ListAliases lists them (of one version, or of all)."""
+    image = f"ali{int(time.time() * 1000)}"
+    sm.create_image(ImageName=image, RoleArn=ROLE)
+    sm.create_image_version(ImageName=image, BaseImage="repo:1", ClientToken=f"{image}-1", Aliases=["stable", "v1"])
+    sm.create_image_version(ImageName=image, BaseImage="repo:2", ClientToken=f"{image}-2", Aliases=["latest"])
+    assert sm.describe_image_version(ImageName=image, Alias="stable")["BaseImage"] == "repo:1"
+    assert sm.describe_image_version(ImageName=image, Alias="latest")["Version"] == 2
+    assert sorted(sm.list_aliases(ImageName=image)["SageMakerImageVersionAliases"]) == ["latest", "stable", "v1"]
+    assert sm.list_aliases(ImageName=image, Version=1)["SageMakerImageVersionAliases"] == ["stable", "v1"]
+    assert sm.list_aliases(ImageName=image, Alias="latest")["SageMakerImageVersionAliases"] == ["latest"]
+    with pytest.raises(ClientError) as exc:  # an alias names one version of an image
+        sm.create_image_version(ImageName=image, BaseImage="repo:3", ClientToken=f"{image}-3", Aliases=["stable"])
+    assert code_of(exc) == "ResourceInUse"
+    with pytest.raises(ClientError) as exc:
+        sm.update_image_version(ImageName=image, Version=2, AliasesToAdd=["v1"])
+    assert code_of(exc) == "ResourceInUse"
+    sm.update_image_version(ImageName=image, Alias="stable", AliasesToDelete=["stable"])
+    sm.update_image_version(ImageName=image, Version=2, AliasesToAdd=["stable"])
+    assert sm.describe_image_version(ImageName=image, Alias="stable")["Version"] == 2
+    assert sm.list_aliases(ImageName=image, Version=1)["SageMakerImageVersionAliases"] == ["v1"]
+    for missing in ({"Alias": "nope"}, {"Alias": "v1", "Version": 2}):
+        with pytest.raises(ClientError) as exc:
+            sm.describe_image_version(ImageName=image, **missing)
+        assert code_of(exc) == "ResourceNotFound"
+    with pytest.raises(ClientError) as exc:
+        sm.list_aliases(ImageName=image, Version=9)
+    assert code_of(exc) == "ResourceNotFound"
+    sm.delete_image_version(ImageName=image, Alias="v1")
+    assert [v["Version"] for v in sm.list_image_versions(ImageName=image)["ImageVersions"]] == [2]
+    with pytest.raises(ClientError) as exc:
+        sm.list_aliases(ImageName=f"{image}-none")
+    assert code_of(exc) == "ResourceNotFound"
+    sm.delete_image(ImageName=image)
+
+
+def test_inference_component_on_an_endpoint(sm):
+    """CreateInferenceComponent needs its endpoint and model; RuntimeConfig reads as Describe's summary,
+    and UpdateInferenceComponentRuntimeConfig (or UpdateInferenceComponent) changes the copy count."""
+    seed = f"ic{int(time.time() * 1000)}"
+    _endpoint(sm, seed)
+    endpoint = sm.describe_endpoint(EndpointName=f"{seed}-e")["EndpointArn"]
+    spec = {"ModelName": f"{seed}-m", "ComputeResourceRequirements": {"MinMemoryRequiredInMb": 512}}
+    for wrong in ({"EndpointName": f"{seed}-none"}, {"Specification": {**spec, "ModelName": f"{seed}-none"}}):
+        with pytest.raises(ClientError) as exc:
+            sm.create_inference_component(**{"InferenceComponentName": f"{seed}-x", "EndpointName": f"{seed}-e",
+                                              "VariantName": "AllTraffic", "Specification": spec,
+                                              "RuntimeConfig": {"CopyCount": 1}, **wrong})
+        assert code_of(exc) == "ValidationException" and "Could not find" in exc.value.response["Error"]["Message"]
+    name = f"{seed}-ic"
+    sm.create_inference_component(InferenceComponentName=name, EndpointName=f"{seed}-e", VariantName="AllTraffic",
+                                  Specification=spec, RuntimeConfig={"CopyCount": 2})
+    described = sm.describe_inference_component(InferenceComponentName=name)
+    assert described["EndpointArn"] == endpoint
+    assert described["RuntimeConfig"] == {"DesiredCopyCount": 2, "CurrentCopyCount": 2}
+    arn = sm.update_inference_component_runtime_config(InferenceComponentName=name,
+                                                       DesiredRuntimeConfig={"CopyCount": 3})["InferenceComponentArn"]
+    assert arn == described["InferenceComponentArn"]
+    assert sm.describe_inference_component(InferenceComponentName=name)["RuntimeConfig"]["DesiredCopyCount"] == 3
+    sm.update_inference_component(InferenceComponentName=name, RuntimeConfig={"CopyCount": 1})
+    assert sm.describe_inference_component(InferenceComponentName=name)["RuntimeConfig"] == {
+        "DesiredCopyCount": 1, "CurrentCopyCount": 1}
+    with pytest.raises(ClientError) as exc:
+        sm.update_inference_component_runtime_config(InferenceComponentName=f"{seed}-none",
+                                                     DesiredRuntimeConfig={"CopyCount": 1})
+    assert code_of(exc) == "ValidationException"
+    sm.delete_inference_component(InferenceComponentName=name)
+    sm.delete_endpoint(EndpointName=f"{seed}-e")
 
 
 def test_devices_of_a_fleet(sm):

@@ -178,3 +178,28 @@ def test_contains_repeats_on_the_names_aws_allows(sagemaker_client, population):
                               {"Name": "DisplayName", "Operator": "Contains", "Value": "group-3"}]}
     expected = [n for i, n in enumerate(names) if i < 100 and i % 10 == 3]
     assert _everything(sagemaker_client, expression, SortBy="CreationTime", SortOrder="Ascending") == expected
+
+
+def test_search_suggestions(sagemaker_client, population):
+    """GetSearchSuggestions completes a property name from the parameters, metrics and tags the
+    components have; each suggestion is a path Search can filter on."""
+    sm = sagemaker_client
+
+    def suggested(hint: str) -> list[str]:
+        answer = sm.get_search_suggestions(Resource="ExperimentTrialComponent",
+                                           SuggestionQuery={"PropertyNameQuery": {"PropertyNameHint": hint}})
+        names = [s["PropertyName"] for s in answer["PropertyNameSuggestions"]]
+        assert all(n.lower().startswith(hint.lower()) for n in names) and names == sorted(set(names))
+        return names
+
+    assert {"Parameters.lr", "Parameters.opt"} <= set(suggested("param"))
+    assert "Metrics.loss" in suggested("Metrics.l") and "Tags.team" in suggested("tags.")
+    assert suggested("Parameters.zz-none") == []
+    experiment = population[0]
+    hits = sm.search(Resource="ExperimentTrialComponent", MaxResults=5, SearchExpression={"Filters": [
+        {"Name": "Parents.ExperimentName", "Operator": "Equals", "Value": experiment},
+        {"Name": "Parameters.opt", "Operator": "Equals", "Value": "sgd"}]})
+    assert hits["TotalHits"]["Value"] == len([i for i in range(COUNT) if i % 3 == 1])
+    with pytest.raises(ClientError) as excinfo:
+        sm.get_search_suggestions(Resource="Image")
+    assert error_of(excinfo)[0] == "ValidationException"

@@ -81,6 +81,26 @@ def _monitored_endpoint(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def copies(doc: dict[str, Any]) -> dict[str, Any]:
+    """RuntimeConfig as Describe has it: the request's CopyCount is the desired and (nothing being
+    placed here) the current count."""
+    config = doc.get("RuntimeConfig") or {}
+    if "CopyCount" not in config:
+        return {}
+    return {"RuntimeConfig": {"DesiredCopyCount": config["CopyCount"], "CurrentCopyCount": config["CopyCount"]}}
+
+
+def _inference_component(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint (and a named model) must exist, as SageMaker checks at create."""
+    from sagemaker_emulator.handlers import common
+
+    endpoint = common.require(ctx, "endpoint", doc["EndpointName"], "endpoint")
+    model = (doc.get("Specification") or {}).get("ModelName")
+    if model:
+        common.require(ctx, "model", model, "model")
+    return {"EndpointArn": endpoint.arn, **copies(doc)}
+
+
 def _automl_v2(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
     """The problem type is the member set in the AutoMLProblemTypeConfig union (TextClassificationJobConfig...)."""
     config = next(iter(doc.get("AutoMLProblemTypeConfig") or {}), "")
@@ -105,7 +125,7 @@ SPECS: list[Spec] = [
     Spec("AppImageConfig", "app-image-config", STATIC),
     Spec("Image", "image", IMAGE, cascade=True),
     Spec("ImageVersion", "image-version", {"Create": ("Creating", "Created"), "Delete": ("Deleting", None)},
-         path=("ImageName", "Version"), counter="Version", parents=("Image",)),
+         path=("ImageName", "Version"), counter="Version", parents=("Image",), alias="Alias"),
     Spec("Project", "project", {"Create": ("Pending", "CreateCompleted"),
                                 "Update": ("UpdateInProgress", "UpdateCompleted"),
                                 "Delete": ("DeleteInProgress", None)}, generated={"ProjectId": "p-"},
@@ -158,7 +178,8 @@ SPECS: list[Spec] = [
     Spec("ModelExplainabilityJobDefinition", "model-explainability-job-definition", STATIC,
          defaults=_monitored_endpoint),
     # -- hosting add-ons ---------------------------------------------------------------------------
-    Spec("InferenceComponent", "inference-component", CREATING,
+    Spec("InferenceComponent", "inference-component", CREATING, defaults=_inference_component,
+         on_update=lambda ctx, doc: copies(doc),
          records_only="records only: the component's model is not loaded into the endpoint"),
     Spec("InferenceExperiment", "inference-experiment",
          {"Create": ("Creating", "Created"), "Update": ("Updating", "Created"), "Start": ("Starting", "Running"),

@@ -29,6 +29,7 @@ from sagemaker_emulator.storage.models import Resource
 from .spec import CREATED_MEMBERS, MODIFIED_MEMBERS, Model
 
 NEXT = "_Next"  # [status, due time, gone]: a transition not applied yet
+ALIASES = "_Aliases"  # a child's aliases (Spec.alias)
 VERSIONS = "_Versions"  # earlier documents of a versioned resource
 TERMINAL = {"completed", "failed", "stopped", "deleted"}
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -103,11 +104,40 @@ def _latest_child(model: Model, ctx: RequestContext, params: dict[str, Any]) -> 
     return rows[-1] if rows else None
 
 
+def siblings(model: Model, ctx: RequestContext, params: dict[str, Any]) -> list[Resource]:
+    """The children of the parent `params` names (every version of an image), oldest first."""
+    parent = _parent_row(model, ctx, params)
+    return list(resources.children(parent, f"{parent.kind}/{model.spec.kind}")) if parent is not None else []
+
+
+def _by_alias(model: Model, ctx: RequestContext, params: dict[str, Any], alias: str) -> Resource | None:
+    """The child with `alias` (and the Version asked for, if one is)."""
+    counter = model.spec.counter
+    for row in siblings(model, ctx, params):
+        if alias in row.document.get(ALIASES, []) and (
+                counter is None or params.get(counter) in (None, row.document.get(counter))):
+            return row
+    return None
+
+
+def _claim_aliases(model: Model, ctx: RequestContext, params: dict[str, Any], aliases: list[str],
+                   verb: str, owner: str | None = None) -> None:
+    """Refuse aliases another child of the same parent has already."""
+    for row in siblings(model, ctx, params):
+        taken = set(row.document.get(ALIASES, [])) & set(aliases)
+        if taken and row.name != owner:
+            raise in_use(model, verb, f"Alias {sorted(taken)[0]} is already used by {_title(model)} {row.name}.")
+
+
 def lookup(model: Model, ctx: RequestContext, verb: str, params: dict[str, Any]) -> Resource | None:
-    """The resource an operation's request names, by its path, by an ARN member, or the latest version."""
+    """The resource an operation's request names, by its path, by an ARN member, by an alias, or the
+    latest version."""
     name = path_of(model, params)
     row = None
-    if name is not None and not name.startswith("arn:"):
+    alias = params.get(model.spec.alias) if model.spec.alias else None
+    if alias:
+        row = _by_alias(model, ctx, params, alias)
+    elif name is not None and not name.startswith("arn:"):
         row = resources.get(model.spec.kind, ctx.region, name)
     elif name is not None:
         row = resources.get_by_arn(name)
@@ -127,7 +157,10 @@ def lookup(model: Model, ctx: RequestContext, verb: str, params: dict[str, Any])
 def require(model: Model, ctx: RequestContext, verb: str, params: dict[str, Any]) -> Resource:
     row = lookup(model, ctx, verb, params)
     if row is None:
+        alias = params.get(model.spec.alias) if model.spec.alias else None
         shown = path_of(model, params) or next((v for k, v in params.items() if k.endswith("Arn")), "")
+        if alias:
+            shown = f"{shown or path_of(model, {**params, model.spec.counter or '': alias}) or alias} (alias)"
         raise not_found(model, verb, model.spec.not_found_message or f'{_title(model)} "{shown}" does not exist.')
     return row
 
@@ -231,6 +264,10 @@ def store(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[str
             doc[time_member] = stamp
     if spec.version:
         doc[spec.version] = 1
+    if spec.alias:
+        aliases = list(dict.fromkeys(params.get(f"{spec.alias}es") or []))
+        _claim_aliases(model, ctx, params, aliases, "Create")
+        doc[ALIASES] = aliases
     status, _gone = _transition(model, ctx, "Create", doc)
 
     def duplicate(arn: str) -> AwsError:
@@ -301,9 +338,16 @@ def update(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[st
     spec = model.spec
     row = require(model, ctx, "Update", params)
     _guard(model, "Update", row, spec.update_when)
-    path = {m for alternatives in model.path for m in alternatives.split("|")}
+    path = {m for alternatives in model.path for m in alternatives.split("|")} | {spec.alias or ""}
+    added = list(dict.fromkeys(params.get(f"{spec.alias}esToAdd") or [])) if spec.alias else []
+    removed = set(params.get(f"{spec.alias}esToDelete") or []) if spec.alias else set()
+    if added:
+        _claim_aliases(model, ctx, {**row.document, **params}, added, "Update", owner=row.name)
 
     def mutate(doc: dict[str, Any]) -> str | None:
+        if spec.alias and (added or removed):
+            doc[ALIASES] = [a for a in doc.get(ALIASES, []) if a not in removed] + \
+                [a for a in added if a not in doc.get(ALIASES, []) and a not in removed]
         if spec.version:
             earlier = {k: v for k, v in doc.items() if k not in (VERSIONS, NEXT)}
             doc.setdefault(VERSIONS, []).append(earlier)
@@ -321,6 +365,8 @@ def update(model: Model, ctx: RequestContext, params: dict[str, Any]) -> dict[st
                 target = member.removeprefix("Disassociate").removeprefix("Remove").removeprefix("Delete")
                 for key in [k for k in doc if target.rstrip("s") in k]:
                     doc.pop(key)
+        if spec.on_update is not None:
+            doc.update(spec.on_update(ctx, doc))
         stamp = model.time_member(MODIFIED_MEMBERS)
         if stamp:
             doc[stamp] = resources.now()

@@ -1,5 +1,5 @@
 """Long-tail operations that are not one resource's Create/Describe/List/...: batch device registration,
-model card versions, presigned URLs, a cluster's nodes, a workteam's labelling jobs.
+model card versions, presigned URLs, a cluster's nodes, a workteam's labelling jobs, image version aliases.
 
 Each still works on the declared resources through engine.py (lookups, stores, errors), so what a
 Describe shows and what these answer cannot disagree.
@@ -150,5 +150,30 @@ def list_labeling_jobs_for_workteam(ctx: RequestContext, params: dict[str, Any])
     return common.offset_page(_ordered(jobs, params, "CreationTime"), params, "LabelingJobSummaryList")
 
 
-HANDLERS.update({"list_cluster_nodes": list_cluster_nodes, "describe_cluster_node": describe_cluster_node,
+# -- an image's version aliases (CreateImageVersion's Aliases, UpdateImageVersion's AliasesToAdd) -------
+def list_aliases(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The aliases of one version (Version), or of every version of the image; Alias narrows to it."""
+    version = MODELS["ImageVersion"]
+    engine.require(MODELS["Image"], ctx, "Describe", params)
+    if params.get("Version") is not None:
+        rows = [engine.require(version, ctx, "Describe", {"ImageName": params["ImageName"],
+                                                          "Version": params["Version"]})]
+    else:
+        rows = engine.siblings(version, ctx, params)
+    aliases = [a for row in rows for a in row.document.get(engine.ALIASES, [])
+               if params.get("Alias") in (None, a)]
+    return common.offset_page(aliases, params, "SageMakerImageVersionAliases")
+
+
+# -- an inference component's copy count ------------------------------------------------------------
+def update_inference_component_runtime_config(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """An UpdateInferenceComponent of the copy count alone (the same checks, statuses and answer)."""
+    return engine.update(MODELS["InferenceComponent"], ctx, {
+        "InferenceComponentName": params["InferenceComponentName"],
+        "RuntimeConfig": {"CopyCount": params["DesiredRuntimeConfig"]["CopyCount"]}})
+
+
+HANDLERS.update({"list_aliases": list_aliases,
+                 "update_inference_component_runtime_config": update_inference_component_runtime_config,
+                 "list_cluster_nodes": list_cluster_nodes, "describe_cluster_node": describe_cluster_node,
                  "list_labeling_jobs_for_workteam": list_labeling_jobs_for_workteam})

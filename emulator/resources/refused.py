@@ -43,15 +43,15 @@ REFUSED: dict[str, str] = {
     **_each("these answer from AWS's own catalogues (JumpStart, Marketplace, job schemas), which are not shipped",
             "CreateHubContentPresignedUrls CreateHubContentReference DeleteHubContentReference "
             "UpdateHubContentReference ListHubContentVersions DescribeSubscribedWorkteam ListSubscribedWorkteams "
-            "ListModelMetadata ListResourceCatalogs DescribeJobSchemaVersion ListJobSchemaVersions ListAliases"),
+            "ListModelMetadata ListResourceCatalogs DescribeJobSchemaVersion ListJobSchemaVersions"),
     **_each("their answers are computed by AWS services that do not run here (AutoML candidates, Inference "
-            "Recommender steps, autoscaling advice, search suggestions, the worker UI renderer)",
+            "Recommender steps, autoscaling advice, the worker UI renderer)",
             "ListCandidatesForAutoMLJob ListInferenceRecommendationsJobSteps "
-            "GetScalingConfigurationRecommendation GetSearchSuggestions RenderUiTemplate"),
+            "GetScalingConfigurationRecommendation RenderUiTemplate"),
     **_each("model monitoring only records schedules here; no executions or alerts exist",
             "ListMonitoringExecutions ListMonitoringAlerts ListMonitoringAlertHistory UpdateMonitoringAlert"),
-    **_each("endpoint resource policies and inference-component runtime settings act on AWS's hosting fleet",
-            "PutEndpointPolicy GetEndpointPolicy DeleteEndpointPolicy UpdateInferenceComponentRuntimeConfig"),
+    **_each("endpoint resource policies act on AWS's hosting fleet",
+            "PutEndpointPolicy GetEndpointPolicy DeleteEndpointPolicy"),
     **_each("changing a running training job's profiler or warm-pool settings is not supported by the local "
             "training engine", "UpdateTrainingJob"),
 }

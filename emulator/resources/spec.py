@@ -92,6 +92,11 @@ class Spec:
     # AWS's own not-found message where it is not `<Noun> "<name>" does not exist.` (NotebookInstance's
     # Describe/Stop/Delete answer ValidationException "RecordNotFound")
     not_found_message: str | None = None
+    # a lookup member that names a child by one of its aliases (ImageVersion's Alias): Create takes
+    # them as `<alias>es`, Update as `<alias>esToAdd` / `<alias>esToDelete`; unique within the parent
+    alias: str | None = None
+    # members recomputed after an Update has written the request's (the same form as `defaults`)
+    on_update: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
 
 
 class Model:
