@@ -1,4 +1,4 @@
-"""Training jobs: Create/Describe/List/Stop/DeleteTrainingJob.
+"""Training jobs: Create/Describe/List/Update/Stop/DeleteTrainingJob.
 
 The handler stores the job and hands it to the training engine, which runs it in the background;
 every later change of the job (statuses, times, artifacts) is the engine's.
@@ -6,10 +6,12 @@ every later change of the job (statuses, times, artifacts) is the engine's.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from sagemaker_emulator.jobs import warm_pool
 from sagemaker_emulator.jobs.records import transition
-from sagemaker_emulator.protocol.errors import ResourceInUse, ValidationError
+from sagemaker_emulator.protocol.errors import ResourceInUse, ResourceNotFound, ValidationError
 from sagemaker_emulator.protocol.json_protocol import RequestContext
 from sagemaker_emulator.storage import resources
 
@@ -96,6 +98,9 @@ def create_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str
                   duplicate=lambda arn: ResourceInUse(
                       "Training job names must be unique within an AWS account and region, and a training job "
                       f"with this name already exists ({arn})"))
+    previous = warm_pool.claim(ctx.region, name, document)
+    if previous is not None:  # before the engine starts: nothing else writes the new job yet
+        resources.update(KIND, ctx.region, name, lambda doc: doc.update({warm_pool.STATE: {"InUseFrom": previous}}))
     ctx.services.training.submit(ctx.region, name)
     return {"TrainingJobArn": arn}
 
@@ -104,14 +109,94 @@ def _missing(name: str) -> ValidationError:
     return ValidationError("Requested resource not found.")
 
 
+def _with_warm_pool(doc: dict[str, Any]) -> dict[str, Any]:
+    pool = warm_pool.status(doc)
+    if pool is not None:
+        doc["WarmPoolStatus"] = pool
+    return doc
+
+
 def describe_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return common.require_job(ctx, KIND, params["TrainingJobName"], _missing).document
+    return _with_warm_pool(common.require_job(ctx, KIND, params["TrainingJobName"], _missing).document)
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    out = common.job_summary(row, "TrainingJob", ("TrainingEndTime", "SecondaryStatus"))
+    pool = warm_pool.status(row.document)
+    if pool is not None:
+        out["WarmPoolStatus"] = pool
+    return out
 
 
 def list_training_jobs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return common.list_page(ctx, KIND, params, "TrainingJobSummaries", lambda row: common.job_summary(
-        row, "TrainingJob", ("TrainingEndTime", "SecondaryStatus")), status_after_limit=True,
-        default_order="Ascending")
+    wanted = params.get("WarmPoolStatusEquals")
+    if wanted is None:
+        return common.list_page(ctx, KIND, params, "TrainingJobSummaries", _summary, status_after_limit=True,
+                                default_order="Ascending")
+    # a warm pool's status is computed, not stored: every job the other filters keep, then this one
+    inner = {k: v for k, v in params.items() if k not in ("WarmPoolStatusEquals", "NextToken", "MaxResults")}
+    found: list[dict[str, Any]] = []
+    while True:
+        page = common.list_page(ctx, KIND, {**inner, "MaxResults": 100}, "TrainingJobSummaries", _summary,
+                                status_after_limit=True, default_order="Ascending")
+        found += [s for s in page["TrainingJobSummaries"] if s.get("WarmPoolStatus", {}).get("Status") == wanted]
+        if "NextToken" not in page:
+            return common.offset_page(found, params, "TrainingJobSummaries", default_limit=10)
+        inner["NextToken"] = page["NextToken"]
+
+
+_RUNNING_ONLY = ("ProfilerConfig", "ProfilerRuleConfigurations", "RemoteDebugConfig")
+
+
+def _apply_update(doc: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """UpdateTrainingJob's changes on `doc`; the reason they cannot be made, or None."""
+    running = doc["TrainingJobStatus"] == "InProgress"
+    asked = [member for member in _RUNNING_ONLY if member in params]
+    if asked and not running:
+        return (f"Training job {doc['TrainingJobName']} is {doc['TrainingJobStatus']}: {', '.join(asked)} can be "
+                "updated only while it is InProgress.")
+    if "ResourceConfig" in params:
+        reason = warm_pool.update_keep_alive(doc, params["ResourceConfig"].get("KeepAlivePeriodInSeconds", 0))
+        if reason is not None:
+            return reason
+    if "ProfilerConfig" in params:
+        update = dict(params["ProfilerConfig"])
+        disable = update.pop("DisableProfiler", False)
+        doc["ProfilerConfig"] = {**(doc.get("ProfilerConfig") or {}), **update, "DisableProfiler": disable}
+        doc["ProfilingStatus"] = "Disabled" if disable else "Enabled"
+    if "ProfilerRuleConfigurations" in params:
+        rules = {r["RuleConfigurationName"]: r for r in doc.get("ProfilerRuleConfigurations") or []}
+        rules.update({r["RuleConfigurationName"]: r for r in params["ProfilerRuleConfigurations"]})
+        doc["ProfilerRuleConfigurations"] = list(rules.values())
+    if "RemoteDebugConfig" in params:
+        doc["RemoteDebugConfig"] = {**(doc.get("RemoteDebugConfig") or {}), **params["RemoteDebugConfig"]}
+    doc["LastModifiedTime"] = resources.now()
+    return None
+
+
+def update_training_job(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A running job's profiler, rule and remote-debug settings, or its warm pool's retention; all or nothing."""
+    if not any(member in params for member in (*_RUNNING_ONLY, "ResourceConfig")):
+        raise ValidationError("UpdateTrainingJob needs ProfilerConfig, ProfilerRuleConfigurations, ResourceConfig "
+                              "or RemoteDebugConfig.")
+    problem: list[str] = []
+
+    def mutate(doc: dict[str, Any]) -> str:
+        changed = copy.deepcopy(doc)
+        reason = _apply_update(changed, params)
+        if reason is not None:
+            problem.append(reason)
+        else:
+            doc.clear()
+            doc.update(changed)
+        return doc["TrainingJobStatus"]
+
+    row = resources.update(KIND, ctx.region, params["TrainingJobName"], mutate)
+    if row is None:  # UpdateTrainingJob declares ResourceNotFound
+        raise ResourceNotFound("Requested resource not found.")
+    if problem:
+        raise ValidationError(problem[0])
+    return {"TrainingJobArn": row.arn}
 
 
 def stop_training_job(ctx: RequestContext, params: dict[str, Any]) -> None:

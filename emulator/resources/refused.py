@@ -52,9 +52,7 @@ REFUSED: dict[str, str] = {
             "ListMonitoringExecutions ListMonitoringAlerts ListMonitoringAlertHistory UpdateMonitoringAlert"),
     **_each("endpoint resource policies act on AWS's hosting fleet",
             "PutEndpointPolicy GetEndpointPolicy DeleteEndpointPolicy"),
-    **_each("changing a running training job's profiler or warm-pool settings is not supported by the local "
-            "training engine", "UpdateTrainingJob"),
-}
+    }
 
 
 def reason(operation: str) -> str | None:
