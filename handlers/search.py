@@ -69,6 +69,8 @@ TYPES: dict[str, tuple[str, str, Completion | None]] = {
     "Project": ("project", "Project", None),
     "ModelCard": ("model-card", "ModelCard", None),
     "Model": ("model", "Model", None),
+    "Job": ("job", "Job", None),
+    "HubContent": ("hub-content", "HubContent", None),
 }
 
 
@@ -100,6 +102,8 @@ RECORDS: dict[str, Records] = {
                          frozenset({"ModelId", "RiskRating", "ModelPackageGroupName"})),
     "Model": Records(built.model_records, computed=frozenset(
         {"Model", "Endpoints", "LastBatchTransformJob", "MonitoringSchedules", "ModelCard"})),
+    "Job": Records(built.declared_records, built.settled("Job")),
+    "HubContent": Records(built.declared_records, built.settled("HubContent")),
 }
 # The properties on which AWS allows Contains more than once in one expression (Filter's documentation),
 # by SearchRecord member; anywhere else "'CONTAINS' operator usage limit of 1 exceeded."

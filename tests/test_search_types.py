@@ -1,6 +1,7 @@
-"""Search over Pipeline, PipelineExecution, PipelineVersion, Project, ModelCard and Model, on the record-only
-server (reset per test, so every count is exact): the record members botocore's shapes name, filters that
-keep and exclude, sorting both ways, GetSearchSuggestions and VisibilityConditions on the new records."""
+"""Search over Pipeline, PipelineExecution, PipelineVersion, Project, ModelCard, Model, Job and HubContent,
+on the record-only server (reset per test, so every count is exact): the record members botocore's shapes
+name, filters that keep and exclude, sorting both ways, GetSearchSuggestions and VisibilityConditions on
+the new records; and a search applying due status transitions first (an in-process server)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
+
+from sagemaker_emulator.runtime.fake import FakeRuntime
+from sagemaker_emulator.testing.inprocess import InProcessServer
 
 from .helpers import ROLE, error_of, make_model, start_transform_job, wait_endpoint, wait_transform
 from .pipeline_defs import definition, get, wait_execution
@@ -271,3 +275,61 @@ def test_types_without_a_search_record_are_refused(sm, resource):
     code, message, status = error_of(excinfo)
     assert (code, status) == ("ValidationException", 400)
     assert f"a SearchRecord has no member for an {resource}" in message
+
+
+def test_job_and_hub_content_records(sm):
+    for name, category in (("job-a", "DataTransformation"), ("job-b", "AgentRFT"), ("job-c", "DataTransformation")):
+        sm.create_job(JobName=name, RoleArn=ROLE, JobCategory=category, JobConfigSchemaVersion="1.0.0",
+                      JobConfigDocument=json.dumps({"steps": 1}))
+
+    def jobs(*filters, **sort):
+        return [r["Job"]["JobName"] for r in _search(sm, "Job", *filters, **sort)]
+
+    assert jobs(_f("JobCategory", "DataTransformation"), SortBy="JobName", SortOrder="Ascending") == [
+        "job-a", "job-c"]
+    # nothing runs: a job is Completed at once (SETTLE_SECONDS=0)
+    assert jobs(_f("JobStatus", "Completed"), SortBy="JobName", SortOrder="Descending") == ["job-c", "job-b", "job-a"]
+    assert jobs(_f("JobStatus", "InProgress")) == []
+    assert jobs(_f("JobName", "job-b", "NotEquals"), _f("JobCategory", "AgentRFT"), operator="Or",
+                SortBy="CreationTime", SortOrder="Ascending") == ["job-a", "job-b", "job-c"]
+    assert jobs(_f("JobName", "job-b", "NotEquals"), _f("JobCategory", "AgentRFT")) == []
+
+    sm.create_hub(HubName="search-hub", HubDescription="a hub")
+    for name, kind, words in (("hub-model", "Model", ["vision", "small"]), ("hub-notes", "Notebook", ["small"])):
+        sm.import_hub_content(HubName="search-hub", HubContentName=name, HubContentType=kind,
+                              DocumentSchemaVersion="2.0.0", HubContentDocument="{}", HubContentSearchKeywords=words)
+
+    def contents(*filters, **sort):
+        return [r["HubContent"]["HubContentName"] for r in _search(sm, "HubContent", *filters, **sort)]
+
+    assert contents(_f("HubContentType", "Notebook")) == ["hub-notes"]
+    assert contents(_f("HubContentSearchKeywords", "vision")) == ["hub-model"]
+    assert contents(_f("HubContentSearchKeywords", "small"), SortBy="HubContentName", SortOrder="Ascending") == [
+        "hub-model", "hub-notes"]
+    [record] = _search(sm, "HubContent", _f("HubContentName", "hub-model"))
+    content = record["HubContent"]
+    assert (content["HubName"], content["HubContentStatus"], content["HubContentVersion"]) == (
+        "search-hub", "Available", "1.0.0")
+
+
+def test_due_transitions_settle_before_a_search(tmp_path):
+    """With transitions that take time (SETTLE_SECONDS), a search applies those due first: a project
+    stored as Pending is found CreateCompleted once its time has come, and not before."""
+    with InProcessServer(FakeRuntime(), data_dir=tmp_path / "data") as server:
+        server.services.config.settle_seconds = 0.5
+        sm = server.client("sagemaker")
+        sm.create_project(ProjectName="slow-proj")
+        sm.create_job(JobName="slow-job", RoleArn=ROLE, JobCategory="AgentRFT", JobConfigSchemaVersion="1.0.0",
+                      JobConfigDocument="{}")
+        sm.stop_job(JobName="slow-job", JobCategory="AgentRFT")
+
+        def found(resource, member, status):
+            return [r[resource][member] for r in _search(sm, resource, _f(f"{resource}Status", status))]
+
+        assert found("Project", "ProjectName", "Pending") == ["slow-proj"]
+        assert found("Project", "ProjectName", "CreateCompleted") == []
+        assert found("Job", "JobName", "Stopping") == ["slow-job"]
+        time.sleep(0.6)
+        assert found("Project", "ProjectName", "CreateCompleted") == ["slow-proj"]
+        assert found("Project", "ProjectName", "Pending") == []
+        assert found("Job", "JobName", "Stopped") == ["slow-job"]
