@@ -4,7 +4,8 @@ Each resource type names its storage kind, the SearchRecord member its results g
 complete a document for search (Tags, a trial component's Parents). Filters then walk property
 paths through those documents generically: `Parents.TrialName` matches any element of a list,
 `Tags.<key>` and `Metrics.<name>.Max` pick list elements by their Key or MetricName, `Parameters.lr`
-compares a parameter's String/NumberValue. No per-kind code is involved in filtering or sorting.
+compares a parameter's String/NumberValue. No per-kind code is involved in filtering or sorting;
+the kinds whose records are built from rows (`RECORDS`) have their builders in search_records.py.
 """
 
 from __future__ import annotations
