@@ -179,6 +179,7 @@ def update_pipeline_version(ctx: RequestContext, params: dict[str, Any]) -> dict
                 for key in ("PipelineVersionDisplayName", "PipelineVersionDescription"):
                     if params.get(key) is not None:
                         version[key] = params[key]
+                version["LastModifiedTime"] = resources.now()
 
     resources.update(KIND, ctx.region, row.name, mutate)
     return {"PipelineArn": row.arn, "PipelineVersionId": params["PipelineVersionId"]}
@@ -298,12 +299,13 @@ def start_pipeline_execution(ctx: RequestContext, params: dict[str, Any]) -> dic
     return {"PipelineExecutionArn": arn}
 
 
-def _public(doc: dict[str, Any]) -> dict[str, Any]:
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document without its `_`-prefixed bookkeeping: what Describe (and Search) show."""
     return {key: value for key, value in doc.items() if not key.startswith("_")}
 
 
 def describe_pipeline_execution(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return _public(_execution(ctx, params["PipelineExecutionArn"]).document)
+    return public(_execution(ctx, params["PipelineExecutionArn"]).document)
 
 
 def list_pipeline_executions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

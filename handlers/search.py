@@ -4,7 +4,8 @@ Each resource type names its storage kind, the SearchRecord member its results g
 complete a document for search (Tags, a trial component's Parents). Filters then walk property
 paths through those documents generically: `Parents.TrialName` matches any element of a list,
 `Tags.<key>` and `Metrics.<name>.Max` pick list elements by their Key or MetricName, `Parameters.lr`
-compares a parameter's String/NumberValue. No per-kind code is involved in filtering or sorting.
+compares a parameter's String/NumberValue. No per-kind code is involved in filtering or sorting;
+the kinds whose records are built from rows (`RECORDS`) have their builders in search_records.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
 
 from . import experiments, feature_groups
+from . import search_records as built
 
 _MISSING = object()
 
@@ -62,6 +64,14 @@ TYPES: dict[str, tuple[str, str, Completion | None]] = {
     "HyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJob", None),
     "FeatureGroup": ("feature-group", "FeatureGroup", feature_groups.with_all_tags),
     "FeatureMetadata": ("feature-group", "FeatureMetadata", None),
+    "Pipeline": ("pipeline", "Pipeline", None),
+    "PipelineExecution": ("pipeline-execution", "PipelineExecution", None),
+    "PipelineVersion": ("pipeline", "PipelineVersion", None),
+    "Project": ("project", "Project", None),
+    "ModelCard": ("model-card", "ModelCard", None),
+    "Model": ("model", "Model", None),
+    "Job": ("job", "Job", None),
+    "HubContent": ("hub-content", "HubContent", None),
 }
 
 
@@ -82,6 +92,19 @@ RECORDS: dict[str, Records] = {
                             frozenset({"FeatureGroupStatus"})),
     "FeatureMetadata": Records(feature_groups.metadata_records, feature_groups.settle_for_search,
                                frozenset({"AllParameters"})),
+    "Pipeline": Records(built.pipeline_records),
+    "PipelineExecution": Records(built.execution_records, computed=frozenset(
+        {"PipelineExecutionStatus", "PipelineParameters", "PipelineVersionDisplayName"})),
+    "PipelineVersion": Records(built.version_records, computed=frozenset(
+        {"LastExecutedPipelineExecutionArn", "LastExecutedPipelineExecutionDisplayName",
+         "LastExecutedPipelineExecutionStatus"})),
+    "Project": Records(built.declared_records, built.settled("Project")),
+    "ModelCard": Records(built.model_card_records, built.settled("ModelCard"),
+                         frozenset({"ModelId", "RiskRating", "ModelPackageGroupName"})),
+    "Model": Records(built.model_records, computed=frozenset(
+        {"Model", "Endpoints", "LastBatchTransformJob", "MonitoringSchedules", "ModelCard"})),
+    "Job": Records(built.declared_records, built.settled("Job")),
+    "HubContent": Records(built.declared_records, built.settled("HubContent")),
 }
 # The properties on which AWS allows Contains more than once in one expression (Filter's documentation),
 # by SearchRecord member; anywhere else "'CONTAINS' operator usage limit of 1 exceeded."
@@ -310,11 +333,22 @@ def _prefilter(query: Any, expression: dict[str, Any] | None, computed: frozense
     return query
 
 
-def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    kind, member, complete = TYPES.get(params["Resource"], (None, "", None))
-    if kind is None:
-        raise ValidationError(f"Search over {params['Resource']} is not supported by sagemaker-emulator; "
+# ResourceType values for which botocore's SearchRecord has no member: no result could carry them
+_NO_RECORD = ("Image", "ImageVersion")
+
+
+def _type(resource: str) -> tuple[str, str, Completion | None]:
+    if resource in _NO_RECORD:
+        raise ValidationError(f"Search over {resource} is not supported: a SearchRecord has no member for "
+                              f"an {resource}; use List{resource}s.")
+    if resource not in TYPES:
+        raise ValidationError(f"Search over {resource} is not supported by sagemaker-emulator; "
                               f"it searches {', '.join(sorted(TYPES))}.")
+    return TYPES[resource]
+
+
+def search(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    kind, member, complete = _type(params["Resource"])
     expression = params.get("SearchExpression")
     if expression is not None:
         _validate(expression, member)
@@ -364,12 +398,14 @@ def _candidates(ctx: RequestContext, resource: str, kind: str,
     return [row for row, _ in pairs], [doc for _, doc in pairs]
 
 
-_SUGGESTED = ("HyperParameters", "Tags", "Metrics", "Parameters")  # what GetSearchSuggestions completes
+# what GetSearchSuggestions completes
+_SUGGESTED = ("HyperParameters", "Tags", "Metrics", "Parameters", "PipelineParameters")
 
 
 def _property_names(doc: dict[str, Any]) -> set[str]:
-    """`HyperParameters.<name>`, `Tags.<key>`, `Metrics.<name>`, `Parameters.<name>`: the names under
-    those members that a Search filter on the same path reads (values_at)."""
+    """`HyperParameters.<name>`, `Tags.<key>`, `Metrics.<name>`, `Parameters.<name>`,
+    `PipelineParameters.<name>`: the names under those members that a Search filter on the same path
+    reads (values_at)."""
     names: set[str] = set()
     for member in _SUGGESTED:
         value = doc.get(member)
@@ -377,17 +413,14 @@ def _property_names(doc: dict[str, Any]) -> set[str]:
             names.update(f"{member}.{key}" for key in value)
         elif isinstance(value, list):
             names.update(f"{member}.{item[key]}" for item in value if isinstance(item, dict)
-                         for key in _KEYS[:2] if isinstance(item.get(key), str))
+                         for key in _KEYS if isinstance(item.get(key), str))
     return names
 
 
 def get_search_suggestions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """Property names for Search over `Resource` that begin with the hint (case-insensitively), from
     the hyperparameters, tags, metrics and parameters the region's resources of that type have."""
-    kind, _member, complete = TYPES.get(params["Resource"], (None, "", None))
-    if kind is None:
-        raise ValidationError(f"Search over {params['Resource']} is not supported by sagemaker-emulator; "
-                              f"it searches {', '.join(sorted(TYPES))}.")
+    kind, _member, complete = _type(params["Resource"])
     hint = ((params.get("SuggestionQuery") or {}).get("PropertyNameQuery") or {}).get("PropertyNameHint", "")
     rows, docs = _candidates(ctx, params["Resource"], kind, None)
     _complete(rows, docs, complete)

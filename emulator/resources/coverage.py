@@ -38,8 +38,7 @@ AREAS: dict[str, tuple[str, str]] = {
     "lineage": ("Lineage", "QueryLineage (directions, depth, filters, edges, pages); the entities SageMaker creates "
                 "for jobs, model packages and endpoints"),
     "lineage_groups": ("Lineage groups", "the account's default lineage group"),
-    "search": ("Search", "over TrainingJob, Experiment, ExperimentTrial, ExperimentTrialComponent, Endpoint, "
-               "ModelPackage, ModelPackageGroup, HyperParameterTuningJob"),
+    "search": ("Search", ""),  # the types it searches: _search_notes()
     "pipelines": ("Pipelines", "the definition runs as a DAG of real steps (Training, Processing, Transform, Tuning, "
                   "Model, RegisterModel, EndpointConfig, Endpoint, Condition, Fail, Callback, Lambda) with parameters, "
                   "property references, JsonGet, caching, retries, parallelism, selective execution; the SDK's "
@@ -85,12 +84,19 @@ def counts() -> dict[str, int]:
                                                         if op not in served and op not in REFUSED)}
 
 
+def _search_notes() -> str:
+    """The resource types Search serves, from its table (so the README cannot fall behind it)."""
+    from sagemaker_emulator.handlers.search import TYPES
+
+    return "over " + ", ".join(TYPES)
+
+
 def _module_rows() -> list[tuple[str, str, str]]:
     served = served_sagemaker()
     rows = []
     for module, (title, notes) in AREAS.items():
         ops = [op for op, func in served.items() if func.__module__.endswith(f".handlers.{module}")]
-        rows.append((title, ", ".join(ops), notes))
+        rows.append((title, ", ".join(ops), _search_notes() if module == "search" else notes))
     from sagemaker_emulator.handlers import featurestore_runtime, lambda_functions, metrics, runtime
 
     service_notes = {
