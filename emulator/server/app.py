@@ -209,11 +209,12 @@ class EmulatorApp:
         except ValueError:
             params = None
         local = self.services.feature_store.athena
-        if not isinstance(params, dict) or not local.owns(target, params):
+        region = signing_scope(environ.get("HTTP_AUTHORIZATION"))[0] or self.services.config.region
+        if not isinstance(params, dict) or not local.owns(target, params, region):
             return self.moto(environ, start_response)
         headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": new_request_id()}
         try:
-            status, payload = 200, json.dumps(local.call(target, params)).encode()
+            status, payload = 200, json.dumps(local.call(target, params, region)).encode()
         except AwsError as err:
             status, headers, payload = error_response(err, headers)
         headers["Content-Length"] = str(len(payload))
