@@ -291,3 +291,22 @@ def update_feature_metadata(ctx: RequestContext, params: dict[str, Any]) -> None
         metadata["LastModifiedTime"] = resources.now()
 
     resources.update(KIND, row.region, row.name, mutate)
+
+
+DEFAULT_CATALOG = "DefaultFeatureGroupCatalog"
+
+
+def list_resource_catalogs(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The account's resource catalogs: AWS has one, DefaultFeatureGroupCatalog (every feature group of
+    the account; what cross-account discoverability shares through RAM). It dates from the data dir."""
+    from sagemaker_emulator.storage.database import created_time
+
+    created = created_time()
+    catalog = {"ResourceCatalogArn": f"arn:aws:sagemaker:{ctx.region}:{ctx.account_id}:sagemaker-catalog/"
+                                     f"{DEFAULT_CATALOG}",
+               "ResourceCatalogName": DEFAULT_CATALOG,
+               "Description": "The catalog of the account's feature groups.", "CreationTime": created}
+    after, before = params.get("CreationTimeAfter"), params.get("CreationTimeBefore")
+    keep = (params.get("NameContains", "") in DEFAULT_CATALOG and (after is None or created > after)
+            and (before is None or created < before))
+    return common.offset_page([catalog] if keep else [], params, "ResourceCatalogs")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,3 +88,13 @@ def _migrate(db: SqliteDatabase) -> None:
                 MIGRATIONS[version](db)
             db.create_tables(all_models)  # tables added since, if any
         SchemaInfo.replace(key="version", value=str(SCHEMA_VERSION)).execute()
+        # when this data dir was first opened: the "account's" own resources (a default catalog) date from it
+        SchemaInfo.get_or_create(key="created", defaults={"value": repr(time.time())})
+
+
+def created_time() -> float:
+    """When the data dir was first opened (older data dirs: the first start of a version that records it)."""
+    from .models import SchemaInfo
+
+    row = SchemaInfo.get_or_none(SchemaInfo.key == "created")
+    return float(row.value) if row is not None else time.time()

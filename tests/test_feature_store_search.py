@@ -138,3 +138,19 @@ def test_visibility_conditions_and_cross_account(sagemaker_client, groups):
     crossed = sm.search(Resource="FeatureGroup", SearchExpression={"Filters": [mine]},
                         CrossAccountFilterOption="CrossAccount")
     assert crossed["Results"] == [] and crossed["TotalHits"]["Value"] == 0
+
+
+def test_the_default_resource_catalog(sagemaker_client):
+    """AWS's one resource catalog per account: DefaultFeatureGroupCatalog, with the filters ListResourceCatalogs has."""
+    import datetime as dt
+
+    catalogs = sagemaker_client.list_resource_catalogs()["ResourceCatalogs"]
+    assert [c["ResourceCatalogName"] for c in catalogs] == ["DefaultFeatureGroupCatalog"]
+    assert catalogs[0]["ResourceCatalogArn"].endswith(":sagemaker-catalog/DefaultFeatureGroupCatalog")
+    created = catalogs[0]["CreationTime"]
+    assert created <= dt.datetime.now(dt.timezone.utc)
+    assert sagemaker_client.list_resource_catalogs(NameContains="Feature")["ResourceCatalogs"] == catalogs
+    assert sagemaker_client.list_resource_catalogs(NameContains="Model")["ResourceCatalogs"] == []
+    assert sagemaker_client.list_resource_catalogs(CreationTimeAfter=created)["ResourceCatalogs"] == []
+    again = sagemaker_client.list_resource_catalogs()["ResourceCatalogs"]
+    assert again[0]["CreationTime"] == created  # stable: it is the account's, not the call's

@@ -43,7 +43,7 @@ REFUSED: dict[str, str] = {
     **_each("these answer from AWS's own catalogues (JumpStart, Marketplace, job schemas), which are not shipped",
             "CreateHubContentPresignedUrls CreateHubContentReference DeleteHubContentReference "
             "UpdateHubContentReference ListHubContentVersions DescribeSubscribedWorkteam ListSubscribedWorkteams "
-            "ListModelMetadata ListResourceCatalogs DescribeJobSchemaVersion ListJobSchemaVersions"),
+            "ListModelMetadata DescribeJobSchemaVersion ListJobSchemaVersions"),
     **_each("their answers are computed by AWS services that do not run here (AutoML candidates, Inference "
             "Recommender steps, autoscaling advice, the worker UI renderer)",
             "ListCandidatesForAutoMLJob ListInferenceRecommendationsJobSteps "
