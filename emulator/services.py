@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 def _sagemaker_handlers() -> list:
     from sagemaker_emulator.handlers import (
         endpoint_configs,
+        endpoint_policies,
         endpoints,
         experiments,
         feature_groups,
@@ -42,9 +43,9 @@ def _sagemaker_handlers() -> list:
         tuning_jobs,
     )
 
-    served = [models, endpoint_configs, endpoints, tags, training_jobs, processing_jobs, transform_jobs,
-              model_packages, experiments, lineage, lineage_groups, search, tuning_jobs, feature_groups,
-              pipelines]
+    served = [models, endpoint_configs, endpoints, endpoint_policies, tags, training_jobs, processing_jobs,
+              transform_jobs, model_packages, experiments, lineage, lineage_groups, search, tuning_jobs,
+              feature_groups, pipelines]
     # last: the declarative layer derives only what the modules above do not serve
     from sagemaker_emulator.resources import handler_module
 

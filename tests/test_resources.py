@@ -16,15 +16,18 @@ from botocore.exceptions import ClientError
 from sagemaker_emulator.resources.catalog import MODELS
 from sagemaker_emulator.resources.engine import TERMINAL
 from sagemaker_emulator.resources.spec import Model
-from sagemaker_emulator.runtime.fake import FakeRuntime
+from sagemaker_emulator.runtime.fake import FakeRuntime, Script
 from sagemaker_emulator.testing.inprocess import InProcessServer
 
+from .helpers import wait_until
 from .minimal_requests import ROLE, minimal
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with InProcessServer(FakeRuntime(), data_dir=tmp_path_factory.mktemp("resources")) as srv:
+    serving = Script(lines=["serving"], after=3600, http=lambda method, path, body: (200, b"{}"))
+    with InProcessServer(FakeRuntime(scripts={"server:1": serving}),
+                         data_dir=tmp_path_factory.mktemp("resources")) as srv:
         yield srv
 
 
@@ -329,3 +332,42 @@ def test_a_job_in_progress_can_be_stopped(server, sm):
         assert code_of(exc) == "ValidationException"
     finally:
         server.services.config.settle_seconds = 0
+
+
+def test_endpoint_policies(sm):
+    """Put/Get/DeleteEndpointPolicy: a JSON policy kept with the endpoint, replaced by the next put; no policy
+    is a ValidationException on Get and fine on Delete; a missing endpoint is ResourceNotFound."""
+    seed = f"pol{int(time.time() * 1000)}"
+    _endpoint(sm, seed)
+    name = f"{seed}-e"
+    wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService", timeout=20,
+               what="InService")
+    with pytest.raises(ClientError) as exc:
+        sm.get_endpoint_policy(EndpointName=name)
+    assert code_of(exc) == "ValidationException"
+    sm.delete_endpoint_policy(EndpointName=name)  # none attached: still fine
+    policy = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": '
+              '"arn:aws:iam::111122223333:root"}, "Action": "sagemaker:InvokeEndpoint", "Resource": "*"}]}')
+    arn = sm.put_endpoint_policy(EndpointName=name, ResourcePolicy=policy)["EndpointArn"]
+    got = sm.get_endpoint_policy(EndpointName=name)
+    assert got["ResourcePolicy"] == policy and got["EndpointArn"] == arn and got["EndpointName"] == name
+    replaced = policy.replace("111122223333", "444455556666")
+    sm.put_endpoint_policy(EndpointName=name, ResourcePolicy=replaced)
+    assert sm.get_endpoint_policy(EndpointName=name)["ResourcePolicy"] == replaced
+    for bad in ("not json", '{"Statement": []}', '{"Statement": [{"Effect": "Allow"}]}'):
+        with pytest.raises(ClientError) as exc:
+            sm.put_endpoint_policy(EndpointName=name, ResourcePolicy=bad)
+        assert code_of(exc) == "ValidationException"
+    assert sm.get_endpoint_policy(EndpointName=name)["ResourcePolicy"] == replaced  # a refused put changes nothing
+    sm.delete_endpoint_policy(EndpointName=name)
+    with pytest.raises(ClientError) as exc:
+        sm.get_endpoint_policy(EndpointName=name)
+    assert code_of(exc) == "ValidationException"
+    with pytest.raises(ClientError) as exc:
+        sm.put_endpoint_policy(EndpointName=f"{seed}-none", ResourcePolicy=policy)
+    assert code_of(exc) == "ResourceNotFound"
+    sm.put_endpoint_policy(EndpointName=name, ResourcePolicy=policy)
+    sm.delete_endpoint(EndpointName=name)  # the policy goes with the endpoint
+    with pytest.raises(ClientError) as exc:
+        sm.get_endpoint_policy(EndpointName=name)
+    assert code_of(exc) == "ResourceNotFound"

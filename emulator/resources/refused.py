@@ -50,8 +50,6 @@ REFUSED: dict[str, str] = {
             "GetScalingConfigurationRecommendation RenderUiTemplate"),
     **_each("model monitoring only records schedules here; no executions or alerts exist",
             "ListMonitoringExecutions ListMonitoringAlerts ListMonitoringAlertHistory UpdateMonitoringAlert"),
-    **_each("endpoint resource policies act on AWS's hosting fleet",
-            "PutEndpointPolicy GetEndpointPolicy DeleteEndpointPolicy"),
     }
 
 
