@@ -74,6 +74,7 @@ def test_create_external_table_and_query_it(sagemaker_emulator, session):  # noq
            f"TERMINATED BY '|' LOCATION 's3://{BUCKET}/ddl/{table}/'")
     created = _query(athena, ddl, database)
     assert created["Status"]["State"] == "SUCCEEDED" and created["StatementType"] == "DDL"
+    assert athena.get_query_results(QueryExecutionId=created["QueryExecutionId"])["ResultSet"]["Rows"] == []
     described = glue.get_table(DatabaseName=database, Name=table)["Table"]
     assert [c["Name"] for c in described["StorageDescriptor"]["Columns"]] == ["name", "n", "tag"]
     assert described["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/ddl/{table}/"

@@ -120,7 +120,7 @@ class LocalAthena:
             raise _invalid(f"Query has not yet finished. Current state: {run['execution']['Status']['State']}")
         columns, rows = run["columns"], run["rows"]
         data = [[c for c, _ in columns]] + [[None if v is None else _text(v) for v in row]
-                                           for row in rows[:_MAX_RESULT_ROWS - 1]]
+                                           for row in rows[:_MAX_RESULT_ROWS - 1]] if columns else []  # DDL: none
         return {"ResultSet": {
             "Rows": [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in data],
             "ResultSetMetadata": {"ColumnInfo": [{"CatalogName": "hive", "SchemaName": "", "TableName": "",
