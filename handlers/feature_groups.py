@@ -301,7 +301,7 @@ def list_resource_catalogs(ctx: RequestContext, params: dict[str, Any]) -> dict[
     the account; what cross-account discoverability shares through RAM). It dates from the data dir."""
     from sagemaker_emulator.storage.database import created_time
 
-    created = created_time()
+    created = int(created_time() * 1000) / 1000  # what the wire carries (ms), so a filter on it is exact
     catalog = {"ResourceCatalogArn": f"arn:aws:sagemaker:{ctx.region}:{ctx.account_id}:sagemaker-catalog/"
                                      f"{DEFAULT_CATALOG}",
                "ResourceCatalogName": DEFAULT_CATALOG,
