@@ -12,6 +12,7 @@ the embedded Glue (as Athena does), and any Glue table whose files are in S3 is 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,45 +39,31 @@ def _unquote(name: str) -> str:
     return name.strip().strip('`"')
 
 
-def _closing(text: str, start: int) -> int:
-    """The index of the `)` that closes the `(` just before `start` (quotes respected), or -1."""
-    depth, quote = 1, ""
+def _unquoted(text: str, start: int = 0, depth: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, parenthesis depth before it) of every character outside quotes, from `start`."""
+    quote = ""
     for index in range(start, len(text)):
         char = text[index]
         if quote:
             quote = "" if char == quote else quote
-        elif char in "'\"`":
+            continue
+        if char in "'\"`":
             quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1
+            continue
+        yield index, char, depth
+        depth += {"(": 1, ")": -1}.get(char, 0)
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the `)` that closes the `(` just before `start`, or -1."""
+    return next((index for index, char, depth in _unquoted(text, start, 1) if char == ")" and depth == 1), -1)
 
 
 def _split_top(text: str) -> list[str]:
     """Split on commas outside parentheses and quotes (`decimal(10,2)`, `'a,b'`)."""
-    parts: list[str] = []
-    current: list[str] = []
-    depth, quote = 0, ""
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"`":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [part.strip() for part in parts if part.strip()]
+    cuts = [index for index, char, depth in _unquoted(text) if char == "," and depth == 0]
+    bounds = zip([-1, *cuts], [*cuts, len(text)], strict=True)
+    return [part for part in (text[a + 1:b].strip() for a, b in bounds) if part]
 
 
 def _properties(text: str | None) -> dict[str, str]:
