@@ -40,7 +40,7 @@ def test_async_requests_survive_kill(tmp_path, serving_image):
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:us-east-1:123456789012:{queue}")
         model = unique("slow")
         sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": serving_image, "Environment": {"SLEEP_SECONDS": "3"}})
+            "Image": serving_image, "Environment": {"SLEEP_SECONDS": "3", "STARTUP_SECONDS": "5"}})
         config = endpoint_config(sm, ("AllTraffic", model, 1, 1.0), AsyncInferenceConfig={"OutputConfig": {
             "S3OutputPath": f"s3://{bucket}/out", "S3FailurePath": f"s3://{bucket}/fail",
             "NotificationConfig": {"SuccessTopic": topic, "ErrorTopic": topic,
@@ -59,7 +59,8 @@ def test_async_requests_survive_kill(tmp_path, serving_image):
 
         server.start()
         sm, s3, sqs = server.client("sagemaker"), server.client("s3"), server.client("sqs")
-        # while it is deployed again (SystemUpdating) the endpoint accepts requests into the queue
+        # while it is deployed again (SystemUpdating: the model takes 5 s to load) the endpoint accepts
+        # requests into the queue
         assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "SystemUpdating"
         accepted.insert(0, server.client("sagemaker-runtime").invoke_endpoint_async(
             EndpointName=name, InputLocation=f"s3://{bucket}/in/ok.json", ContentType="application/json",
