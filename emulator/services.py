@@ -34,6 +34,7 @@ def _sagemaker_handlers() -> list:
         lineage_groups,
         model_packages,
         models,
+        monitoring_schedules,
         pipelines,
         processing_jobs,
         search,
@@ -45,7 +46,7 @@ def _sagemaker_handlers() -> list:
 
     served = [models, endpoint_configs, endpoints, endpoint_policies, tags, training_jobs, processing_jobs,
               transform_jobs, model_packages, experiments, lineage, lineage_groups, search, tuning_jobs,
-              feature_groups, pipelines]
+              feature_groups, pipelines, monitoring_schedules]
     # last: the declarative layer derives only what the modules above do not serve
     from sagemaker_emulator.resources import handler_module
 
@@ -150,6 +151,9 @@ class Services:
         from .pipelines.executor import PipelineExecutor
 
         self.pipelines = PipelineExecutor(self)
+        from .monitoring import MonitoringEngine
+
+        self.monitoring = MonitoringEngine(self)  # monitoring schedules' runs (processing jobs)
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""
@@ -167,6 +171,7 @@ class Services:
             log.warning("no Docker engine answers: jobs and endpoints will fail until one runs "
                         "(scripts/ensure-docker starts one on Debian)")
             self.pipelines.resume()
+            self.monitoring.start()
             cfn_sagemaker.recover(self)
             return
         self.training.recover()
@@ -176,6 +181,7 @@ class Services:
         self.hosting.recover()
         self.lambdas.recover()
         self.pipelines.resume()  # after the job engines re-attached or failed their jobs
+        self.monitoring.start()
         cfn_sagemaker.recover(self)  # stacks left *_IN_PROGRESS: after the endpoints were re-adopted
         try:
             self._sweep_orphans()
@@ -208,6 +214,7 @@ class Services:
 
         cfn_sagemaker.shutdown(self)  # stack workers first: they call the engines below
         self.pipelines.shutdown()
+        self.monitoring.shutdown()
         self.tuning.shutdown()
         self.lambdas.close()
         self.training.shutdown()

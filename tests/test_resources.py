@@ -54,8 +54,21 @@ def _endpoint(sm, seed: str) -> dict:
     return {"EndpointName": f"{seed}-e", "Specification": {"ModelName": f"{seed}-m"}}
 
 
+def _monitoring_config(sm, seed: str) -> dict:
+    """A schedule runs a job definition that exists (an hourly one: no run starts during the test)."""
+    sm.create_data_quality_job_definition(
+        JobDefinitionName=f"{seed}-dq", DataQualityAppSpecification={"ImageUri": "server:1"},
+        DataQualityJobInput={"EndpointInput": {"EndpointName": f"{seed}-e", "LocalPath": "/opt/ml/processing/in"}},
+        DataQualityJobOutputConfig={"MonitoringOutputs": [{"S3Output": {
+            "S3Uri": "s3://sm-lt-bucket/out", "LocalPath": "/opt/ml/processing/out"}}]},
+        JobResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}},
+        RoleArn=ROLE)
+    return {"MonitoringScheduleConfig": {"ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+                                         "MonitoringJobDefinitionName": f"{seed}-dq", "MonitoringType": "DataQuality"}}
+
+
 # what a resource's Create needs that is not a declared parent: members to set, made by the function
-NEEDS = {"InferenceComponent": _endpoint}
+NEEDS = {"InferenceComponent": _endpoint, "MonitoringSchedule": _monitoring_config}
 
 
 def make(sm, model: Model, seed: str) -> dict:
@@ -82,6 +95,8 @@ def request(model: Model, verb: str, known: dict, seed: str) -> dict:
     params = minimal(shape, seed=seed)
     params.update({m: known[m] for m in shape.members
                    if m in known and shape.members[m].type_name in ("string", "integer")})
+    if model.spec.noun in NEEDS:  # what Create needed, later operations need too (an Update's config)
+        params.update({m: known[m] for m in shape.members if m in known and shape.members[m].type_name == "structure"})
     return params
 
 

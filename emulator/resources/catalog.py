@@ -62,10 +62,20 @@ def _compiled(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _monitoring(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
-    definition = doc.get("MonitoringScheduleConfig", {}).get("MonitoringJobDefinition", {})
+    """The monitored endpoint (of the inline definition, or of the named one) and the type."""
+    config = doc.get("MonitoringScheduleConfig", {})
+    definition = config.get("MonitoringJobDefinition", {})
     inputs = definition.get("MonitoringInputs") or [{}]
     endpoint = inputs[0].get("EndpointInput", {}).get("EndpointName")
-    return {"EndpointName": endpoint} if endpoint else {}
+    named, kind = config.get("MonitoringJobDefinitionName"), config.get("MonitoringType") or "DataQuality"
+    if named and ctx.services is not None:
+        try:
+            described = ctx.services.sagemaker.call(f"Describe{kind}JobDefinition", {"JobDefinitionName": named},
+                                                    region=ctx.region)
+            endpoint = (described.get(f"{kind}JobInput", {}).get("EndpointInput") or {}).get("EndpointName")
+        except Exception:  # checked by CreateMonitoringSchedule's handler
+            endpoint = None
+    return {"MonitoringType": kind, **({"EndpointName": endpoint} if endpoint else {})}
 
 
 def _hub_content(ctx: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -170,8 +180,7 @@ SPECS: list[Spec] = [
     # -- model monitoring --------------------------------------------------------------------------
     Spec("MonitoringSchedule", "monitoring-schedule",
          {"Create": ("Pending", "Scheduled"), "Update": ("Pending", "Scheduled"), "Stop": (None, "Stopped"),
-          "Start": (None, "Scheduled"), "Delete": (None, None)}, defaults=_monitoring,
-         records_only="records only: no monitoring executions run"),
+          "Start": (None, "Scheduled"), "Delete": (None, None)}, defaults=_monitoring, on_update=_monitoring),
     Spec("DataQualityJobDefinition", "data-quality-job-definition", STATIC, defaults=_monitored_endpoint),
     Spec("ModelQualityJobDefinition", "model-quality-job-definition", STATIC, defaults=_monitored_endpoint),
     Spec("ModelBiasJobDefinition", "model-bias-job-definition", STATIC, defaults=_monitored_endpoint),

@@ -48,8 +48,8 @@ REFUSED: dict[str, str] = {
             "Recommender steps, autoscaling advice, the worker UI renderer)",
             "ListCandidatesForAutoMLJob ListInferenceRecommendationsJobSteps "
             "GetScalingConfigurationRecommendation RenderUiTemplate"),
-    **_each("model monitoring only records schedules here; no executions or alerts exist",
-            "ListMonitoringExecutions ListMonitoringAlerts ListMonitoringAlertHistory UpdateMonitoringAlert"),
+    **_each("monitoring alerts are raised from the CloudWatch metrics of AWS's analyzer, which does not run here",
+            "ListMonitoringAlerts ListMonitoringAlertHistory UpdateMonitoringAlert"),
     }
 
 
