@@ -23,7 +23,7 @@ from .second_engine import second_engine  # noqa: F401  (fixture)
 # for (`.ci/run` runs them; `scripts/test -m ""` too).
 EXPENSIVE_MODULES = frozenset({
     "test_crash_loop", "test_compose", "test_framework_sdk", "test_sdk_v3", "test_pipelines_sdk",
-    "test_pipelines_step_decorator", "test_experiments_in_jobs", "test_sdk_v2_tuner",
+    "test_pipelines_step_decorator", "test_experiments_in_jobs", "test_sdk_v2_tuner", "test_model_monitor_sdk",
 })
 
 

@@ -45,6 +45,10 @@ AREAS: dict[str, tuple[str, str]] = {
                   "`execution.wait(delay=1)` shortens AWS's 30 s poll"),
     "feature_groups": ("Feature Store", "the offline store's Parquet files in S3 under AWS's key layout and its Glue "
                        "table; Athena queries on that table (DuckDB)"),
+    "monitoring_schedules": ("Model Monitor", "each due run (`NOW`, or cron on the hour) is a processing job over the "
+                             "endpoint's captured data, with the analyzer contract; AWS's analyzer image "
+                             "(DefaultModelMonitor: baselines, statistics, constraints, violations) runs a "
+                             "local stand-in; CompletedWithViolations from the analyzer's exit message"),
 }
 OTHER_ROWS = [
     ("CloudWatch Logs", "CreateLogGroup, DeleteLogGroup, DescribeLogGroups, CreateLogStream, DeleteLogStream, "

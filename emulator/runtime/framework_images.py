@@ -63,10 +63,12 @@ BUILDABLE: dict[str, tuple[str, ...]] = {
     "xgboost": ("1.7-1", "3.0-5"),
     "pytorch": ("2.13.0",),  # every PyTorch 2.x: the one CPU build of torch available offline
     "tensorflow": ("2.19.0",),  # every TensorFlow 2.x: tensorflow-cpu 2.19.0
+    "model-monitor": ("latest",),  # the analyzer's one (untagged) image: standins/model-monitor/analyzer.py
 }
 # Versions older than this (major) have no stand-in: their APIs differ too much to substitute silently.
 OLDEST_MAJOR = {"pytorch": 2, "tensorflow": 2}
-FRAMEWORK_NAMES = {"sklearn": "scikit-learn", "xgboost": "XGBoost", "pytorch": "PyTorch", "tensorflow": "TensorFlow"}
+FRAMEWORK_NAMES = {"sklearn": "scikit-learn", "xgboost": "XGBoost", "pytorch": "PyTorch", "tensorflow": "TensorFlow",
+                   "model-monitor": "Model Monitor analyzer"}
 
 
 class UnsupportedImage(images.ImageUnavailable):
@@ -146,7 +148,7 @@ def match(uri: str) -> Match | None:
         raise UnsupportedImage(
             f"ClientError: '{uri}' names no {name} version the SageMaker SDK knows. "
             f"Supported AWS images: {supported()}.")
-    if _version_key(requested)[:1] < (OLDEST_MAJOR.get(framework, 0),):
+    if framework in OLDEST_MAJOR and _version_key(requested)[:1] < (OLDEST_MAJOR[framework],):
         raise UnsupportedImage(
             f"ClientError: The emulator has no local stand-in for {name} {requested} ('{uri}'). "
             f"Supported AWS images: {supported()}.")
