@@ -5,6 +5,7 @@ captured CSV requests finds the violations, and the SDK reads them back from the
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import WaiterError
 
 from .helpers import ROLE, deploy, endpoint_config, sdk_environment, unique, wait_until
 
@@ -90,3 +91,59 @@ def test_default_model_monitor_baseline_then_a_now_run_with_violations(monitor_s
         monitor.delete_monitoring_schedule()
     finally:
         sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_quality_check_step_calculates_then_checks_a_baseline(sagemaker_emulator, s3_client, bucket, tmp_path):
+    """A pipeline's QualityCheckStep: a first run skips the check and registers the new baseline (its
+    properties), a second run checks other data against that baseline and fails on its violations."""
+    from sagemaker.model_monitor.dataset_format import DatasetFormat
+    from sagemaker.workflow.check_job_config import CheckJobConfig
+    from sagemaker.workflow.parameters import ParameterBoolean, ParameterString
+    from sagemaker.workflow.pipeline import Pipeline
+    from sagemaker.workflow.pipeline_context import PipelineSession
+    from sagemaker.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
+
+    s3_client.put_object(Bucket=bucket, Key="qc/good.csv", Body="f1,f2\n" + "".join(
+        f"{i % 10},{i / 8}\n" for i in range(60)))
+    s3_client.put_object(Bucket=bucket, Key="qc/bad.csv", Body="f1,f2\n" + "".join(
+        f"{i % 10 + 0.5},{i / 8}\n" for i in range(60)))  # f1 is no longer Integral
+    with pytest.MonkeyPatch.context() as mp:
+        sdk_environment(mp, sagemaker_emulator.endpoint_url, [])
+        mp.chdir(tmp_path)
+        session = PipelineSession(default_bucket=bucket)
+        dataset, skip = ParameterString("Dataset"), ParameterBoolean("SkipCheck", default_value=True)
+        statistics, constraints = ParameterString("Statistics", ""), ParameterString("Constraints", "")
+        step = QualityCheckStep(
+            name="DataQuality", skip_check=skip, register_new_baseline=True,
+            supplied_baseline_statistics=statistics, supplied_baseline_constraints=constraints,
+            quality_check_config=DataQualityCheckConfig(baseline_dataset=dataset,
+                                                        dataset_format=DatasetFormat.csv(header=True),
+                                                        output_s3_uri=f"s3://{bucket}/qc-out"),
+            check_job_config=CheckJobConfig(role=ROLE, instance_count=1, instance_type="ml.m5.large",
+                                            volume_size_in_gb=5, sagemaker_session=session))
+        pipeline = Pipeline(name=unique("qc-pipeline"), parameters=[dataset, skip, statistics, constraints],
+                            steps=[step], sagemaker_session=session)
+        pipeline.upsert(role_arn=ROLE)
+
+        first = pipeline.start(parameters={"Dataset": f"s3://{bucket}/qc/good.csv"})
+        first.wait(delay=1, max_attempts=300)
+        [ran] = first.list_steps()
+        assert ran["StepStatus"] == "Succeeded", ran.get("FailureReason")
+        meta = ran["Metadata"]["QualityCheck"]
+        assert meta["CheckType"] == "DATA_QUALITY" and meta["SkipCheck"] is True
+        assert meta["CalculatedBaselineConstraints"].endswith("/constraints.json")
+        assert meta["BaselineUsedForDriftCheckConstraints"] == meta["CalculatedBaselineConstraints"]
+        key = meta["CalculatedBaselineConstraints"].split("/", 3)[3]
+        suggested = __import__("json").loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        assert {f["name"]: f["inferred_type"] for f in suggested["features"]} == {"f1": "Integral", "f2": "Fractional"}
+
+        second = pipeline.start(parameters={
+            "Dataset": f"s3://{bucket}/qc/bad.csv", "SkipCheck": False,
+            "Statistics": meta["CalculatedBaselineStatistics"], "Constraints": meta["CalculatedBaselineConstraints"]})
+        with pytest.raises(WaiterError):  # the SDK's waiter raises on a failed execution
+            second.wait(delay=1, max_attempts=300)
+        [checked] = second.list_steps()
+        assert checked["StepStatus"] == "Failed"
+        assert "DATA_QUALITY check found" in checked["FailureReason"] and "data_type_check" in checked["FailureReason"]
+        assert checked["Metadata"]["QualityCheck"]["ViolationReport"].endswith("/constraint_violations.json")
+        pipeline.delete()

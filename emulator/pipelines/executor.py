@@ -20,7 +20,7 @@ from sagemaker_emulator.events import StatusChange
 from sagemaker_emulator.protocol.errors import AwsError
 from sagemaker_emulator.storage import resources
 
-from . import state
+from . import quality_check, state
 from .cache import cache_key, parse_duration
 from .definition import Definition, Step, parse
 from .expressions import ExpressionError, Scope, walk
@@ -195,7 +195,7 @@ class PipelineExecutor:
             "PipelineExecutionId": state.execution_id(doc["PipelineExecutionArn"]),
             "PipelineExecutionArn": doc["PipelineExecutionArn"],
             "TrainingJobName": job_name if step_type == "Training" else "",
-            "ProcessingJobName": job_name if step_type == "Processing" else "",
+            "ProcessingJobName": job_name if step_type in ("Processing", "QualityCheck") else "",
         }
         return Scope(doc["_parameters"], execution, properties, lambda uri: read_json(self.services, region, uri),
                      property_file)
@@ -308,6 +308,14 @@ class PipelineExecutor:
         self._jobs.pop(f"{kind.resource}/{region}/{record['_job']}", None)
         job = resources.get(kind.resource, region, record["_job"])
         status: str = (job.status if job is not None else None) or "Failed"
+        if status == "Completed" and record.get("_check"):
+            properties, metadata, failure = quality_check.conclude(self.services, region, record["_check"], job.arn
+                                                                   if job is not None else "")
+            if failure:
+                self.fail_step(region, name, step, failure, None, Metadata=metadata)
+            else:
+                self.finish_step(region, name, step, metadata=metadata, properties=properties)
+            return
         if status == "Completed":
             try:
                 properties = job_properties(self.services, region, record["_type"], record["_job"])

@@ -16,7 +16,7 @@ from typing import Any
 from sagemaker_emulator.protocol.errors import AwsError
 from sagemaker_emulator.storage import resources
 
-from . import state, steps
+from . import quality_check, state, steps
 from .definition import Step
 from .expressions import ExpressionError, all_true, evaluate
 
@@ -110,12 +110,20 @@ class Launcher:
         if experiment and not steps.ensure_trial(self.services, region, experiment):
             experiment = None
         request = steps.job_request(step.type, arguments, job, experiment)
+        check = None
+        if step.type == "QualityCheck":
+            scope = executor.scope(region, doc, job, step.type)
+            request, check = quality_check.prepare(self.services, region, step.spec,
+                                                   lambda value: evaluate(value, scope), request)
         out = steps.call(self.services, kind.create, request, region)
         arn = next(v for k, v in out.items() if k.endswith("Arn"))
         record = {"_type": step.type, "_job": job}
         executor.own_job(record, region, name, step.name)
-        state.edit_step(region, name, step.name, _job=job, Metadata=steps.job_metadata(step.type, arn, job),
-                        _cache_key=key, CacheHitResult=None)
+        metadata = steps.job_metadata(step.type, arn, job)
+        if check is not None:
+            metadata = quality_check.metadata(check, metadata["QualityCheck"]["Arn"])
+        state.edit_step(region, name, step.name, _job=job, Metadata=metadata, _cache_key=key, CacheHitResult=None,
+                        _check=check)
         job_row = resources.get(kind.resource, region, job)
         if job_row is not None and job_row.status in ("Completed", "Failed", "Stopped"):
             executor._job_ended(region, name, step.name)  # it ended before we learned its name

@@ -34,6 +34,9 @@ JOB_STEPS = {
                           "processing-job", "ProcessingJob", 63),
     "Transform": JobKind("CreateTransformJob", "TransformJobName", "DescribeTransformJob", "StopTransformJob",
                          "transform-job", "TransformJob", 63),
+    # a Model Monitor baselining job that also checks against a baseline (quality_check.py)
+    "QualityCheck": JobKind("CreateProcessingJob", "ProcessingJobName", "DescribeProcessingJob", "StopProcessingJob",
+                            "processing-job", "QualityCheck", 63),
     "Tuning": JobKind("CreateHyperParameterTuningJob", "HyperParameterTuningJobName",
                       "DescribeHyperParameterTuningJob", "StopHyperParameterTuningJob", "hyper-parameter-tuning-job",
                       "TuningJob", 32),
@@ -42,7 +45,6 @@ JOB_RESOURCES = {kind.resource: step_type for step_type, kind in JOB_STEPS.items
 UNSUPPORTED = {
     "EMR": "EMR steps need Amazon EMR, which sagemaker-emulator does not emulate.",
     "AutoML": "AutoML steps are not supported by sagemaker-emulator.",
-    "QualityCheck": "QualityCheck steps need Model Monitor, which sagemaker-emulator does not run yet.",
     "ClarifyCheck": "ClarifyCheck steps need SageMaker Clarify, which sagemaker-emulator does not run yet.",
     "InferenceComponent": "InferenceComponent steps are not supported by sagemaker-emulator.",
     "Lineage": "Lineage steps are not supported by sagemaker-emulator.",

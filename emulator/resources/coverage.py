@@ -40,9 +40,9 @@ AREAS: dict[str, tuple[str, str]] = {
     "lineage_groups": ("Lineage groups", "the account's default lineage group"),
     "search": ("Search", ""),  # the types it searches: _search_notes()
     "pipelines": ("Pipelines", "the definition runs as a DAG of real steps (Training, Processing, Transform, Tuning, "
-                  "Model, RegisterModel, EndpointConfig, Endpoint, Condition, Fail, Callback, Lambda) with parameters, "
-                  "property references, JsonGet, caching, retries, parallelism, selective execution; the SDK's "
-                  "`execution.wait(delay=1)` shortens AWS's 30 s poll"),
+                  "Model, RegisterModel, EndpointConfig, Endpoint, Condition, Fail, Callback, Lambda, QualityCheck) "
+                  "with parameters, property references, JsonGet, caching, retries, parallelism, selective "
+                  "execution; the SDK's `execution.wait(delay=1)` shortens AWS's 30 s poll"),
     "feature_groups": ("Feature Store", "the offline store's Parquet files in S3 under AWS's key layout and its Glue "
                        "table; Athena queries on that table (DuckDB)"),
     "monitoring_schedules": ("Model Monitor", "each due run (`NOW`, or cron on the hour) is a processing job over the "

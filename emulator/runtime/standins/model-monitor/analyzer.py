@@ -9,7 +9,8 @@ Contract Inputs/Outputs", "Schema for Statistics/Constraints/Violations") with p
 - Monitoring (`baseline_constraints` and/or `baseline_statistics` set): the records under $dataset_source
   (sagemakerCaptureJson: each capture file's endpointInput, CSV or JSON) give statistics.json and
   constraint_violations.json, and the exit message AWS's analyzer writes
-  (`CompletedWithViolations: Job completed successfully with N violations.`).
+  (`CompletedWithViolations: Job completed successfully with N violations.`). With
+  `baseline_calculation=Enabled` (a pipeline's QualityCheck step) it writes constraints.json too.
 
 Headerless columns are named `_c0`, `_c1`, ... as Spark names them; captured rows are matched to the
 baseline's features by position. The distribution's "kll" sketch is ten equal-width buckets and the
@@ -286,6 +287,10 @@ def main() -> int:
                  if f["name"] in frame.columns and f.get("inferred_type") in ("Integral", "Fractional")}
         kinds = {k: v for k, v in kinds.items() if _matches(frame[k], v) == 1.0}  # the baseline's type where it fits
         json.dump(statistics(frame, kinds), open(os.path.join(output, "statistics.json"), "w"), indent=2)
+        if os.environ.get("baseline_calculation") == "Enabled":  # a pipeline's QualityCheck: the new baseline too
+            current = statistics(frame)
+            json.dump(suggest_constraints(frame, current), open(os.path.join(output, "constraints.json"), "w"),
+                      indent=2)
         found = violations(frame, constraints, baseline_stats)
         json.dump({"violations": found}, open(os.path.join(output, "constraint_violations.json"), "w"), indent=2)
         message = (f"CompletedWithViolations: Job completed successfully with {len(found)} violations." if found
