@@ -74,6 +74,10 @@ class Config:
     metrics_flush_seconds: float = field(default_factory=lambda: float(_env("METRICS_FLUSH_SECONDS", "10")))
     capture_flush_seconds: float = field(default_factory=lambda: float(_env("CAPTURE_FLUSH_SECONDS", "5")))
     serverless_idle_seconds: float = field(default_factory=lambda: float(_env("SERVERLESS_IDLE_SECONDS", "300")))
+    # Application Auto Scaling's metric period for SageMaker variants (AWS: one minute); its alarms need 3
+    # (scale out) or 15 (scale in) periods in a row.
+    autoscaling_period_seconds: float = field(
+        default_factory=lambda: float(_env("AUTOSCALING_PERIOD_SECONDS", "60")))
     # Health-check window of a serving container when its variant sets no
     # ContainerStartupHealthCheckTimeoutInSeconds (the developer guide's 4 minutes).
     health_check_timeout_seconds: float = field(

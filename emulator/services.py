@@ -94,7 +94,12 @@ class Services:
         # only its tag listing and tagging operations; the rest of the API is moto's (server/app.py)
         self.tagging = JsonService("resourcegroupstaggingapi", collect_handlers(
             service_model("resourcegroupstaggingapi"), [resource_tagging]), self.request_context)
-        self.json_services = [self.sagemaker, self.logs, self.tagging]
+        from sagemaker_emulator.handlers import application_autoscaling
+
+        # its `sagemaker` namespace only: the router (server/app.py) sends every other namespace to moto
+        self.application_autoscaling = JsonService("application-autoscaling", collect_handlers(
+            service_model("application-autoscaling"), [application_autoscaling]), self.request_context)
+        self.json_services = [self.sagemaker, self.logs, self.tagging, self.application_autoscaling]
         from sagemaker_emulator.handlers import runtime as runtime_handlers
 
         self.sagemaker_runtime = RestService("sagemaker-runtime", collect_handlers(
@@ -154,6 +159,9 @@ class Services:
         from .monitoring import MonitoringEngine
 
         self.monitoring = MonitoringEngine(self)  # monitoring schedules' runs (processing jobs)
+        from .autoscaling.scaler import Scaler
+
+        self.autoscaling = Scaler(self)  # Application Auto Scaling acting on SageMaker variants
 
     def request_context(self, region: str | None = None) -> RequestContext:
         """The context of one operation call, from the wire (region from the signature) or from inside."""
@@ -172,6 +180,7 @@ class Services:
                         "(scripts/ensure-docker starts one on Debian)")
             self.pipelines.resume()
             self.monitoring.start()
+            self.autoscaling.start()
             cfn_sagemaker.recover(self)
             return
         self.training.recover()
@@ -182,6 +191,7 @@ class Services:
         self.lambdas.recover()
         self.pipelines.resume()  # after the job engines re-attached or failed their jobs
         self.monitoring.start()
+        self.autoscaling.start()
         cfn_sagemaker.recover(self)  # stacks left *_IN_PROGRESS: after the endpoints were re-adopted
         try:
             self._sweep_orphans()
@@ -215,6 +225,7 @@ class Services:
         cfn_sagemaker.shutdown(self)  # stack workers first: they call the engines below
         self.pipelines.shutdown()
         self.monitoring.shutdown()
+        self.autoscaling.shutdown()
         self.tuning.shutdown()
         self.lambdas.close()
         self.training.shutdown()

@@ -68,6 +68,11 @@ def _check_updatable(row_doc: dict[str, Any], endpoint_arn: str) -> None:
 def update_endpoint(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     row = common.require(ctx, KIND, params["EndpointName"], NOUN)
     config = common.require(ctx, endpoint_configs.KIND, params["EndpointConfigName"], endpoint_configs.NOUN)
+    deployed = common.find(ctx, endpoint_configs.KIND, row.document.get("EndpointConfigName", ""))
+    if deployed is not None:
+        from . import application_autoscaling
+
+        application_autoscaling.check_endpoint_update(ctx, row.name, deployed.document, config.document)
     pending = []
     for variant in config.document["ProductionVariants"]:
         summary = {"VariantName": variant["VariantName"], "DeployedImages": [],

@@ -217,6 +217,14 @@ def all_with_status(kind: str, statuses: Iterable[str]) -> list[Resource]:
     return list(Resource.select().where((Resource.kind == kind) & (Resource.status.in_(list(statuses)))))
 
 
+def all_of(kind: str, region: str | None = None) -> list[Resource]:
+    """Every resource of `kind` (of one region, or of all), oldest first: the small kinds listed whole."""
+    query = Resource.select().where(Resource.kind == kind)
+    if region is not None:
+        query = query.where(Resource.region == region)
+    return list(query.order_by(Resource.creation_time, Resource.id))
+
+
 def statuses(arns: Iterable[str]) -> dict[str, str | None]:
     """The stored status of each of `arns` that exists, keyed as given (ARNs are matched lower-cased):
     what a subscriber of lifecycle events re-reads after a restart. One indexed query per 500 ARNs."""

@@ -57,6 +57,8 @@ class EndpointMetrics:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._counts: dict[tuple[str, str, str], int] = {}  # invocations per variant, ever: the scaler's deltas
+        self._count_lock = threading.Lock()
 
     def record(self, region: str, endpoint: str, variant: str, instances: int, model_us: float | None,
                overhead_us: float, error_class: int | None) -> None:
@@ -66,10 +68,18 @@ class EndpointMetrics:
         """
         self._pending.append((region, endpoint, variant, time.time(), instances, model_us, overhead_us,
                               error_class))
+        key = (region, endpoint, variant)
+        with self._count_lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
         if len(self._pending) > MAX_PENDING:  # a long flush interval must not hoard memory
             with self._lock:
                 self._aggregate()
         self._ensure_thread()
+
+    def invocations(self, region: str, endpoint: str, variant: str) -> int:
+        """How many invocations the variant has had since the server started (autoscaling's metric)."""
+        with self._count_lock:
+            return self._counts.get((region, endpoint, variant), 0)
 
     def _aggregate(self) -> None:
         pending = self._pending

@@ -66,6 +66,13 @@ OTHER_ROWS = [
      "(docs/decisions.md)"),
     ("Resource Groups Tagging API", "GetResources, GetTagKeys, GetTagValues, TagResources, UntagResources",
      "over the emulator's SageMaker resources and moto's other services together; the rest of the API is moto's"),
+    ("Application Auto Scaling", "RegisterScalableTarget, DeregisterScalableTarget, DescribeScalableTargets, "
+     "PutScalingPolicy, DescribeScalingPolicies, DeleteScalingPolicy, PutScheduledAction, DescribeScheduledActions, "
+     "DeleteScheduledAction, DescribeScalingActivities (namespace `sagemaker`)",
+     "variants really scale: target tracking on SageMakerVariantInvocationsPerInstance (3 periods above the target "
+     "out, 15 below 90% in, cooldowns, DisableScaleIn, SuspendedState), MinCapacity/MaxCapacity and scheduled "
+     "actions (at, rate, cron) applied through UpdateEndpointWeightsAndCapacities, scaling activities; other "
+     "namespaces are moto's"),
     ("Everything else AWS", "served by moto on the same port", "STS, IAM, ECR, CloudWatch metrics, ...; IAM "
      "SimulatePrincipalPolicy, which moto lacks, answers `allowed`"),
 ]

@@ -9,6 +9,8 @@
                                                       function runs in a container; aws/lambda_runtime)
 * `/FeatureGroup/<name>`, `POST /BatchGetRecord` signed for `sagemaker` -> our featurestore-runtime
 * Athena queries on a feature group's table            -> run locally (feature_store/athena.py)
+* `X-Amz-Target: AnyScaleFrontendService.*` with ServiceNamespace `sagemaker` -> our Application Auto
+                                                      Scaling (it scales variants); other namespaces: moto
 * `X-Amz-Target: ResourceGroupsTaggingAPI_20170126.*` -> ours for GetResources/GetTagKeys/GetTagValues/
                                                       Tag/UntagResources (merging moto's), else moto
 * anything else (STS, IAM, CloudFormation, ...)      -> moto, in-process (moto's CloudFormation provisions
@@ -47,6 +49,9 @@ _LAMBDA_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
 # sagemaker-featurestore-runtime signs as `sagemaker` too; no S3 bucket name has capitals
 _FEATURESTORE_PATH = re.compile(r"^/(FeatureGroup/[^/]+|BatchGetRecord)$")
 _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response-stream|async-invocations)$")
+
+
+AUTOSCALING_PREFIX = "AnyScaleFrontendService."
 
 
 def signing_scope(authorization: str | None) -> tuple[str | None, str | None]:
@@ -221,8 +226,23 @@ class EmulatorApp:
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(headers.items()))
         return [payload]
 
+    def _sagemaker_namespace(self, environ: dict) -> bool:
+        """Whether an Application Auto Scaling request is for the `sagemaker` namespace (ours; else moto's)."""
+        import json
+
+        length = environ.get("CONTENT_LENGTH")
+        body = environ["wsgi.input"].read(int(length)) if length and length.isdigit() else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            return False
+        return isinstance(params, dict) and params.get("ServiceNamespace") == "sagemaker"
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(AUTOSCALING_PREFIX) and not self._sagemaker_namespace(environ):
+            return self.moto(environ, start_response)
         if target.lower().startswith(self.prefixes):
             tagging = self.services.tagging
             if not tagging.owns(target) or tagging.operation_for(target) in tagging.handlers:
