@@ -108,8 +108,9 @@ def list_monitoring_executions(ctx: RequestContext, params: dict[str, Any]) -> d
     """Every run of one schedule (or of all), filtered and sorted; NextToken is an offset."""
     from . import common
 
-    if params.get("MonitoringScheduleName"):
-        rows = [engine.require(MODEL, ctx, "Describe", params)]
+    if params.get("MonitoringScheduleName"):  # a filter: this operation declares no not-found error
+        row = engine.lookup(MODEL, ctx, "Describe", params)
+        rows = [row] if row is not None else []
     else:
         rows = [r for r in resources.all_with_status(MODEL.spec.kind, ("Pending", "Scheduled", "Stopped", "Failed"))
                 if r.region == ctx.region]
