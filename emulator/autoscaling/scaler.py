@@ -22,6 +22,7 @@ import uuid
 from collections import defaultdict, deque
 from typing import Any
 
+from sagemaker_emulator.background import BackgroundLoop
 from sagemaker_emulator.protocol.errors import AwsError
 from sagemaker_emulator.storage import resources
 
@@ -40,10 +41,9 @@ class Scaler:
     def __init__(self, services: Any) -> None:
         self.services = services
         self.clock = time.time
-        self._wake = threading.Event()
-        self._closing = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("autoscaling", self._step)
+        self._next_point: float | None = None
         self._seen: dict[tuple[str, str, str], int] = {}  # invocations counted at the last datapoint
         self._points: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=LOW_POINTS))
         self._last_tick: float | None = None
@@ -53,31 +53,24 @@ class Scaler:
         return float(self.services.config.autoscaling_period_seconds)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="autoscaling", daemon=True)
-            self._thread.start()
+        self._loop.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def shutdown(self) -> None:
-        self._closing.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._loop.shutdown()
 
-    def _loop(self) -> None:
-        next_point = self.clock() + self.period
-        while not self._closing.is_set():
-            sample = self.clock() >= next_point
-            if sample:
-                next_point = self.clock() + self.period
-            try:
-                self.tick(sample=sample)
-            except Exception:
-                log.exception("autoscaling: a tick failed")
-            self._wake.wait(max(0.05, next_point - self.clock()))
-            self._wake.clear()
+    def _step(self) -> float:
+        """One pass of the loop: a datapoint when a period has passed; the seconds until the next one."""
+        now = self.clock()
+        if self._next_point is None:
+            self._next_point = now + self.period
+        sample = now >= self._next_point
+        if sample:
+            self._next_point = now + self.period
+        self.tick(sample=sample)
+        return self._next_point - self.clock()
 
     # -- one tick -------------------------------------------------------------------------------
     def tick(self, sample: bool = True) -> None:

@@ -18,6 +18,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from sagemaker_emulator.background import BackgroundLoop
 from sagemaker_emulator.protocol.errors import AwsError
 from sagemaker_emulator.storage import resources
 from sagemaker_emulator.storage.models import Resource
@@ -43,29 +44,25 @@ def job_name(schedule_name: str, region: str, scheduled: float) -> str:
 class MonitoringEngine:
     def __init__(self, services: Any) -> None:
         self.services = services
-        self._wake = threading.Event()
-        self._closing = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("monitoring", self.tick, IDLE_SECONDS)
+        self._started = False
         self.clock = time.time  # tests move it to the hour
 
     # -- entry points ---------------------------------------------------------------------------
     def start(self) -> None:
         """Once the server is bound (runs stage from our S3): runs missed while it was down start now."""
-        if self._thread is None:
+        if not self._started:
+            self._started = True
             self._fail_unstarted()
-            self._thread = threading.Thread(target=self._loop, name="monitoring", daemon=True)
-            self._thread.start()
+            self._loop.start()
 
     def wake(self) -> None:
         """A schedule was created, updated, started or stopped: recompute when the next run is due."""
-        self._wake.set()
+        self._loop.wake()
 
     def shutdown(self) -> None:
-        self._closing.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        self._loop.shutdown()
 
     def rearm(self, region: str, name: str) -> None:
         """Start/Update: the next run is the next one after now (a stopped schedule does not catch up)."""
@@ -78,16 +75,6 @@ class MonitoringEngine:
         self.wake()
 
     # -- the loop -------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                delay = self.tick()
-            except Exception:
-                log.exception("monitoring schedules: a tick failed")
-                delay = IDLE_SECONDS
-            self._wake.wait(delay)
-            self._wake.clear()
-
     def tick(self) -> float:
         """Start every due run; the seconds until the next one (at most IDLE_SECONDS)."""
         with self._lock:

@@ -54,6 +54,19 @@ _RUNTIME_PATH = re.compile(r"^/endpoints/[^/]*/(invocations|invocations-response
 AUTOSCALING_PREFIX = "AnyScaleFrontendService."
 
 
+def _peek_json(environ: dict) -> Any:
+    """The JSON body of a request that may still go to moto (so the body is put back); None if not JSON."""
+    import json
+
+    length = environ.get("CONTENT_LENGTH")
+    body = environ["wsgi.input"].read(int(length)) if length and length.isdigit() else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        return None
+
+
 def signing_scope(authorization: str | None) -> tuple[str | None, str | None]:
     """(region, service) from a SigV4 Authorization header, or (None, None) if unsigned."""
     match = _SCOPE.search(authorization or "")
@@ -206,13 +219,7 @@ class EmulatorApp:
         import json
 
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        length = environ.get("CONTENT_LENGTH")
-        body = environ["wsgi.input"].read(int(length)) if length and length.isdigit() else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            params = None
+        params = _peek_json(environ)
         local = self.services.feature_store.athena
         region = signing_scope(environ.get("HTTP_AUTHORIZATION"))[0] or self.services.config.region
         if not isinstance(params, dict) or not local.owns(target, params, region):
@@ -226,17 +233,10 @@ class EmulatorApp:
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}", list(headers.items()))
         return [payload]
 
-    def _sagemaker_namespace(self, environ: dict) -> bool:
+    @staticmethod
+    def _sagemaker_namespace(environ: dict) -> bool:
         """Whether an Application Auto Scaling request is for the `sagemaker` namespace (ours; else moto's)."""
-        import json
-
-        length = environ.get("CONTENT_LENGTH")
-        body = environ["wsgi.input"].read(int(length)) if length and length.isdigit() else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        try:
-            params = json.loads(body or b"{}")
-        except ValueError:
-            return False
+        params = _peek_json(environ)
         return isinstance(params, dict) and params.get("ServiceNamespace") == "sagemaker"
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
