@@ -81,9 +81,9 @@ def delete_monitoring_schedule(ctx: RequestContext, params: dict[str, Any]) -> d
 def describe_monitoring_schedule(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     out = dict(engine.describe(MODEL, ctx, params))
     row = engine.require(MODEL, ctx, "Describe", params)
-    runs = ctx.services.monitoring.executions(row)
+    runs = ctx.services.monitoring.executions(row, last_only=True)  # one job described, however many runs
     if runs:
-        out["LastMonitoringExecutionSummary"] = max(runs, key=lambda r: (r["ScheduledTime"], r["CreationTime"]))
+        out["LastMonitoringExecutionSummary"] = runs[0]
     return out
 
 

@@ -220,15 +220,19 @@ class MonitoringEngine:
                     self._fail(row.region, row.name, execution["ProcessingJobName"],
                                "The emulator stopped before the monitoring job started.")
 
-    def executions(self, row: Resource) -> list[dict[str, Any]]:
-        """Every run of the schedule as a MonitoringExecutionSummary, its status read from its job."""
+    def executions(self, row: Resource, *, last_only: bool = False) -> list[dict[str, Any]]:
+        """Every run of the schedule (or only the newest) as a MonitoringExecutionSummary, its status read
+        from its job."""
         doc = row.document
         config = doc.get("MonitoringScheduleConfig") or {}
         base = {"MonitoringScheduleName": row.name, "EndpointName": doc.get("EndpointName"),
                 "MonitoringJobDefinitionName": config.get("MonitoringJobDefinitionName"),
                 "MonitoringType": config.get("MonitoringType") or doc.get("MonitoringType")}
+        runs = (doc.get(STATE) or {}).get("executions", [])
+        if last_only and runs:
+            runs = [max(runs, key=lambda r: (r["ScheduledTime"], r["CreationTime"]))]
         out = []
-        for execution in (doc.get(STATE) or {}).get("executions", []):
+        for execution in runs:
             summary = {**base, **{k: v for k, v in execution.items() if k != "ProcessingJobName"}}
             if not execution.get("MonitoringExecutionStatus"):
                 summary.update(self._job_status(row.region, execution["ProcessingJobName"]))
